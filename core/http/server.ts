@@ -1,0 +1,52 @@
+import express, { type Express } from 'express';
+import type { Server } from 'node:http';
+import type { Registry } from 'prom-client';
+import { ErrorCodes, SwarmwatchError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { TextCollector } from '../runtime/component.js';
+
+export function createApp(registry: Registry, textCollectors: TextCollector[], log: Logger): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.get('/metrics', async (_req, res) => {
+    try {
+      const parts = await Promise.all([registry.metrics(), ...textCollectors.map(async (c) => {
+        try {
+          return await c.collect();
+        } catch (err) {
+          log.error(`collector ${c.name} failed`, { error: (err as Error).message });
+          return '';
+        }
+      })]);
+      res.setHeader('Content-Type', registry.contentType);
+      res.end(parts.join(''));
+    } catch (err) {
+      log.error('scrape failed', { error: (err as Error).message });
+      res.status(500).type('text/plain').send(`scrape failed: ${(err as Error).message}\n`);
+    }
+  });
+  app.get('/-/healthy', (_req, res) => { res.type('text/plain').send('OK\n'); });
+  return app;
+}
+
+export function parseListen(listen: string): { host: string; port: number } {
+  const m = /^(?:\[?([^\]]*)\]?:)?(\d+)$/.exec(listen.trim());
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port < 0 || port > 65535) {
+    throw new SwarmwatchError(ErrorCodes.CONFIG_INVALID, `invalid listen address "${listen}"`, {
+      culprit: 'http.listen', fix: 'use host:port, e.g. 0.0.0.0:9338 or 127.0.0.1:9338 (port 0–65535)',
+    });
+  }
+  return { host: m[1] || '0.0.0.0', port };
+}
+
+export function listen(app: Express, address: string): Promise<Server> {
+  const { host, port } = parseListen(address);
+  return new Promise((resolve, reject) => {
+    const server = app.listen(port, host);
+    server.once('listening', () => resolve(server));
+    server.once('error', (err: NodeJS.ErrnoException) => reject(new SwarmwatchError(ErrorCodes.HTTP_LISTEN, `cannot listen on ${address}: ${err.code ?? err.message}`, {
+      culprit: 'http.listen', fix: 'choose a free port with --http.listen or SWARMWATCH_HTTP_LISTEN', cause: err,
+    })));
+  });
+}

@@ -1,0 +1,282 @@
+import { EventEmitter } from 'node:events';
+import type { DockerAccess } from '../docker/access.js';
+import { EventFollower } from '../docker/events.js';
+import { kindOf } from '../docker/classify.js';
+import type { RawEvent } from '../docker/types.js';
+import { asSwarmwatchError, type SwarmwatchError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { containerFromInspect, localNodeFrom, nodeFromRaw, quorumOf, serviceFromRaw, taskFromRaw } from './convert.js';
+import type { ClusterView, ContainerRecord, EngineStatus, LocalNode, TaskFailure } from './types.js';
+
+export interface SwarmStateOptions {
+  /** Full container/info reconciliation, the safety net behind the events stream. */
+  reconcileIntervalMs: number;
+  /** Cluster (nodes/services/tasks) polling on managers; swarm events trigger extra refreshes. */
+  clusterRefreshMs: number;
+  /** Whether to list tasks (the exporter and alert engine need them; a shipper-only agent does not). */
+  watchTasks?: boolean;
+}
+
+export interface SwarmStateEvents {
+  engine: [EngineStatus];
+  'local-node': [LocalNode];
+  containers: [];
+  'container-event': [RawEvent];
+  'swarm-event': [RawEvent];
+  cluster: [ClusterView];
+  'task-failure': [TaskFailure];
+}
+
+const containerActionsThatChangeState = new Set(['create', 'start', 'restart', 'die', 'stop', 'kill', 'oom', 'pause', 'unpause', 'rename', 'health_status', 'update']);
+const failedStates = new Set(['failed', 'rejected']);
+
+/**
+ * The one picture of the node and (on managers) of the cluster that the exporter, the log shipper and the
+ * alert engine all read. Kept current by the events stream, with periodic reconciliation as a safety net.
+ * Engine restarts, dropped streams, timeouts and "no leader" are states it reports, never exceptions.
+ */
+export class SwarmState extends EventEmitter<SwarmStateEvents> {
+  readonly containers = new Map<string, ContainerRecord>();
+  localNode?: LocalNode;
+  cluster?: ClusterView;
+  engine: EngineStatus = { up: false, since: Date.now() };
+
+  private readonly follower: EventFollower;
+  private reconcileTimer?: NodeJS.Timeout;
+  private clusterTimer?: NodeJS.Timeout;
+  private clusterDebounce?: NodeJS.Timeout;
+  private engineRetryTimer?: NodeJS.Timeout;
+  private engineRetryMs = 1000;
+  private stopped = false;
+  private reconciling?: Promise<void>;
+  private refreshingCluster?: Promise<void>;
+  private clusterAgain = false;
+  private readonly inspecting = new Map<string, Promise<void>>();
+  /** Failed/rejected task IDs already reported; pruned when the engine garbage-collects the task. */
+  private readonly seenFailedTasks = new Set<string>();
+  private failureBaselineDone = false;
+  /** Last error per cluster error kind, so operators can read what went wrong. */
+  readonly clusterErrors = new Map<string, number>();
+
+  constructor(readonly docker: DockerAccess, private readonly log: Logger, private readonly opts: SwarmStateOptions) {
+    super();
+    this.follower = new EventFollower(docker, {
+      onEvent: (ev) => this.onDockerEvent(ev),
+      onConnection: (connected, err) => this.onEventsConnection(connected, err),
+    }, log.child('events'));
+  }
+
+  async start(): Promise<void> {
+    this.follower.start();
+    await this.reconcile();
+    this.reconcileTimer = setInterval(() => void this.reconcile(), this.opts.reconcileIntervalMs);
+    this.reconcileTimer.unref();
+    this.clusterTimer = setInterval(() => void this.refreshCluster(), this.opts.clusterRefreshMs);
+    this.clusterTimer.unref();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.follower.stop();
+    clearInterval(this.reconcileTimer);
+    clearInterval(this.clusterTimer);
+    clearTimeout(this.clusterDebounce);
+    clearTimeout(this.engineRetryTimer);
+    this.removeAllListeners();
+  }
+
+  /** Resolves once the first reconciliation ran (whether the engine answered or not). */
+  ready(): Promise<void> {
+    return this.reconciling ?? Promise.resolve();
+  }
+
+  private setEngine(up: boolean, err?: SwarmwatchError): void {
+    if (this.engine.up === up && (up || this.engine.lastError)) {
+      if (err) this.engine.lastError = err;
+      return;
+    }
+    this.engine = { up, since: Date.now(), lastError: up ? undefined : err };
+    if (up) {
+      this.engineRetryMs = 1000;
+      this.log.info('Docker engine reachable', { endpoint: this.docker.endpoint });
+    } else {
+      this.log.error(`Docker engine unreachable at ${this.docker.endpoint}: ${err?.message ?? 'unknown error'}; retrying with backoff`, { code: err?.code });
+    }
+    this.emit('engine', this.engine);
+  }
+
+  private scheduleEngineRetry(): void {
+    if (this.stopped || this.engineRetryTimer) return;
+    this.engineRetryTimer = setTimeout(() => {
+      this.engineRetryTimer = undefined;
+      void this.reconcile();
+    }, this.engineRetryMs);
+    this.engineRetryTimer.unref();
+    this.engineRetryMs = Math.min(this.engineRetryMs * 2, 30_000);
+  }
+
+  /** Full refresh of the local engine picture: info, containers, then the cluster on managers. */
+  reconcile(): Promise<void> {
+    if (this.reconciling) return this.reconciling;
+    this.reconciling = this.doReconcile().finally(() => { this.reconciling = undefined; });
+    return this.reconciling;
+  }
+
+  private async doReconcile(): Promise<void> {
+    if (this.stopped) return;
+    try {
+      const [info, version, summaries] = await Promise.all([this.docker.info(), this.docker.version(), this.docker.listContainers()]);
+      this.setEngine(true);
+      this.localNode = localNodeFrom(info, version, this.cluster?.nodes.some((n) => n.id === info.Swarm?.NodeID && n.leader) ?? false);
+      this.emit('local-node', this.localNode);
+      const present = new Set(summaries.map((s) => s.Id));
+      let changed = false;
+      for (const id of [...this.containers.keys()]) {
+        if (!present.has(id)) { this.containers.delete(id); changed = true; }
+      }
+      await Promise.all(summaries.map(async (s) => {
+        const known = this.containers.get(s.Id);
+        if (known && known.state === s.State) return;
+        await this.inspect(s.Id, false);
+        changed = true;
+      }));
+      if (changed) this.emit('containers');
+      if (this.localNode.swarm.controlAvailable) await this.refreshCluster();
+      else if (this.cluster) { this.cluster = undefined; }
+    } catch (err) {
+      const e = asSwarmwatchError(err);
+      if (e.code === 'SW_ERR_DOCKER_UNREACHABLE' || e.code === 'SW_ERR_DOCKER_PERMISSION' || e.code === 'SW_ERR_DOCKER_TIMEOUT') {
+        this.setEngine(false, e);
+        this.scheduleEngineRetry();
+      } else {
+        this.log.warn('reconciliation failed', { code: e.code, error: e.message });
+      }
+    }
+  }
+
+  /** Inspects one container and stores it; a container that vanished meanwhile is dropped. */
+  private inspect(id: string, emit = true): Promise<void> {
+    const pending = this.inspecting.get(id);
+    if (pending) return pending;
+    const p = (async () => {
+      try {
+        const raw = await this.docker.inspectContainer(id);
+        this.containers.set(id, containerFromInspect(raw));
+      } catch (err) {
+        const e = asSwarmwatchError(err);
+        if (e.code === 'SW_ERR_DOCKER_NOT_FOUND') this.containers.delete(id);
+        else throw e;
+      }
+      if (emit) this.emit('containers');
+    })().finally(() => this.inspecting.delete(id));
+    this.inspecting.set(id, p);
+    return p;
+  }
+
+  private onEventsConnection(connected: boolean, err?: SwarmwatchError): void {
+    if (connected) {
+      // Whatever happened while the stream was down is recovered by a full pass.
+      void this.reconcile();
+    } else if (!this.stopped) {
+      this.log.warn('Docker events stream lost; reconnecting', { error: err?.message });
+      void this.reconcile();
+    }
+  }
+
+  private onDockerEvent(ev: RawEvent): void {
+    if (ev.Type === 'container') {
+      const id = ev.Actor?.ID ?? ev.id ?? '';
+      const action = ev.Action.split(':')[0]!;
+      if (action === 'destroy') {
+        if (this.containers.delete(id)) this.emit('containers');
+      } else if (containerActionsThatChangeState.has(action) && id) {
+        this.inspect(id).catch((err) => this.log.debug('inspect after event failed', { id, error: (err as Error).message }));
+      }
+      this.emit('container-event', ev);
+    } else if (ev.Type === 'node' || ev.Type === 'service' || (ev.scope === 'swarm')) {
+      this.emit('swarm-event', ev);
+      this.scheduleClusterRefresh();
+    } else if (ev.Type === 'daemon') {
+      void this.reconcile();
+    }
+  }
+
+  /** Swarm events arrive in bursts (a node update per attribute); one refresh serves them all. */
+  private scheduleClusterRefresh(): void {
+    clearTimeout(this.clusterDebounce);
+    this.clusterDebounce = setTimeout(() => void this.refreshCluster(), 50);
+    this.clusterDebounce.unref();
+  }
+
+  /** Lists nodes, services and tasks; at most one refresh runs at a time, a request during one queues another. */
+  refreshCluster(): Promise<void> {
+    if (!this.localNode?.swarm.controlAvailable || this.stopped) return Promise.resolve();
+    if (this.refreshingCluster) { this.clusterAgain = true; return this.refreshingCluster; }
+    this.refreshingCluster = this.doRefreshCluster().finally(() => {
+      this.refreshingCluster = undefined;
+      if (this.clusterAgain) { this.clusterAgain = false; void this.refreshCluster(); }
+    });
+    return this.refreshingCluster;
+  }
+
+  private async doRefreshCluster(): Promise<void> {
+    const attemptedAt = Date.now();
+    const prev = this.cluster;
+    const [nodesR, servicesR, tasksR] = await Promise.allSettled([
+      this.docker.listNodes(),
+      this.docker.listServices(),
+      this.opts.watchTasks === false ? Promise.resolve([]) : this.docker.listTasks(),
+    ]);
+    const failure = [nodesR, servicesR, tasksR].find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    let error: ClusterView['error'];
+    if (failure) {
+      const e = asSwarmwatchError(failure.reason);
+      const kind = kindOf(e);
+      this.clusterErrors.set(kind, (this.clusterErrors.get(kind) ?? 0) + 1);
+      error = { kind, code: e.code, message: e.message };
+      if (prev?.error?.kind !== kind) this.log.warn(`cluster API error (${kind}): ${e.message}`, { code: e.code });
+    } else if (prev?.error) {
+      this.log.info('cluster API answers again');
+    }
+    const nodes = nodesR.status === 'fulfilled' ? nodesR.value.map(nodeFromRaw) : prev?.nodes ?? [];
+    const services = servicesR.status === 'fulfilled' ? servicesR.value.map(serviceFromRaw) : prev?.services ?? [];
+    const tasks = tasksR.status === 'fulfilled' ? tasksR.value.map(taskFromRaw) : prev?.tasks ?? [];
+    // "no leader" and timeouts mean there is no usable leader, whatever the last listing said.
+    const leaderUnusable = error !== undefined && ['no_leader', 'deadline_exceeded', 'timeout'].includes(error.kind);
+    const view: ClusterView = {
+      nodes, services, tasks,
+      fetchedAt: nodesR.status === 'fulfilled' ? attemptedAt : prev?.fetchedAt ?? 0,
+      attemptedAt,
+      stale: failure !== undefined,
+      leaderPresent: !leaderUnusable && nodesR.status === 'fulfilled' && nodes.some((n) => n.leader),
+      quorum: quorumOf(nodes),
+      error,
+    };
+    this.cluster = view;
+    if (this.localNode) this.localNode.swarm.isLeader = view.leaderPresent && nodes.some((n) => n.leader && n.id === this.localNode!.swarm.nodeId);
+    if (tasksR.status === 'fulfilled') this.diffTaskFailures(view);
+    this.emit('cluster', view);
+  }
+
+  private diffTaskFailures(view: ClusterView): void {
+    const listed = new Set<string>();
+    const serviceById = new Map(view.services.map((s) => [s.id, s]));
+    const hostById = new Map(view.nodes.map((n) => [n.id, n.hostname]));
+    for (const t of view.tasks) {
+      if (!failedStates.has(t.state)) continue;
+      listed.add(t.id);
+      if (this.seenFailedTasks.has(t.id)) continue;
+      this.seenFailedTasks.add(t.id);
+      // Failures older than our first look are history, not news: counting them would spike rate() on restart.
+      if (!this.failureBaselineDone) continue;
+      const svc = serviceById.get(t.serviceId);
+      this.emit('task-failure', {
+        taskId: t.id, serviceId: t.serviceId, serviceName: svc?.name ?? t.serviceId, stack: svc?.stack ?? '',
+        nodeId: t.nodeId, nodeHostname: hostById.get(t.nodeId) ?? '', state: t.state as 'failed' | 'rejected',
+        exitCode: t.exitCode, err: t.err, message: t.message, timestamp: t.timestamp, slot: t.slot,
+      });
+    }
+    for (const id of this.seenFailedTasks) if (!listed.has(id)) this.seenFailedTasks.delete(id);
+    this.failureBaselineDone = true;
+  }
+}
