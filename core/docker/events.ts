@@ -101,7 +101,7 @@ export class EventFollower {
   }
 
   private setConnected(connected: boolean, err?: SwarmwatchError): void {
-    if (this.connected === connected && connected) return;
+    if (this.connected === connected) return;
     this.connected = connected;
     this.handlers.onConnection(connected, err);
   }
