@@ -179,7 +179,7 @@ export function loadConfig(input: LoadInput): Config {
   const values = new Map<string, OptionValue>();
   for (const spec of input.specs) {
     const envName = envNameOf(spec.key);
-    let value: OptionValue = spec.default;
+    let value: OptionValue = spec.default === undefined ? undefined : coerce(spec, spec.default, { kind: 'default' });
     const f = fromFile.get(spec.key);
     if (f !== undefined) value = coerce(spec, f.raw, { kind: 'file', file: file!, line: f.line, key: spec.key });
     if (spec.secret && env[`${envName}_FILE`]) {

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# `npm start`: from a clean clone, installs what is missing, builds, and runs the all-in-one agent against
+# the local engine ($DOCKER_HOST or /var/run/docker.sock) with embedded defaults. Extra arguments pass through.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/ensure-build.sh
+exec node dist/cli/main.js agent "$@"
