@@ -1,0 +1,139 @@
+/**
+ * Cleanup of what a crashed earlier run left behind. Safe to call while other
+ * test workers run engines: a resource is only removed when the process that
+ * owns it (recorded in engine.json / swarm.json with its start time) is gone.
+ * It only ever touches /tmp/swarmwatch-bed, network namespaces and host links
+ * named swtest*, and cgroups named swarmwatch-test-*.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { EngineDescription } from './engine.js';
+import {
+  BED_ROOT,
+  CGROUP_PREFIX,
+  NET_PREFIX,
+  type OwnerRecord,
+  cgroupRoots,
+  destroyCgroup,
+  fileAgeMs,
+  killAndWait,
+  ownerAlive,
+  pidsWithCmdline,
+  releaseStaleClaims,
+  removeTree,
+  run,
+  safeReadJson,
+} from './util.js';
+
+/** What a swarm records in swarm.json that matters for cleanup (see swarm.ts). */
+export interface SwarmResources {
+  owner: OwnerRecord;
+  netns: string[];
+  links: string[];
+  cgroups: string[];
+}
+
+export interface StaleReport {
+  dirs: string[];
+  netns: string[];
+  links: string[];
+  cgroups: string[];
+}
+
+/** Directories under BED_ROOT that are not bed instances. */
+const NOT_INSTANCES = new Set(['cache', 'claims']);
+
+/** Names still in use by live owners. */
+interface LiveSet {
+  netns: Set<string>;
+  links: Set<string>;
+  cgroups: Set<string>;
+}
+
+export async function stopAllStale(): Promise<StaleReport> {
+  const report: StaleReport = { dirs: [], netns: [], links: [], cgroups: [] };
+  const live: LiveSet = { netns: new Set(), links: new Set(), cgroups: new Set() };
+  releaseStaleClaims();
+  for (const entry of safeReaddir(BED_ROOT)) {
+    if (NOT_INSTANCES.has(entry)) continue;
+    const dir = path.join(BED_ROOT, entry);
+    if (instanceIsLive(dir, live)) continue;
+    await destroyInstance(dir);
+    report.dirs.push(dir);
+  }
+  await removeOrphans(live, report);
+  return report;
+}
+
+let once: Promise<StaleReport> | undefined;
+
+/** stopAllStale, run at most once per process (startEngine/startSwarm call this). */
+export function stopAllStaleOnce(): Promise<StaleReport> {
+  once ??= stopAllStale();
+  return once;
+}
+
+/** Records the resources of a live instance in `live`; false if the instance is stale. */
+function instanceIsLive(dir: string, live: LiveSet): boolean {
+  const swarm = safeReadJson<SwarmResources>(path.join(dir, 'swarm.json'));
+  const engine = safeReadJson<EngineDescription>(path.join(dir, 'engine.json'));
+  const owner = swarm?.owner ?? engine?.owner;
+  if (!owner) return fileAgeMs(dir) < 60_000; // just being created by someone
+  if (!ownerAlive(owner)) return false;
+  if (swarm) {
+    swarm.netns.forEach((n) => live.netns.add(n));
+    swarm.links.forEach((l) => live.links.add(l));
+    swarm.cgroups.forEach((c) => live.cgroups.add(c));
+  }
+  if (engine) {
+    engine.links.forEach((l) => live.links.add(l));
+    live.cgroups.add(engine.cgroupParent.replace(/^\//, ''));
+  }
+  return true;
+}
+
+/** Kills every process naming the dir (dockerd, containerd, shims), then unmounts and removes it. */
+async function destroyInstance(dir: string): Promise<void> {
+  await killAndWait(pidsWithCmdline(`${dir}/`), 'SIGKILL', 5000);
+  await removeTree(dir);
+}
+
+async function removeOrphans(live: LiveSet, report: StaleReport): Promise<void> {
+  for (const root of cgroupRoots()) {
+    for (const name of safeReaddir(root)) {
+      if (!name.startsWith(CGROUP_PREFIX) || live.cgroups.has(name)) continue;
+      await destroyCgroup(name);
+      if (!report.cgroups.includes(name)) report.cgroups.push(name);
+    }
+  }
+  for (const ns of safeReaddir('/run/netns')) {
+    if (!ns.startsWith(NET_PREFIX) || live.netns.has(ns)) continue;
+    await deleteNetns(ns);
+    report.netns.push(ns);
+  }
+  for (const link of await hostLinks()) {
+    if (!link.startsWith(NET_PREFIX) || live.links.has(link)) continue;
+    await run('ip', ['link', 'del', link], { check: false });
+    report.links.push(link);
+  }
+}
+
+/** `ip netns del`, and if the file is a stale leftover that is no longer a mount, just remove it. */
+export async function deleteNetns(name: string): Promise<void> {
+  await run('ip', ['netns', 'del', name], { check: false });
+  fs.rmSync(path.join('/run/netns', name), { force: true });
+}
+
+async function hostLinks(): Promise<string[]> {
+  const out = (await run('ip', ['-o', 'link', 'show'], { check: false })).stdout;
+  // "7: swtest-1a2b@if6: <...>" -> "swtest-1a2b"
+  return out.split('\n').map((l) => l.split(': ')[1]?.split('@')[0] ?? '').filter(Boolean);
+}
+
+function safeReaddir(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
