@@ -1,0 +1,108 @@
+import type { ContainerRecord } from '../core/state/types.js';
+import { formatUnixNano, type EngineTime } from './timestamp.js';
+
+/** What a message needs to know besides the container: decided once per shipper. */
+export interface MessageContext {
+  /** GELF `host`: the node's host name, as Docker's gelf driver sends (os.Hostname of the daemon host). */
+  host: string;
+  nodeId: string;
+  nodeHostname: string;
+  tagTemplate: string;
+  labels: readonly string[];
+  labelsRegex?: RegExp;
+  env: readonly string[];
+  envRegex?: RegExp;
+}
+
+export interface MessageBody {
+  /** The line (or the first line of a multiline record). */
+  shortMessage: string;
+  /** The whole record when it spans several lines. */
+  fullMessage?: string;
+  time: EngineTime;
+  /** 6 for stdout, 3 for stderr, as the gelf driver. */
+  level: number;
+  /** Original size in bytes when the record was cut to shipper.max-message-size. */
+  truncatedFromBytes?: number;
+}
+
+const validKey = /^[\w.-]*$/;
+
+/** Graylog accepts `^[\w\.\-]*$` and drops `_id`; other characters become `_`. */
+export function fieldName(key: string): string {
+  let name = key.startsWith('_') ? key : `_${key}`;
+  if (!validKey.test(name)) name = name.replace(/[^\w.-]/g, '_');
+  return name === '_id' ? '_id_' : name;
+}
+
+/** Docker's tag log-opt templates (daemon/logger/loggerutils/log_tag.go), plus Swarm names. */
+export function renderTag(template: string, c: ContainerRecord, daemonName: string): string {
+  const imageFullId = c.imageId;
+  const values: Record<string, string> = {
+    ID: c.id.slice(0, 12),
+    FullID: c.id,
+    Name: c.name,
+    ImageID: imageFullId.replace(/^sha256:/, '').slice(0, 12),
+    ImageFullID: imageFullId,
+    ImageName: c.image,
+    DaemonName: daemonName,
+    ServiceName: c.swarm.serviceName ?? '',
+    TaskName: c.swarm.taskName ?? '',
+    StackName: c.swarm.stackNamespace ?? '',
+  };
+  return template.replace(/\{\{\s*\.(\w+)\s*\}\}/g, (whole, key: string) => values[key] ?? whole);
+}
+
+/** Every field that is the same for all lines of a container, in the gelf driver's names, plus Swarm fields. */
+export function containerFields(c: ContainerRecord, ctx: MessageContext): Record<string, string> {
+  const fields: Record<string, string> = {
+    _container_id: c.id,
+    _container_name: c.name,
+    _image_id: c.imageId,
+    _image_name: c.image,
+    _command: c.command,
+    _tag: renderTag(ctx.tagTemplate, c, 'docker'),
+    _created: c.createdIso,
+  };
+  const swarm: [string, string | undefined][] = [
+    ['_service_name', c.swarm.serviceName], ['_service_id', c.swarm.serviceId],
+    ['_task_name', c.swarm.taskName], ['_task_id', c.swarm.taskId],
+    ['_stack_name', c.swarm.stackNamespace],
+    ['_node_id', c.swarm.nodeId || ctx.nodeId || undefined],
+    ['_node_hostname', c.swarm.serviceName || ctx.nodeId ? ctx.nodeHostname : undefined],
+  ];
+  for (const [k, v] of swarm) if (v) fields[k] = v;
+  for (const [k, v] of Object.entries(c.labels)) {
+    if (ctx.labels.includes(k) || ctx.labelsRegex?.test(k)) fields[fieldName(k)] = v;
+  }
+  if (ctx.env.length > 0 || ctx.envRegex) {
+    for (const kv of c.env) {
+      const eq = kv.indexOf('=');
+      const k = eq < 0 ? kv : kv.slice(0, eq);
+      if (ctx.env.includes(k) || ctx.envRegex?.test(k)) fields[fieldName(k)] = eq < 0 ? '' : kv.slice(eq + 1);
+    }
+  }
+  return fields;
+}
+
+/**
+ * Serializes GELF 1.1 messages for one container. The container's fields are serialized once; a line costs one
+ * JSON.stringify of its text. The timestamp is written as `seconds.nanoseconds` so no digit is lost to a float.
+ */
+export class GelfEncoder {
+  private readonly prefix: string;
+  private readonly suffix: string;
+
+  constructor(readonly fields: Record<string, string>, host: string) {
+    this.prefix = `{"version":"1.1","host":${JSON.stringify(host)},"short_message":`;
+    this.suffix = Object.entries(fields).map(([k, v]) => `,${JSON.stringify(k)}:${JSON.stringify(v)}`).join('') + '}';
+  }
+
+  encode(m: MessageBody): string {
+    let s = this.prefix + JSON.stringify(m.shortMessage);
+    if (m.fullMessage !== undefined) s += ',"full_message":' + JSON.stringify(m.fullMessage);
+    s += `,"timestamp":${formatUnixNano(m.time)},"level":${m.level}`;
+    if (m.truncatedFromBytes !== undefined) s += `,"_swarmwatch_truncated_bytes":${m.truncatedFromBytes}`;
+    return s + this.suffix;
+  }
+}

@@ -1,0 +1,31 @@
+import { Counter, Gauge, type Registry } from 'prom-client';
+
+/** The shipper's metrics, on the agent's registry (the same one the exporter serves at /metrics). */
+export class ShipperMetrics {
+  readonly lines: Counter<'service'>;
+  readonly bytes: Counter<'service'>;
+  readonly dropped: Counter<'reason'>;
+  readonly truncated: Counter<'reason'>;
+  readonly reconnects: Counter;
+  readonly deliveryErrors: Counter<'code'>;
+  readonly cursorWriteErrors: Counter;
+  readonly lag: Gauge<'container_name' | 'service'>;
+  readonly queueBytes: Gauge;
+  readonly connected: Gauge;
+  readonly readers: Gauge;
+
+  constructor(registry: Registry) {
+    const r = [registry];
+    this.lines = new Counter({ name: 'swarmwatch_shipper_lines_total', help: 'Log lines delivered to the GELF destination, by Swarm service (empty for plain containers)', labelNames: ['service'], registers: r });
+    this.bytes = new Counter({ name: 'swarmwatch_shipper_bytes_total', help: 'Bytes of GELF JSON delivered, by Swarm service', labelNames: ['service'], registers: r });
+    this.dropped = new Counter({ name: 'swarmwatch_shipper_dropped_total', help: 'Log entries not shipped, by reason', labelNames: ['reason'], registers: r });
+    this.truncated = new Counter({ name: 'swarmwatch_shipper_truncated_total', help: 'Messages cut to fit, by reason (max_message_size, udp_chunk_limit)', labelNames: ['reason'], registers: r });
+    this.reconnects = new Counter({ name: 'swarmwatch_shipper_reconnects_total', help: 'Connections to the destination opened again after the first', registers: r });
+    this.deliveryErrors = new Counter({ name: 'swarmwatch_shipper_delivery_errors_total', help: 'Failed delivery attempts (each is retried), by error code', labelNames: ['code'], registers: r });
+    this.cursorWriteErrors = new Counter({ name: 'swarmwatch_shipper_cursor_write_errors_total', help: 'Failed writes of the cursor file', registers: r });
+    this.lag = new Gauge({ name: 'swarmwatch_shipper_lag_seconds', help: 'Age of the last delivered line of each container when it was delivered', labelNames: ['container_name', 'service'], registers: r });
+    this.queueBytes = new Gauge({ name: 'swarmwatch_shipper_queue_bytes', help: 'Encoded messages waiting for delivery', registers: r });
+    this.connected = new Gauge({ name: 'swarmwatch_shipper_destination_up', help: '1 when the last delivery attempt succeeded', registers: r });
+    this.readers = new Gauge({ name: 'swarmwatch_shipper_readers', help: 'Containers whose log stream is open', registers: r });
+  }
+}

@@ -1,0 +1,83 @@
+import { EventEmitter } from 'node:events';
+import type { Cursor } from './cursor.js';
+import type { EngineTime } from './timestamp.js';
+
+/** One encoded GELF message waiting for delivery, with what delivering it means for its container's cursor. */
+export interface OutMessage {
+  containerId: string;
+  containerName: string;
+  /** Swarm service name, or '' for plain containers (metrics label). */
+  service: string;
+  json: string;
+  /** UTF-8 size of `json`. */
+  bytes: number;
+  lines: number;
+  time: EngineTime;
+  cursor: Cursor;
+  /** Re-encodes the message with its text cut to at most this many bytes (UDP's 128-chunk limit). */
+  shrink(maxTextBytes: number): string;
+}
+
+/**
+ * The bounded buffer between container readers and the sender. push() returns false above the high-water mark;
+ * readers then pause their engine stream until 'drain' (half of it). Nothing is ever dropped here: the engine's
+ * log file holds what we do not read.
+ */
+export class DeliveryQueue extends EventEmitter<{ drain: []; data: [] }> {
+  private items: OutMessage[] = [];
+  private head = 0;
+  private bytesQueued = 0;
+  private waiting = false;
+
+  constructor(readonly highWaterBytes: number) {
+    super();
+    this.setMaxListeners(0);
+  }
+
+  push(m: OutMessage): boolean {
+    this.items.push(m);
+    this.bytesQueued += m.bytes;
+    if (this.items.length - this.head === 1) this.emit('data');
+    const ok = this.bytesQueued < this.highWaterBytes;
+    if (!ok) this.waiting = true;
+    return ok;
+  }
+
+  /** The oldest messages up to maxBytes (at least one); they stay queued until remove(). */
+  peek(maxBytes: number): OutMessage[] {
+    const out: OutMessage[] = [];
+    let bytes = 0;
+    for (let i = this.head; i < this.items.length; i++) {
+      const m = this.items[i]!;
+      if (out.length > 0 && bytes + m.bytes > maxBytes) break;
+      out.push(m);
+      bytes += m.bytes;
+    }
+    return out;
+  }
+
+  remove(count: number): void {
+    for (let i = 0; i < count; i++) this.bytesQueued -= this.items[this.head + i]!.bytes;
+    this.head += count;
+    if (this.head > 4096 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    if (this.waiting && this.bytesQueued <= this.highWaterBytes / 2) {
+      this.waiting = false;
+      this.emit('drain');
+    }
+  }
+
+  get length(): number {
+    return this.items.length - this.head;
+  }
+
+  get bytes(): number {
+    return this.bytesQueued;
+  }
+
+  get full(): boolean {
+    return this.bytesQueued >= this.highWaterBytes;
+  }
+}

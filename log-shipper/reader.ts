@@ -1,0 +1,169 @@
+import type { Readable } from 'node:stream';
+import type { DockerAccess } from '../core/docker/access.js';
+import { asSwarmwatchError } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import type { ContainerRecord } from '../core/state/types.js';
+import { RecordAssembler, ZERO_CURSOR, type LogRecord } from './assembler.js';
+import { PositionTracker, type Cursor } from './cursor.js';
+import { MultiplexedDecoder, parseEntry, RawLineDecoder, type StreamName } from './frames.js';
+import { formatUnixNano } from './timestamp.js';
+
+export interface ReaderDeps {
+  docker: DockerAccess;
+  log: Logger;
+  container(): ContainerRecord | undefined;
+  maxBytes: number;
+  multiline?: RegExp;
+  multilineTimeoutMs: number;
+  /** Hands a record over for encoding and delivery; false means "buffer full, pause". */
+  deliver(record: LogRecord, container: ContainerRecord): boolean;
+  /** Resolves when the buffer has room again. */
+  drained(): Promise<void>;
+  onDropped(reason: string, n?: number): void;
+  /** Limits how many stopped containers are read at once (catch-up after a restart). */
+  acquireCatchUp(): Promise<() => void>;
+}
+
+const runningStates = new Set(['running', 'restarting', 'paused']);
+
+/**
+ * Follows one container's log through the engine's logs API, from its cursor on, and turns entries into records.
+ * When the stream ends it reopens from the last entry read while the container runs, and goes idle once it stopped
+ * (a start/restart event wakes it). Reading pauses whenever delivery is behind: the container is never slowed,
+ * its log file is the buffer.
+ */
+export class ContainerReader {
+  private readonly tracker: PositionTracker;
+  private stopped = false;
+  private stream?: Readable;
+  private wakeUp?: () => void;
+  private woken = false;
+  private running?: Promise<void>;
+
+  constructor(readonly id: string, start: Cursor | undefined, private readonly deps: ReaderDeps) {
+    this.tracker = new PositionTracker(start);
+  }
+
+  start(): void {
+    this.running ??= this.loop().catch((err) => this.deps.log.error('log reader stopped unexpectedly', { container: this.id.slice(0, 12), error: (err as Error).message }));
+  }
+
+  /** A start/restart event: read again even if the last stream ended with the container stopped. */
+  wake(): void {
+    this.woken = true;
+    this.wakeUp?.();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.stream?.destroy();
+    this.wakeUp?.();
+    await this.running;
+  }
+
+  get open(): boolean {
+    return this.stream !== undefined;
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      timer.unref();
+      function done() { clearTimeout(timer); resolve(); }
+      this.wakeUp = done;
+    });
+  }
+
+  private async loop(): Promise<void> {
+    let failures = 0;
+    while (!this.stopped) {
+      const c = this.deps.container();
+      if (!c) return;
+      const wasRunning = runningStates.has(c.state);
+      this.woken = false;
+      let read = 0;
+      const release = wasRunning ? () => undefined : await this.deps.acquireCatchUp();
+      try {
+        read = await this.readOnce(c);
+        failures = 0;
+      } catch (err) {
+        const e = asSwarmwatchError(err);
+        if (e.code === 'SW_ERR_DOCKER_NOT_FOUND') return;
+        failures++;
+        if (failures === 1) this.deps.log.warn(`cannot read logs of ${c.name}: ${e.message}; retrying`, { container: c.id.slice(0, 12), code: e.code });
+      } finally {
+        release();
+      }
+      if (this.stopped) return;
+      const now = this.deps.container();
+      if (!now) return;
+      if (failures > 0) await this.sleep(Math.min(30_000, 500 * 2 ** Math.min(failures, 6)));
+      else if (!runningStates.has(now.state) && !this.woken) await this.sleep(2 ** 31 - 1);
+      // Running but the stream ended: the engine or the container is restarting; avoid a tight loop.
+      else if (read === 0) await this.sleep(500);
+    }
+  }
+
+  /** One logs request from the current position to the end of the stream; returns entries read. */
+  private async readOnce(c: ContainerRecord): Promise<number> {
+    const pos = this.tracker.position;
+    const stream = await this.deps.docker.containerLogs(c.id, {
+      follow: true, timestamps: true, since: pos ? formatUnixNano(pos.time) : undefined,
+    });
+    if (this.stopped) { stream.destroy(); return 0; }
+    this.stream = stream;
+    let entries = 0;
+    let paused = false;
+    const assembler = new RecordAssembler({
+      maxBytes: this.deps.maxBytes,
+      multiline: this.deps.multiline ?? patternFromLabel(c),
+      multilineTimeoutMs: this.deps.multilineTimeoutMs,
+      emit: (record) => {
+        const current = this.deps.container() ?? c;
+        if (!this.deps.deliver(record, current) && !paused) {
+          paused = true;
+          stream.pause();
+          void this.deps.drained().then(() => { paused = false; if (!this.stopped) stream.resume(); });
+        }
+      },
+    });
+    let before: Cursor = pos ?? ZERO_CURSOR;
+    const onEntry = (name: StreamName, payload: Buffer) => {
+      const frame = parseEntry(name, payload);
+      if (!frame) { this.deps.onDropped('unparsable_entry'); return; }
+      entries++;
+      const { position, skip } = this.tracker.advance(frame.time);
+      if (!skip) assembler.push(frame, position, before);
+      before = position;
+    };
+    const decoder = c.tty ? new RawLineDecoder(onEntry) : new MultiplexedDecoder(onEntry);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        stream.on('data', (chunk: Buffer) => decoder.push(chunk));
+        stream.once('end', resolve);
+        stream.once('close', resolve);
+        stream.once('error', reject);
+      });
+    } finally {
+      this.stream = undefined;
+      stream.destroy();
+    }
+    // An incomplete multiplexed frame was never counted by the tracker: the next request reads it again.
+    if (decoder instanceof RawLineDecoder) decoder.flush();
+    // Stopping: pending pieces are not shipped; the cursor never passed them, so the next start rereads them.
+    if (this.stopped) assembler.close();
+    else assembler.flush();
+    assembler.close();
+    return entries;
+  }
+}
+
+function patternFromLabel(c: ContainerRecord): RegExp | undefined {
+  const text = c.labels['swarmwatch.multiline.pattern'];
+  if (!text) return undefined;
+  try {
+    return new RegExp(text);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,164 @@
+import { asSwarmwatchError } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import type { CursorEntry, CursorStore, PreparedCursors } from './cursor-store.js';
+import type { ShipperMetrics } from './metrics.js';
+import type { DeliveryQueue, OutMessage } from './queue.js';
+import { toSeconds } from './timestamp.js';
+import type { Transport } from './transport/transport.js';
+
+export interface SenderOptions {
+  batchBytes: number;
+  reconnectMaxDelayMs: number;
+  /**
+   * After a stream connection breaks, batches delivered this recently are sent again: the kernel accepted them,
+   * but a receiver that died may never have read them. Trades a few duplicates for no loss.
+   */
+  replayWindowMs: number;
+}
+
+/**
+ * Moves batches from the queue to the transport, one at a time, and commits cursors only for delivered batches.
+ * Order per batch: write + fsync the next cursor file, send, rename it into place in the same tick as the send's
+ * completion. A kill before the rename resends the batch (at worst once); a kill before the send loses nothing.
+ */
+export class Sender {
+  private stopped = false;
+  private running?: Promise<void>;
+  private wake?: () => void;
+  private failingSince?: number;
+  private recent: { at: number; batch: readonly OutMessage[] }[] = [];
+
+  constructor(
+    private readonly queue: DeliveryQueue,
+    private readonly transport: Transport,
+    private readonly store: CursorStore,
+    /** The committed cursors: updated in place only after delivery. */
+    private readonly cursors: Map<string, CursorEntry>,
+    private readonly metrics: ShipperMetrics,
+    private readonly log: Logger,
+    private readonly opts: SenderOptions,
+  ) {}
+
+  start(): void {
+    this.queue.on('data', () => this.wake?.());
+    this.running ??= this.loop();
+  }
+
+  /** Delivers what is queued for up to `graceMs`, then stops; cursors stay at what was delivered. */
+  async stop(graceMs: number): Promise<void> {
+    const deadline = Date.now() + graceMs;
+    while (this.queue.length > 0 && Date.now() < deadline && this.failingSince === undefined) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    this.stopped = true;
+    this.wake?.();
+    await this.running;
+  }
+
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(done, ms);
+      function done() { clearTimeout(t); resolve(); }
+      this.wake = done;
+    });
+  }
+
+  private async loop(): Promise<void> {
+    let delay = 250;
+    let cursorErrorLogged = false;
+    while (!this.stopped) {
+      if (this.queue.length === 0) {
+        await this.pause(1000);
+        continue;
+      }
+      const batch = this.queue.peek(this.opts.batchBytes);
+      const next = new Map(this.cursors);
+      for (const m of batch) {
+        const prev = next.get(m.containerId);
+        next.set(m.containerId, { cursor: m.cursor, name: m.containerName, removedAt: prev?.removedAt });
+      }
+      let prepared: PreparedCursors | undefined;
+      try {
+        prepared = await this.store.prepare(next);
+        cursorErrorLogged = false;
+      } catch (err) {
+        this.metrics.cursorWriteErrors.inc();
+        // Delivery goes on: stalling every container's logs on a full disk would be worse than possible duplicates.
+        if (!cursorErrorLogged) this.log.error(`cannot write cursor file ${this.store.file}: ${(err as Error).message}; lines delivered now may be sent again after a restart`);
+        cursorErrorLogged = true;
+      }
+      try {
+        if (this.replayBatch.length > 0) {
+          await this.transport.send(this.replayBatch);
+          this.replayBatch = [];
+        }
+        await this.transport.send(batch);
+        this.commit(prepared, next);
+      } catch (err) {
+        prepared?.discard();
+        const e = asSwarmwatchError(err);
+        this.metrics.deliveryErrors.inc({ code: e.code });
+        this.metrics.connected.set(0);
+        if (this.failingSince === undefined) {
+          this.failingSince = Date.now();
+          this.log.error(`${e.message}; holding ${this.queue.length} messages, reading paused when the buffer is full, retrying with backoff`, { code: e.code });
+          if (this.transport.streamOriented) this.armReplay();
+        } else {
+          this.log.debug('delivery still failing', { error: e.message });
+        }
+        await this.pause(delay);
+        delay = Math.min(delay * 2, this.opts.reconnectMaxDelayMs);
+        continue;
+      }
+      delay = 250;
+      if (this.failingSince !== undefined) {
+        this.log.info(`delivering to ${this.transport.url} again after ${((Date.now() - this.failingSince) / 1000).toFixed(1)} s`);
+        this.failingSince = undefined;
+      }
+      this.account(batch);
+      this.queue.remove(batch.length);
+      this.remember(batch);
+    }
+  }
+
+  private commit(prepared: PreparedCursors | undefined, next: Map<string, CursorEntry>): void {
+    if (prepared) {
+      try {
+        prepared.commit();
+      } catch (err) {
+        this.metrics.cursorWriteErrors.inc();
+        this.log.error(`cannot rename cursor file into ${this.store.file}: ${(err as Error).message}`);
+      }
+    }
+    for (const [id, e] of next) this.cursors.set(id, e);
+  }
+
+  private account(batch: readonly OutMessage[]): void {
+    const now = Date.now() / 1000;
+    const last = new Map<string, OutMessage>();
+    for (const m of batch) {
+      this.metrics.lines.inc({ service: m.service }, m.lines);
+      this.metrics.bytes.inc({ service: m.service }, m.bytes);
+      last.set(m.containerId, m);
+    }
+    for (const m of last.values()) this.metrics.lag.set({ container_name: m.containerName, service: m.service }, Math.max(0, now - toSeconds(m.time)));
+    this.metrics.connected.set(1);
+    this.metrics.queueBytes.set(this.queue.bytes);
+  }
+
+  private remember(batch: readonly OutMessage[]): void {
+    if (!this.transport.streamOriented || this.opts.replayWindowMs <= 0) return;
+    const now = Date.now();
+    this.recent.push({ at: now, batch });
+    while (this.recent.length > 0 && now - this.recent[0]!.at > this.opts.replayWindowMs) this.recent.shift();
+  }
+
+  private replayBatch: OutMessage[] = [];
+
+  private armReplay(): void {
+    const now = Date.now();
+    this.replayBatch = this.recent.filter((r) => now - r.at <= this.opts.replayWindowMs).flatMap((r) => r.batch);
+    this.recent = [];
+    if (this.replayBatch.length > 0) this.log.warn(`the connection broke: sending the last ${this.replayBatch.length} delivered messages again (a receiver that died may not have read them)`);
+  }
+}

@@ -1,0 +1,260 @@
+import type { RawEvent } from '../core/docker/types.js';
+import { ErrorCodes, SwarmwatchError } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import type { AgentContext, Component } from '../core/runtime/component.js';
+import type { ContainerRecord } from '../core/state/types.js';
+import { cutUtf8, type LogRecord } from './assembler.js';
+import type { Cursor } from './cursor.js';
+import { CursorStore, SW_ERR_SHIPPER_CURSOR_READ, type CursorEntry } from './cursor-store.js';
+import { ownContainerId, shouldShip } from './filter.js';
+import { containerFields, GelfEncoder, type MessageBody, type MessageContext } from './gelf-message.js';
+import { ShipperMetrics } from './metrics.js';
+import { DeliveryQueue, type OutMessage } from './queue.js';
+import { ContainerReader } from './reader.js';
+import { Sender } from './sender.js';
+import type { ShipperSettings } from './settings.js';
+import { nowEngineTime } from './timestamp.js';
+import { StreamTransport } from './transport/stream.js';
+import type { Transport, TransportHooks } from './transport/transport.js';
+import { UdpTransport } from './transport/udp.js';
+
+const CATCH_UP_CONCURRENCY = 4;
+const STOP_GRACE_MS = 5000;
+
+export function createTransport(s: ShipperSettings, hooks: TransportHooks, log: Logger): Transport {
+  const d = s.destination;
+  if (d.scheme === 'udp') {
+    return new UdpTransport({ destination: d, compression: s.compression, compressionLevel: s.compressionLevel, datagramSize: s.udpChunkSize, resolveIntervalMs: s.resolveIntervalMs }, hooks, log);
+  }
+  return new StreamTransport({ destination: d, tls: d.scheme === 'tls' ? s.tls : undefined, writeTimeoutMs: s.writeTimeoutMs, resolveIntervalMs: s.resolveIntervalMs }, hooks, log);
+}
+
+/** Builds the GELF body of a record: short_message is the first line, full_message the record when it spans lines. */
+export function bodyOf(record: LogRecord, maxTextBytes?: number): MessageBody {
+  let lines = record.lines;
+  let truncatedFromBytes = record.truncatedFromBytes;
+  if (maxTextBytes !== undefined) {
+    const full = lines.join('\n');
+    const buf = Buffer.from(full);
+    if (buf.length > maxTextBytes) {
+      lines = cutUtf8(buf, maxTextBytes).toString('utf8').split('\n');
+      truncatedFromBytes = truncatedFromBytes ?? buf.length;
+    }
+  }
+  // Graylog rejects an empty short_message; an empty line is still a line the container wrote.
+  const first = lines[0] || ' ';
+  return {
+    shortMessage: first,
+    fullMessage: lines.length > 1 ? lines.join('\n') : undefined,
+    time: record.time,
+    level: record.stream === 'stderr' ? 3 : 6,
+    truncatedFromBytes,
+  };
+}
+
+/**
+ * The log shipper: discovers containers from the shared state model, reads each one's log through the engine,
+ * and delivers GELF messages; cursors advance only with delivery.
+ */
+export class LogShipper implements Component {
+  readonly name = 'log-shipper';
+  private readonly log: Logger;
+  private readonly metrics: ShipperMetrics;
+  private readonly store: CursorStore;
+  private readonly queue: DeliveryQueue;
+  private readonly readers = new Map<string, ContainerReader>();
+  private readonly encoders = new Map<string, { record: ContainerRecord; encoder: GelfEncoder }>();
+  private cursors = new Map<string, CursorEntry>();
+  private fresh = false;
+  private transport?: Transport;
+  private sender?: Sender;
+  private selfId?: string;
+  private catchUpFree = CATCH_UP_CONCURRENCY;
+  private readonly catchUpWaiters: (() => void)[] = [];
+  private expiryTimer?: NodeJS.Timeout;
+  private stopped = false;
+  private readonly onContainers = () => this.sync();
+  private readonly onContainerEvent = (ev: RawEvent) => this.containerEvent(ev);
+
+  constructor(private readonly ctx: AgentContext, private readonly settings: ShipperSettings) {
+    this.log = ctx.log.child('log-shipper');
+    this.metrics = new ShipperMetrics(ctx.registry);
+    this.store = new CursorStore(settings.stateDir);
+    this.queue = new DeliveryQueue(settings.bufferBytes);
+  }
+
+  async start(): Promise<void> {
+    try {
+      const loaded = this.store.load();
+      this.cursors = loaded.entries;
+      this.fresh = loaded.fresh;
+    } catch (err) {
+      throw new SwarmwatchError(SW_ERR_SHIPPER_CURSOR_READ, `cannot read cursor file ${this.store.file}: ${(err as Error).message}`, {
+        culprit: this.store.file, fix: 'repair or remove the file (removing it re-ships every container\'s log from the start)', cause: err,
+      });
+    }
+    this.selfId = ownContainerId();
+    const hooks: TransportHooks = {
+      onReconnect: () => this.metrics.reconnects.inc(),
+      onTruncated: (reason) => this.metrics.truncated.inc({ reason }),
+    };
+    this.transport = createTransport(this.settings, hooks, this.log);
+    this.sender = new Sender(this.queue, this.transport, this.store, this.cursors, this.metrics, this.log, {
+      batchBytes: this.settings.batchBytes, reconnectMaxDelayMs: this.settings.reconnectMaxDelayMs, replayWindowMs: 1000,
+    });
+    this.sender.start();
+    this.ctx.state.on('containers', this.onContainers);
+    this.ctx.state.on('container-event', this.onContainerEvent);
+    this.expiryTimer = setInterval(() => this.expireCursors(), 60_000);
+    this.expiryTimer.unref();
+    this.log.info(`shipping container logs to ${this.settings.destination.url}`, { cursors: this.cursors.size, stateDir: this.settings.stateDir, self: this.selfId?.slice(0, 12) });
+    this.sync();
+  }
+
+  private messageContext(): MessageContext {
+    const s = this.settings;
+    const node = this.ctx.state.localNode;
+    return {
+      host: s.hostname ?? this.ctx.hostname(),
+      nodeId: node?.swarm.nodeId ?? '',
+      nodeHostname: node?.engine.hostname ?? this.ctx.hostname(),
+      tagTemplate: s.tagTemplate, labels: s.labels, labelsRegex: s.labelsRegex, env: s.env, envRegex: s.envRegex,
+    };
+  }
+
+  private encoderFor(c: ContainerRecord): GelfEncoder {
+    const cached = this.encoders.get(c.id);
+    // The state model replaces a record when it changes (rename, restart): rebuild the static fields then.
+    if (cached && cached.record === c) return cached.encoder;
+    const mc = this.messageContext();
+    const encoder = new GelfEncoder(containerFields(c, mc), mc.host);
+    this.encoders.set(c.id, { record: c, encoder });
+    return encoder;
+  }
+
+  private deliver(record: LogRecord, c: ContainerRecord): boolean {
+    const encoder = this.encoderFor(c);
+    const json = encoder.encode(bodyOf(record));
+    if (record.truncatedFromBytes !== undefined) this.metrics.truncated.inc({ reason: 'max_message_size' });
+    const m: OutMessage = {
+      containerId: c.id, containerName: c.name, service: c.swarm.serviceName ?? '',
+      json, bytes: Buffer.byteLength(json), lines: 1, time: record.time, cursor: record.cursor,
+      shrink: (max) => encoder.encode(bodyOf(record, max)),
+    };
+    const ok = this.queue.push(m);
+    this.metrics.queueBytes.set(this.queue.bytes);
+    return ok;
+  }
+
+  private acquireCatchUp(): Promise<() => void> {
+    const release = () => {
+      const next = this.catchUpWaiters.shift();
+      if (next) next();
+      else this.catchUpFree++;
+    };
+    if (this.catchUpFree > 0) {
+      this.catchUpFree--;
+      return Promise.resolve(release);
+    }
+    return new Promise((resolve) => this.catchUpWaiters.push(() => resolve(release)));
+  }
+
+  private startCursor(c: ContainerRecord): Cursor | undefined {
+    const known = this.cursors.get(c.id);
+    if (known) return known.cursor;
+    // First start on this node with initial-position=end: existing containers start from now, new ones from their start.
+    if (this.fresh && this.settings.initialPosition === 'end') return { time: nowEngineTime(), count: 0 };
+    return undefined;
+  }
+
+  /** Opens readers for new containers, wakes idle ones that run again, notes removed ones. */
+  private sync(): void {
+    if (this.stopped) return;
+    const state = this.ctx.state;
+    for (const c of state.containers.values()) {
+      const reader = this.readers.get(c.id);
+      if (reader) {
+        if (c.state === 'running' && !reader.open) reader.wake();
+        continue;
+      }
+      if (!shouldShip(c, this.settings, this.selfId)) continue;
+      this.openReader(c);
+    }
+    for (const [id, reader] of this.readers) {
+      if (!state.containers.has(id)) this.removeContainer(id, reader);
+    }
+    if (state.engine.up) {
+      for (const [id, e] of this.cursors) if (!state.containers.has(id) && !e.removedAt) e.removedAt = Date.now();
+      this.fresh = false;
+    }
+    this.metrics.readers.set(this.readers.size);
+  }
+
+  private openReader(c: ContainerRecord): void {
+    const s = this.settings;
+    const reader = new ContainerReader(c.id, this.startCursor(c), {
+      docker: this.ctx.state.docker,
+      log: this.log,
+      container: () => this.ctx.state.containers.get(c.id),
+      maxBytes: s.maxMessageBytes,
+      multiline: s.multilinePattern,
+      multilineTimeoutMs: s.multilineTimeoutMs,
+      deliver: (record, current) => this.deliver(record, current),
+      drained: () => new Promise<void>((resolve) => { if (!this.queue.full) resolve(); else this.queue.once('drain', resolve); }),
+      onDropped: (reason, n = 1) => this.metrics.dropped.inc({ reason }, n),
+      acquireCatchUp: () => this.acquireCatchUp(),
+    });
+    this.readers.set(c.id, reader);
+    reader.start();
+  }
+
+  private removeContainer(id: string, reader: ContainerReader): void {
+    this.readers.delete(id);
+    void reader.stop();
+    const enc = this.encoders.get(id);
+    if (enc) this.metrics.lag.remove({ container_name: enc.record.name, service: enc.record.swarm.serviceName ?? '' });
+    this.encoders.delete(id);
+    const e = this.cursors.get(id);
+    if (e && !e.removedAt) e.removedAt = Date.now();
+  }
+
+  private containerEvent(ev: RawEvent): void {
+    const id = ev.Actor?.ID ?? ev.id ?? '';
+    const action = ev.Action.split(':')[0];
+    if (action === 'start' || action === 'restart') {
+      const reader = this.readers.get(id);
+      if (reader) reader.wake();
+      // A new container is opened by sync() once the state model has inspected it.
+    } else if (action === 'destroy') {
+      const reader = this.readers.get(id);
+      if (reader) this.removeContainer(id, reader);
+    }
+  }
+
+  private expireCursors(): void {
+    const now = Date.now();
+    for (const [id, e] of this.cursors) {
+      if (e.removedAt && now - e.removedAt > this.settings.cursorExpiryMs && !this.ctx.state.containers.has(id)) this.cursors.delete(id);
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.ctx.state.off('containers', this.onContainers);
+    this.ctx.state.off('container-event', this.onContainerEvent);
+    clearInterval(this.expiryTimer);
+    await Promise.all([...this.readers.values()].map((r) => r.stop()));
+    this.readers.clear();
+    await this.sender?.stop(STOP_GRACE_MS);
+    await this.transport?.close();
+    this.expireCursors();
+    try {
+      this.store.writeNow(this.cursors);
+    } catch (err) {
+      this.metrics.cursorWriteErrors.inc();
+      this.log.error(`cannot write cursor file ${this.store.file} at stop: ${(err as Error).message}`, { code: ErrorCodes.INTERNAL });
+    }
+    this.log.info('log shipper stopped', { undelivered: this.queue.length });
+  }
+}

@@ -1,0 +1,125 @@
+import * as dns from 'node:dns';
+import * as net from 'node:net';
+import * as tls from 'node:tls';
+import { SwarmwatchError } from '../../core/errors.js';
+import type { Logger } from '../../core/log.js';
+import type { OutMessage } from '../queue.js';
+import type { Destination, TlsSettings } from '../settings.js';
+import { SW_ERR_SHIPPER_DESTINATION, SW_ERR_SHIPPER_WRITE_TIMEOUT, type Transport, type TransportHooks } from './transport.js';
+
+export interface StreamTransportOptions {
+  destination: Destination;
+  tls?: TlsSettings;
+  writeTimeoutMs: number;
+  resolveIntervalMs: number;
+}
+
+/**
+ * GELF over one persistent TCP or TLS connection: null-terminated messages, no compression (GELF TCP has none).
+ * gelf-pro opens a connection per message (node-gelf-pro#67); this keeps one, reconnects on demand, and re-resolves
+ * the host name periodically so a moved receiver is followed (the gelf driver resolves once, moby#17904).
+ */
+export class StreamTransport implements Transport {
+  readonly url: string;
+  readonly streamOriented = true;
+  private socket?: net.Socket;
+  private connecting?: Promise<net.Socket>;
+  private resolveTimer?: NodeJS.Timeout;
+  private addressChanged = false;
+  private everConnected = false;
+  connected = false;
+
+  constructor(private readonly opts: StreamTransportOptions, private readonly hooks: TransportHooks, private readonly log: Logger) {
+    this.url = opts.destination.url;
+    this.resolveTimer = setInterval(() => this.checkAddress(), opts.resolveIntervalMs);
+    this.resolveTimer.unref();
+  }
+
+  private checkAddress(): void {
+    const s = this.socket;
+    if (!s || !s.remoteAddress || net.isIP(this.opts.destination.host)) return;
+    dns.lookup(this.opts.destination.host, (err, address) => {
+      if (!err && s === this.socket && address !== s.remoteAddress) {
+        this.log.info(`${this.opts.destination.host} now resolves to ${address} (was ${s.remoteAddress}); reconnecting after the current batch`);
+        this.addressChanged = true;
+      }
+    });
+  }
+
+  private connect(): Promise<net.Socket> {
+    if (this.socket && !this.socket.destroyed) return Promise.resolve(this.socket);
+    this.connecting ??= new Promise<net.Socket>((resolve, reject) => {
+      const { host, port } = this.opts.destination;
+      const t = this.opts.tls;
+      const s = t
+        ? tls.connect({ host, port, ca: t.ca, cert: t.cert, key: t.key, rejectUnauthorized: t.verify, servername: t.servername ?? (net.isIP(host) ? undefined : host) })
+        : net.connect({ host, port });
+      const timer = setTimeout(() => s.destroy(new Error(`connect timed out after ${this.opts.writeTimeoutMs} ms`)), this.opts.writeTimeoutMs);
+      const fail = (err: Error) => {
+        clearTimeout(timer);
+        s.destroy();
+        reject(new SwarmwatchError(SW_ERR_SHIPPER_DESTINATION, `cannot connect to ${this.url}: ${(err as NodeJS.ErrnoException).code ?? err.message}`, { culprit: this.url, cause: err }));
+      };
+      s.once('error', fail);
+      s.once(t ? 'secureConnect' : 'connect', () => {
+        clearTimeout(timer);
+        s.off('error', fail);
+        s.setKeepAlive(true, 10_000);
+        s.setNoDelay(true);
+        // Receivers never talk back; a close or error from their side just ends this connection.
+        s.on('data', () => undefined);
+        s.on('error', (err) => this.log.debug('connection error', { error: err.message }));
+        s.on('end', () => s.destroy());
+        s.on('close', () => { if (this.socket === s) { this.socket = undefined; this.connected = false; } });
+        if (this.everConnected) this.hooks.onReconnect();
+        this.everConnected = true;
+        this.socket = s;
+        resolve(s);
+      });
+    }).finally(() => { this.connecting = undefined; });
+    return this.connecting;
+  }
+
+  async send(batch: readonly OutMessage[]): Promise<void> {
+    const s = await this.connect();
+    let data = '';
+    for (const m of batch) data += m.json + '\0';
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const err = new SwarmwatchError(SW_ERR_SHIPPER_WRITE_TIMEOUT, `${this.url} accepted no data for ${this.opts.writeTimeoutMs} ms`, { culprit: this.url });
+        s.destroy(err);
+        reject(err);
+      }, this.opts.writeTimeoutMs);
+      const onClose = () => {
+        clearTimeout(timer);
+        reject(new SwarmwatchError(SW_ERR_SHIPPER_DESTINATION, `connection to ${this.url} closed during a write`, { culprit: this.url }));
+      };
+      s.once('close', onClose);
+      s.write(data, (err) => {
+        clearTimeout(timer);
+        s.off('close', onClose);
+        if (err) reject(new SwarmwatchError(SW_ERR_SHIPPER_DESTINATION, `write to ${this.url} failed: ${(err as NodeJS.ErrnoException).code ?? err.message}`, { culprit: this.url, cause: err }));
+        else resolve();
+      });
+    });
+    this.connected = true;
+    if (this.addressChanged) {
+      this.addressChanged = false;
+      this.socket = undefined;
+      s.end();
+    }
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.resolveTimer);
+    const s = this.socket;
+    this.socket = undefined;
+    this.connected = false;
+    if (!s || s.destroyed) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => { s.destroy(); resolve(); }, 2000);
+      s.once('close', () => { clearTimeout(timer); resolve(); });
+      s.end();
+    });
+  }
+}

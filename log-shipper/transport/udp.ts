@@ -1,0 +1,106 @@
+import * as dgram from 'node:dgram';
+import * as dns from 'node:dns';
+import * as net from 'node:net';
+import { SwarmwatchError } from '../../core/errors.js';
+import type { Logger } from '../../core/log.js';
+import type { OutMessage } from '../queue.js';
+import type { Compression, Destination } from '../settings.js';
+import { chunkDatagrams, compress, maxPayload } from './chunking.js';
+import { SW_ERR_SHIPPER_DESTINATION, type Transport, type TransportHooks } from './transport.js';
+
+export interface UdpTransportOptions {
+  destination: Destination;
+  compression: Compression;
+  compressionLevel: number;
+  datagramSize: number;
+  resolveIntervalMs: number;
+}
+
+/**
+ * GELF over UDP from one socket (gelf-pro creates a socket per message and resolves the host on every send).
+ * The address is resolved at the first send and again every resolve interval. A message that would need more
+ * than 128 chunks is truncated until it fits, never dropped.
+ */
+export class UdpTransport implements Transport {
+  readonly url: string;
+  readonly streamOriented = false;
+  private socket?: dgram.Socket;
+  private socketType?: 'udp4' | 'udp6';
+  private address?: string;
+  private resolvedAt = 0;
+  connected = false;
+
+  constructor(private readonly opts: UdpTransportOptions, private readonly hooks: TransportHooks, private readonly log: Logger) {
+    this.url = opts.destination.url;
+  }
+
+  private async resolve(): Promise<string> {
+    const host = this.opts.destination.host;
+    if (net.isIP(host)) return host;
+    if (this.address && Date.now() - this.resolvedAt < this.opts.resolveIntervalMs) return this.address;
+    try {
+      const { address } = await dns.promises.lookup(host);
+      if (this.address && address !== this.address) this.log.info(`${host} now resolves to ${address} (was ${this.address})`);
+      this.address = address;
+      this.resolvedAt = Date.now();
+      return address;
+    } catch (err) {
+      if (this.address) return this.address;
+      throw new SwarmwatchError(SW_ERR_SHIPPER_DESTINATION, `cannot resolve ${host}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { culprit: this.url, cause: err });
+    }
+  }
+
+  private socketFor(address: string): dgram.Socket {
+    const type = net.isIPv6(address) ? 'udp6' : 'udp4';
+    if (this.socket && this.socketType === type) return this.socket;
+    this.socket?.close();
+    const s = dgram.createSocket({ type, sendBufferSize: 4 * 1024 * 1024 });
+    // ICMP port-unreachable surfaces as an error on a later send; UDP is fire-and-forget, so it is only logged.
+    s.on('error', (err) => this.log.debug('udp socket error', { error: err.message }));
+    s.unref();
+    this.socket = s;
+    this.socketType = type;
+    return s;
+  }
+
+  /** Compressed datagrams for one message, cutting its text until it fits 128 chunks. */
+  datagramsOf(m: OutMessage): Buffer[] {
+    const { compression, compressionLevel, datagramSize } = this.opts;
+    let json = m.json;
+    let limit = Math.min(m.bytes, maxPayload(datagramSize));
+    for (let attempt = 0; attempt < 8; attempt++) {
+      const dgrams = chunkDatagrams(compress(Buffer.from(json), compression, compressionLevel), datagramSize);
+      if (dgrams) {
+        if (attempt > 0) this.hooks.onTruncated('udp_chunk_limit');
+        return dgrams;
+      }
+      // Compressed size scales roughly with text size: shrink the text and try again.
+      limit = Math.floor(limit * 0.6);
+      json = m.shrink(limit);
+    }
+    this.hooks.onTruncated('udp_chunk_limit');
+    return chunkDatagrams(compress(Buffer.from(m.shrink(1024)), compression, compressionLevel), datagramSize) ?? [];
+  }
+
+  async send(batch: readonly OutMessage[]): Promise<void> {
+    const address = await this.resolve();
+    const s = this.socketFor(address);
+    const port = this.opts.destination.port;
+    let last: Promise<void> = Promise.resolve();
+    for (const m of batch) {
+      for (const d of this.datagramsOf(m)) {
+        last = new Promise<void>((resolve, reject) => s.send(d, port, address, (err) => (err ? reject(new SwarmwatchError(SW_ERR_SHIPPER_DESTINATION, `send to ${this.url} failed: ${(err as NodeJS.ErrnoException).code ?? err.message}`, { culprit: this.url, cause: err })) : resolve())));
+        last.catch(() => undefined);
+      }
+    }
+    // Sends complete in order: the last callback means all datagrams left.
+    await last;
+    this.connected = true;
+  }
+
+  async close(): Promise<void> {
+    const s = this.socket;
+    this.socket = undefined;
+    if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
+  }
+}
