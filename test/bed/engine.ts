@@ -29,10 +29,12 @@ import {
   destroyCgroup,
   isAlive,
   killAndWait,
+  pidsInCgroup,
   pidsWithCmdline,
   randomId,
   readPidFile,
   releaseClaim,
+  removeDeadShimSockets,
   removeTree,
   run,
   signal,
@@ -109,6 +111,11 @@ export interface DockerOptions {
   check?: boolean;
 }
 
+export interface KillOptions {
+  /** Kill only dockerd and containerd; leave shims and container processes running. */
+  keepContainers?: boolean;
+}
+
 export interface PrivateEngine {
   readonly name: string;
   readonly socketPath: string;
@@ -128,8 +135,13 @@ export interface PrivateEngine {
   api<T = unknown>(method: string, urlPath: string, body?: unknown, timeoutMs?: number): Promise<ApiResponse<T>>;
   /** Creates a user-defined bridge network on its own private /24 (host link "swtest-xxxxxxxx"). */
   createNetwork(name: string): Promise<{ name: string; subnet: string; bridge: string }>;
-  /** SIGKILL dockerd and its containerd (a crash); containers' shims survive. */
-  kill(): Promise<void>;
+  /**
+   * SIGKILL dockerd and its containerd, and by default also the shims and the
+   * containers (a node crash). With `keepContainers` the containers survive; the
+   * restarted dockerd then stops them (SIGTERM, 10 s grace for a `sleep` as PID 1)
+   * before it answers, which makes start() ~10 s slower.
+   */
+  kill(opts?: KillOptions): Promise<void>;
   /** (Re)starts dockerd after kill(), cleaning the stale pid files and shim sockets first. */
   start(timeoutMs?: number): Promise<void>;
   isRunning(): boolean;
@@ -305,7 +317,7 @@ class Engine implements PrivateEngine {
   async start(timeoutMs = 90_000): Promise<void> {
     if (this.isRunning() && (await ping(this.socketPath))) return;
     this.removeStalePidFiles();
-    this.removeStaleShimSockets();
+    removeDeadShimSockets(this.execRoot);
     fs.rmSync(this.socketPath, { force: true });
     this.spawnDaemon();
     await this.waitReady(timeoutMs);
@@ -362,28 +374,13 @@ class Engine implements PrivateEngine {
     }
   }
 
-  /**
-   * SIGKILLed shims leave their sockets in the shared /run/containerd/s; a new
-   * shim for the same container would fail on them. Remove only sockets of our
-   * own bundles whose shim process is gone.
-   */
-  private removeStaleShimSockets(): void {
-    const tasks = path.join(this.execRoot, 'containerd', 'daemon', 'io.containerd.runtime.v2.task');
-    for (const ns of safeReaddir(tasks)) {
-      for (const id of safeReaddir(path.join(tasks, ns))) {
-        const address = safeRead(path.join(tasks, ns, id, 'address')).trim().replace(/^unix:\/\//, '');
-        if (!address.startsWith('/run/containerd/s/')) continue;
-        const shimAlive = pidsWithCmdline(`-id ${id}`).some((pid) => cmdlineOf(pid).includes(this.execRoot));
-        if (!shimAlive) fs.rmSync(address, { force: true });
-      }
-    }
-  }
-
-  async kill(): Promise<void> {
-    const pids = [this.pid, readPidFile(this.containerdPidFile)].filter(
-      (p): p is number => p !== undefined && isAlive(p) && cmdlineOf(p).includes(this.description.baseDir),
-    );
-    const left = await killAndWait(pids, 'SIGKILL', 5000);
+  async kill(opts: KillOptions = {}): Promise<void> {
+    const d = this.description;
+    const mine = (p: number | undefined): p is number => p !== undefined && isAlive(p) && cmdlineOf(p).includes(d.baseDir);
+    const daemons = [this.pid, readPidFile(this.containerdPidFile)].filter(mine);
+    // A whole-node crash also takes the shims (their command line names our exec root) and the containers.
+    const rest = opts.keepContainers ? [] : [...pidsWithCmdline(`${d.execRoot}/`), ...pidsInCgroup(d.cgroupParent.replace(/^\//, ''))];
+    const left = await killAndWait([...new Set([...daemons, ...rest])], 'SIGKILL', 5000);
     if (left.length > 0) throw new BedError(`engine ${this.name}: pids ${left.join(',')} survived SIGKILL`);
   }
 
@@ -395,6 +392,7 @@ class Engine implements PrivateEngine {
     await this.terminateDaemon(graceful);
     // Leftovers: shims (their command line names our exec root), then container processes.
     await killAndWait(pidsWithCmdline(d.baseDir), 'SIGKILL', 5000);
+    removeDeadShimSockets(d.execRoot);
     await destroyCgroup(d.cgroupParent.replace(/^\//, ''));
     for (const link of d.links) await run('ip', ['link', 'del', link], { check: false });
     for (const c of d.claims) releaseClaim(c);
@@ -434,20 +432,4 @@ async function sharedContainerdRunning(): Promise<boolean> {
     throw new BedError(`${SHARED_CONTAINERD_SOCK} exists but nothing listens on it; dockerd 20.10 would try to use it. Remove it (it is not ours).`);
   }
   return true;
-}
-
-function safeReaddir(dir: string): string[] {
-  try {
-    return fs.readdirSync(dir);
-  } catch {
-    return [];
-  }
-}
-
-function safeRead(file: string): string {
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch {
-    return '';
-  }
 }

@@ -19,7 +19,9 @@ import {
   killAndWait,
   ownerAlive,
   pidsWithCmdline,
+  readdirOrEmpty as safeReaddir,
   releaseStaleClaims,
+  removeDeadShimSockets,
   removeTree,
   run,
   safeReadJson,
@@ -95,6 +97,7 @@ function instanceIsLive(dir: string, live: LiveSet): boolean {
 /** Kills every process naming the dir (dockerd, containerd, shims), then unmounts and removes it. */
 async function destroyInstance(dir: string): Promise<void> {
   await killAndWait(pidsWithCmdline(`${dir}/`), 'SIGKILL', 5000);
+  for (const execRoot of execRootsUnder(dir)) removeDeadShimSockets(execRoot);
   await removeTree(dir);
 }
 
@@ -130,10 +133,9 @@ async function hostLinks(): Promise<string[]> {
   return out.split('\n').map((l) => l.split(': ')[1]?.split('@')[0] ?? '').filter(Boolean);
 }
 
-function safeReaddir(dir: string): string[] {
-  try {
-    return fs.readdirSync(dir);
-  } catch {
-    return [];
-  }
+/** exec/ of an engine dir, or of each node dir of a swarm dir. */
+function execRootsUnder(dir: string): string[] {
+  return [dir, ...safeReaddir(dir).map((e) => path.join(dir, e))]
+    .map((d) => path.join(d, 'exec'))
+    .filter((d) => fs.existsSync(d));
 }

@@ -17,7 +17,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ApiResponse } from './api.js';
-import { attachEngine, startEngine, type DockerOptions, type EngineDescription, type PrivateEngine } from './engine.js';
+import { attachEngine, startEngine, type DockerOptions, type EngineDescription, type KillOptions, type PrivateEngine } from './engine.js';
 import { BUSYBOX_TAG, loadImageInto } from './image.js';
 import { deleteNetns, stopAllStaleOnce, type SwarmResources } from './stale.js';
 import {
@@ -33,6 +33,7 @@ import {
   removeTree,
   run,
   waitFor as pollUntil,
+  type Truthy,
   writeJsonAtomic,
   type RunResult,
 } from './util.js';
@@ -100,8 +101,8 @@ export interface SwarmNode {
   readonly engine: PrivateEngine;
   docker(args: string[], opts?: DockerOptions): Promise<RunResult>;
   api<T = unknown>(method: string, urlPath: string, body?: unknown, timeoutMs?: number): Promise<ApiResponse<T>>;
-  /** SIGKILL dockerd and its containerd (a node crash). */
-  kill(): Promise<void>;
+  /** SIGKILL dockerd, its containerd and (unless keepContainers) the node's shims and containers: a node crash. */
+  kill(opts?: KillOptions): Promise<void>;
   /** Restart after kill(); resolves when /_ping answers (a manager without quorum may take ~20-40 s). */
   start(timeoutMs?: number): Promise<void>;
   isRunning(): boolean;
@@ -123,9 +124,14 @@ export interface TestSwarm {
   /** GET /nodes on the leader. */
   listNodes(): Promise<SwarmNodeInfo[]>;
   /** Polls until `predicate` returns a truthy value (exceptions count as "not yet"). */
-  waitFor<T>(predicate: () => T | Promise<T>, timeoutMs: number, what?: string): Promise<NonNullable<T>>;
+  waitFor<T>(predicate: () => T | Promise<T>, timeoutMs: number, what?: string): Promise<Truthy<T>>;
   /** Full teardown: engines, containers, netns, veths, bridge, dirs, cgroups. Idempotent. */
   stop(): Promise<void>;
+}
+
+/** A fresh random tag (4 hex chars) for a swarm that must not collide with others. */
+export function randomSwarmTag(): string {
+  return randomId(2);
 }
 
 const SUBNET_RE = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
@@ -168,7 +174,7 @@ function planSwarm(opts: SwarmOptions): SwarmDescription {
   const managers = opts.managers ?? 3;
   const workers = opts.workers ?? 1;
   const subnet = opts.subnet ?? '10.213.0';
-  const tag = opts.tag ?? randomId(2);
+  const tag = opts.tag ?? randomSwarmTag();
   if (!SUBNET_RE.test(subnet)) throw new BedError(`startSwarm: subnet must look like "10.213.0", got "${subnet}"`);
   if (!/^[a-z0-9]{1,4}$/.test(tag)) throw new BedError(`startSwarm: tag must be 1-4 chars [a-z0-9] (link names are limited to 15 chars), got "${tag}"`);
   if (managers < 1 || managers + workers > 200) throw new BedError('startSwarm: need 1+ managers and at most 200 nodes');
@@ -332,7 +338,7 @@ class Node implements SwarmNode {
   api<T = unknown>(method: string, urlPath: string, body?: unknown, timeoutMs?: number): Promise<ApiResponse<T>> {
     return this.engine.api<T>(method, urlPath, body, timeoutMs);
   }
-  kill(): Promise<void> { return this.engine.kill(); }
+  kill(opts?: KillOptions): Promise<void> { return this.engine.kill(opts); }
   start(timeoutMs = 120_000): Promise<void> { return this.engine.start(timeoutMs); }
   isRunning(): boolean { return this.engine.isRunning(); }
 }
@@ -357,7 +363,7 @@ class Swarm implements TestSwarm {
     return n;
   }
 
-  waitFor<T>(predicate: () => T | Promise<T>, timeoutMs: number, what?: string): Promise<NonNullable<T>> {
+  waitFor<T>(predicate: () => T | Promise<T>, timeoutMs: number, what?: string): Promise<Truthy<T>> {
     return pollUntil(predicate, timeoutMs, { what });
   }
 

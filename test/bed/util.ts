@@ -31,6 +31,9 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/** What a successful waitFor yields: the predicate's value minus the falsy cases. */
+export type Truthy<T> = Exclude<T, false | null | undefined | 0 | ''>;
+
 export interface WaitOptions {
   intervalMs?: number;
   /** Used in the timeout error: "timed out after Nms waiting for <what>". */
@@ -46,13 +49,13 @@ export async function waitFor<T>(
   predicate: () => T | Promise<T>,
   timeoutMs: number,
   opts: WaitOptions = {},
-): Promise<NonNullable<T>> {
+): Promise<Truthy<T>> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   for (;;) {
     try {
       const value = await predicate();
-      if (value) return value as NonNullable<T>;
+      if (value) return value as Truthy<T>;
     } catch (err) {
       lastError = err;
     }
@@ -376,5 +379,42 @@ export function fileAgeMs(file: string): number {
     return Date.now() - fs.statSync(file).mtimeMs;
   } catch {
     return Infinity;
+  }
+}
+
+// ---------------------------------------------------------------- containerd shims
+
+const SHIM_SOCKET_DIR = '/run/containerd/s/';
+
+/**
+ * SIGKILLed shims leave their sockets in the shared /run/containerd/s; a new shim
+ * for the same container would fail on them, and they pile up. Removes only the
+ * sockets named in our own bundles (exec-root/.../<id>/address) whose shim is gone.
+ */
+export function removeDeadShimSockets(execRoot: string): void {
+  const tasks = path.join(execRoot, 'containerd', 'daemon', 'io.containerd.runtime.v2.task');
+  for (const ns of readdirOrEmpty(tasks)) {
+    for (const id of readdirOrEmpty(path.join(tasks, ns))) {
+      const address = readOrEmpty(path.join(tasks, ns, id, 'address')).trim().replace(/^unix:\/\//, '');
+      if (!address.startsWith(SHIM_SOCKET_DIR)) continue;
+      const shimAlive = pidsWithCmdline(`-id ${id}`).some((pid) => cmdlineOf(pid).includes(execRoot));
+      if (!shimAlive) fs.rmSync(address, { force: true });
+    }
+  }
+}
+
+export function readdirOrEmpty(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+function readOrEmpty(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return '';
   }
 }
