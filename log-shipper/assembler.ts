@@ -32,6 +32,8 @@ interface PendingLine {
   chunks: Buffer[];
   kept: number;
   total: number;
+  /** Set once a piece was cut: later pieces are only counted. */
+  full: boolean;
   /** Position before the first piece: where a reread must start if this line is never completed. */
   before: Cursor;
   last: Cursor;
@@ -71,16 +73,17 @@ export class RecordAssembler {
   push(frame: LogFrame, position: Cursor, before: Cursor): void {
     let line = this.lines.get(frame.stream);
     if (!line) {
-      line = { stream: frame.stream, time: frame.time, chunks: [], kept: 0, total: 0, before, last: position, frames: 0 };
+      line = { stream: frame.stream, time: frame.time, chunks: [], kept: 0, total: 0, full: false, before, last: position, frames: 0 };
       this.lines.set(frame.stream, line);
     }
     line.frames++;
     line.last = position;
     line.total += frame.text.length;
-    if (line.kept < this.opts.maxBytes) {
+    if (!line.full) {
       const piece = cutUtf8(frame.text, this.opts.maxBytes - line.kept);
       line.chunks.push(piece);
       line.kept += piece.length;
+      line.full = piece.length < frame.text.length;
     }
     if (!frame.partial) this.completeLine(line);
   }

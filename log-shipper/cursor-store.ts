@@ -55,7 +55,9 @@ export class CursorStore {
       if (cursor) entries.set(id, { cursor, name: v.name ?? '', removedAt: v.removedAt });
     }
     // Leftover temp files of a killed process are never current: remove them.
-    for (const f of fs.readdirSync(this.dir)) if (f.startsWith('cursors.json.tmp-')) fs.rmSync(path.join(this.dir, f), { force: true });
+    for (const f of fs.readdirSync(this.dir)) {
+      if (f.startsWith('cursors.json.tmp-') && !f.startsWith(`cursors.json.tmp-${process.pid}-`)) fs.rmSync(path.join(this.dir, f), { force: true });
+    }
     return { entries, fresh: false };
   }
 
@@ -85,7 +87,7 @@ export class CursorStore {
       discard: () => {
         if (done) return;
         done = true;
-        fs.rm(tmp, { force: true }, () => undefined);
+        fs.rmSync(tmp, { force: true });
       },
     };
   }

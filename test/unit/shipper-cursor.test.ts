@@ -1,0 +1,65 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { PositionTracker, type Cursor } from '../../log-shipper/cursor.js';
+import { CursorStore, type CursorEntry } from '../../log-shipper/cursor-store.js';
+
+const t = (sec: number, nsec = 0) => ({ sec, nsec });
+
+describe('PositionTracker', () => {
+  it('counts entries that share one timestamp and skips exactly those already shipped', () => {
+    // Shipped: everything before 10.5, and 2 of the 3 entries at exactly 10.5.
+    const tr = new PositionTracker({ time: t(10, 5), count: 2 });
+    const seen = [t(10, 5), t(10, 5), t(10, 5), t(10, 6), t(10, 6)].map((time) => tr.advance(time));
+    expect(seen.map((s) => s.skip)).toEqual([true, true, false, false, false]);
+    expect(seen.map((s) => s.position.count)).toEqual([1, 2, 3, 1, 2]);
+    expect(tr.position).toEqual({ time: t(10, 6), count: 2 });
+  });
+
+  it('keeps the skip target when a reopened stream ends before reaching it', () => {
+    const tr = new PositionTracker({ time: t(10), count: 3 });
+    tr.advance(t(10));
+    expect(tr.position).toEqual({ time: t(10), count: 3 });
+  });
+
+  it('starts from nothing without a cursor', () => {
+    const tr = new PositionTracker(undefined);
+    expect(tr.position).toBeUndefined();
+    expect(tr.advance(t(1)).skip).toBe(false);
+  });
+});
+
+describe('CursorStore', () => {
+  const dirs: string[] = [];
+  afterEach(() => { for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true }); });
+  const tmp = () => { const d = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-cursor-')); dirs.push(d); return d; };
+  const entry = (c: Cursor): CursorEntry => ({ cursor: c, name: 'web' });
+
+  it('changes the file only on commit, and round-trips nanoseconds', async () => {
+    const dir = tmp();
+    const store = new CursorStore(dir);
+    expect(store.load().fresh).toBe(true);
+    store.writeNow(new Map([['a', entry({ time: t(1700000000, 1), count: 1 })]]));
+    const prepared = await store.prepare(new Map([['a', entry({ time: t(1700000000, 999999999), count: 7 })]]));
+    expect(new CursorStore(dir).load().entries.get('a')!.cursor).toEqual({ time: t(1700000000, 1), count: 1 });
+    prepared.commit();
+    const { entries, fresh } = new CursorStore(dir).load();
+    expect(fresh).toBe(false);
+    expect(entries.get('a')!.cursor).toEqual({ time: t(1700000000, 999999999), count: 7 });
+    expect(fs.readFileSync(store.file, 'utf8')).toContain('"ts":"1700000000.999999999"');
+  });
+
+  it('discards a prepared file and cleans temp files left by a killed process', async () => {
+    const dir = tmp();
+    const store = new CursorStore(dir);
+    store.writeNow(new Map());
+    const p = await store.prepare(new Map([['a', entry({ time: t(5), count: 1 })]]));
+    p.discard();
+    // A process killed between prepare and commit leaves its temp file behind.
+    fs.writeFileSync(path.join(dir, 'cursors.json.tmp-999999-1'), '{"version":1,"containers":{"a":{"ts":"5.0","n":1,"name":""}}}');
+    const reloaded = new CursorStore(dir).load();
+    expect(reloaded.entries.size).toBe(0);
+    expect(fs.readdirSync(dir).filter((f) => f.includes('.tmp-'))).toEqual([]);
+  });
+});
