@@ -32,6 +32,8 @@ export async function runAgent(config: Config, modules: ComponentModule[], title
   });
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  // These three are gauges named *_total; promtool lints them and no dashboard needs them.
+  for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) registry.removeSingleMetric(name);
   const stats = new CollectorStats(registry);
   const textCollectors: TextCollector[] = [];
   const app = createApp(registry, textCollectors, log);

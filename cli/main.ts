@@ -44,6 +44,18 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`usage: swarmwatch ${command} [options]\n\noptions:\n${helpFor(specs)}\n  --config <path>\n      YAML file with the same keys (env: SWARMWATCH_CONFIG)\n`);
     return 0;
   }
+  // Handlers go in before anything starts, so a SIGTERM during start-up still drains instead of killing.
+  let signalled: NodeJS.Signals | undefined;
+  let onStopRequest: (() => void) | undefined;
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (++signals > 1) { process.stderr.write(`swarmwatch: second ${sig}, exiting now\n`); process.exit(130); }
+    process.stderr.write(`swarmwatch: ${sig} received, draining\n`);
+    signalled = sig;
+    onStopRequest?.();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
   let agent;
   try {
     const config = loadConfig({ specs, argv: rest });
@@ -61,14 +73,8 @@ export async function main(argv: string[]): Promise<number> {
   }
   const running = agent;
   return new Promise<number>((resolve) => {
-    let signals = 0;
-    const onSignal = (sig: NodeJS.Signals) => {
-      if (++signals > 1) { process.stderr.write(`swarmwatch: second ${sig}, exiting now\n`); process.exit(130); }
-      process.stderr.write(`swarmwatch: ${sig} received, draining\n`);
-      void running.stop().then(() => resolve(0));
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
+    onStopRequest = () => void running.stop().then(() => resolve(0));
+    if (signalled) onStopRequest();
   });
 }
 
