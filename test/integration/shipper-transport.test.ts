@@ -1,0 +1,137 @@
+/**
+ * Our transports against an independent receiver (Python stdlib, test/receivers/gelf_receiver.py): UDP chunking
+ * with gzip/zlib/none, the 128-chunk limit, persistent TCP with reconnects, TLS with verification.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../core/log.js';
+import { GelfEncoder } from '../../log-shipper/gelf-message.js';
+import type { OutMessage } from '../../log-shipper/queue.js';
+import { parseDestination } from '../../log-shipper/settings.js';
+import { StreamTransport } from '../../log-shipper/transport/stream.js';
+import { UdpTransport } from '../../log-shipper/transport/udp.js';
+import { startGelfReceiver, type GelfReceiver } from '../receivers/gelf-receiver.js';
+
+const log = createLogger('test');
+const receivers: GelfReceiver[] = [];
+afterAll(async () => { await Promise.all(receivers.map((r) => r.stop())); });
+
+async function receiver(o: Parameters<typeof startGelfReceiver>[0]): Promise<GelfReceiver> {
+  const r = await startGelfReceiver(o);
+  receivers.push(r);
+  return r;
+}
+
+function message(text: string, n = 0): OutMessage {
+  const enc = new GelfEncoder({ _container_id: 'c', _seq: String(n) }, 'test-host');
+  const body = (t: string, truncatedFromBytes?: number) => ({ shortMessage: t, time: { sec: 1700000000, nsec: n }, level: 6, truncatedFromBytes });
+  const json = enc.encode(body(text));
+  return {
+    containerId: 'c', containerName: 'c', service: '', json, bytes: Buffer.byteLength(json), lines: 1, time: { sec: 1700000000, nsec: n }, cursor: { time: { sec: 1700000000, nsec: n }, count: 1 },
+    shrink: (max) => enc.encode(body(Buffer.from(text).subarray(0, max).toString(), Buffer.byteLength(text))),
+  };
+}
+
+async function until(cond: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const hooks = { truncated: 0, reconnects: 0 };
+const transportHooks = { onReconnect: () => { hooks.reconnects++; }, onTruncated: () => { hooks.truncated++; } };
+
+describe('UDP transport', () => {
+  for (const [compression, size] of [['gzip', 1420], ['zlib', 8154], ['none', 1420]] as const) {
+    it(`sends 100 KB messages chunked (${compression}, ${size}-byte datagrams) that an independent receiver decodes`, async () => {
+      const r = await receiver({ proto: 'udp' });
+      const t = new UdpTransport({ destination: parseDestination(`udp://127.0.0.1:${r.port}`), compression, compressionLevel: 1, datagramSize: size, resolveIntervalMs: 30_000 }, transportHooks, log);
+      // Incompressible text, so gzip still needs ~55 chunks of 1420 bytes.
+      const texts = [0, 1, 2].map(() => randomBytes(75_000).toString('base64'));
+      await t.send(texts.map((x, i) => message(x, i)));
+      await until(() => r.stats().messages >= 3);
+      const got = r.messages();
+      expect(got.map((m) => m.short_message)).toEqual(texts);
+      expect(got[0]).toMatchObject({ version: '1.1', host: 'test-host', level: 6, _container_id: 'c' });
+      await t.close();
+    });
+  }
+
+  it('truncates a message that would need more than 128 chunks instead of dropping it', async () => {
+    const r = await receiver({ proto: 'udp' });
+    const t = new UdpTransport({ destination: parseDestination(`udp://127.0.0.1:${r.port}`), compression: 'gzip', compressionLevel: 1, datagramSize: 1420, resolveIntervalMs: 30_000 }, transportHooks, log);
+    const before = hooks.truncated;
+    const text = randomBytes(300_000).toString('base64');
+    await t.send([message(text)]);
+    await until(() => r.stats().messages >= 1);
+    const [m] = r.messages();
+    expect(text.startsWith(m!.short_message as string)).toBe(true);
+    expect((m!.short_message as string).length).toBeGreaterThan(50_000);
+    expect(m!._swarmwatch_truncated_bytes).toBe(text.length);
+    expect(hooks.truncated).toBe(before + 1);
+    await t.close();
+  });
+});
+
+describe('TCP transport', () => {
+  it('keeps one connection for many batches and reconnects after the receiver restarts', async () => {
+    const r1 = await receiver({ proto: 'tcp' });
+    const dest = parseDestination(`tcp://127.0.0.1:${r1.port}`);
+    const t = new StreamTransport({ destination: dest, writeTimeoutMs: 5000, resolveIntervalMs: 30_000 }, transportHooks, log);
+    for (let b = 0; b < 10; b++) await t.send(Array.from({ length: 100 }, (_, i) => message(`line ${b * 100 + i}`, b * 100 + i)));
+    await until(() => r1.stats().messages >= 1000);
+    expect(r1.stats().connections).toBe(1);
+    expect(r1.messages().map((m) => m.short_message)).toEqual(Array.from({ length: 1000 }, (_, i) => `line ${i}`));
+    await r1.stop();
+    // The receiver is gone: sends fail with a clear error naming the destination, and the transport survives.
+    let failure: Error | undefined;
+    for (let i = 0; i < 5 && !failure; i++) {
+      try { await t.send([message('lost?')]); await new Promise((res) => setTimeout(res, 100)); } catch (err) { failure = err as Error; }
+    }
+    expect(failure?.message).toMatch(new RegExp(`tcp://127.0.0.1:${r1.port}`));
+    const r2 = await receiver({ proto: 'tcp', port: r1.port });
+    const reconnectsBefore = hooks.reconnects;
+    await t.send([message('after restart')]);
+    await until(() => r2.stats().messages >= 1);
+    expect(r2.messages().at(-1)!.short_message).toBe('after restart');
+    expect(hooks.reconnects).toBe(reconnectsBefore + 1);
+    await t.close();
+  });
+
+  it('reports an unreachable destination as a coded error', async () => {
+    const t = new StreamTransport({ destination: parseDestination('tcp://127.0.0.1:1'), writeTimeoutMs: 2000, resolveIntervalMs: 30_000 }, transportHooks, log);
+    await expect(t.send([message('x')])).rejects.toMatchObject({ code: 'SW_ERR_SHIPPER_DESTINATION_UNREACHABLE', message: expect.stringMatching(/cannot connect to tcp:\/\/127\.0\.0\.1:1: ECONNREFUSED/) });
+    await t.close();
+  });
+});
+
+describe('TLS transport', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-tls-'));
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const ssl = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
+
+  it('verifies the receiver against the configured CA and refuses an unknown one', async () => {
+    ssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=swarmwatch test CA']);
+    ssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'srv.key', '-out', 'srv.csr', '-subj', '/CN=localhost']);
+    fs.writeFileSync(path.join(dir, 'ext.cnf'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
+    ssl(['x509', '-req', '-in', 'srv.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'srv.pem', '-days', '2', '-extfile', 'ext.cnf']);
+    ssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'other.key', '-out', 'other.pem', '-days', '2', '-subj', '/CN=other CA']);
+    const r = await receiver({ proto: 'tls', cert: path.join(dir, 'srv.pem'), key: path.join(dir, 'srv.key') });
+    const dest = parseDestination(`tls://localhost:${r.port}`);
+    const good = new StreamTransport({ destination: dest, tls: { ca: fs.readFileSync(path.join(dir, 'ca.pem')), verify: true }, writeTimeoutMs: 5000, resolveIntervalMs: 30_000 }, transportHooks, log);
+    await good.send([message('over tls', 1), message('second', 2)]);
+    await until(() => r.stats().messages >= 2);
+    expect(r.messages().map((m) => m.short_message)).toEqual(['over tls', 'second']);
+    await good.close();
+    const bad = new StreamTransport({ destination: dest, tls: { ca: fs.readFileSync(path.join(dir, 'other.pem')), verify: true }, writeTimeoutMs: 5000, resolveIntervalMs: 30_000 }, transportHooks, log);
+    await expect(bad.send([message('must not arrive')])).rejects.toMatchObject({ message: expect.stringMatching(/cannot connect to tls:\/\/localhost:\d+: .*(UNABLE_TO_VERIFY|SELF_SIGNED|unable to verify)/i) });
+    await bad.close();
+    expect(r.messages().map((m) => m.short_message)).not.toContain('must not arrive');
+  });
+});

@@ -1,0 +1,75 @@
+/** Starts test/receivers/gelf_receiver.py (Python stdlib only: shares no code with our sender) and reads what it got. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'gelf_receiver.py');
+export const PYTHON = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+
+export interface ReceiverOptions {
+  proto: 'tcp' | 'udp' | 'tls';
+  port?: number;
+  host?: string;
+  countOnly?: boolean;
+  cert?: string;
+  key?: string;
+  /** Directory for out/stats files (a new temp dir by default). */
+  dir?: string;
+}
+
+export interface ReceiverStats {
+  messages: number;
+  bytes: number;
+  invalid: number;
+  incomplete_chunked: number;
+  connections: number;
+  first_at: number;
+  last_at: number;
+}
+
+export interface GelfReceiver {
+  port: number;
+  outFile: string;
+  statsFile: string;
+  child: ChildProcess;
+  /** Every message received so far (flushed at most 0.5 s ago). */
+  messages(): Record<string, unknown>[];
+  stats(): ReceiverStats;
+  /** SIGTERM: the receiver reads what is buffered, records it and exits. */
+  stop(): Promise<void>;
+}
+
+export async function startGelfReceiver(o: ReceiverOptions): Promise<GelfReceiver> {
+  const dir = o.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'sw-gelf-'));
+  const tag = `${o.proto}-${Date.now()}-${Math.random().toString(36).slice(2, 6)}`;
+  const outFile = path.join(dir, `received-${tag}.jsonl`);
+  const statsFile = path.join(dir, `stats-${tag}.json`);
+  const args = [script, '--proto', o.proto, '--port', String(o.port ?? 0), '--host', o.host ?? '127.0.0.1', '--out', outFile, '--stats', statsFile];
+  if (o.countOnly) args.push('--count-only');
+  if (o.cert) args.push('--cert', o.cert, '--key', o.key!);
+  const child = spawn(PYTHON, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    let buf = '';
+    const timer = setTimeout(() => reject(new Error('GELF receiver did not start within 10 s')), 10_000);
+    child.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      const m = /LISTENING \w+ (\d+)/.exec(buf);
+      if (m) { clearTimeout(timer); resolve(Number(m[1])); }
+    });
+    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`GELF receiver exited with ${code}`)); });
+  });
+  return {
+    port, outFile, statsFile, child,
+    messages: () => (fs.existsSync(outFile) ? fs.readFileSync(outFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>) : []),
+    stats: () => {
+      try { return JSON.parse(fs.readFileSync(statsFile, 'utf8')) as ReceiverStats; } catch { return { messages: 0, bytes: 0, invalid: 0, incomplete_chunked: 0, connections: 0, first_at: 0, last_at: 0 }; }
+    },
+    stop: () => new Promise<void>((resolve) => {
+      if (child.exitCode !== null) { resolve(); return; }
+      child.once('exit', () => resolve());
+      child.kill('SIGTERM');
+    }),
+  };
+}
