@@ -50,7 +50,7 @@ export class SwarmState extends EventEmitter<SwarmStateEvents> {
   private stopped = false;
   private reconciling?: Promise<void>;
   private refreshingCluster?: Promise<void>;
-  private clusterAgain = false;
+  private queuedRefresh?: Promise<void>;
   private readonly inspecting = new Map<string, Promise<void>>();
   /** Failed/rejected task IDs already reported; pruned when the engine garbage-collects the task. */
   private readonly seenFailedTasks = new Set<string>();
@@ -208,14 +208,20 @@ export class SwarmState extends EventEmitter<SwarmStateEvents> {
     this.clusterDebounce.unref();
   }
 
-  /** Lists nodes, services and tasks; at most one refresh runs at a time, a request during one queues another. */
+  /**
+   * Lists nodes, services and tasks. At most one refresh runs at a time; a call during one resolves after the
+   * next full refresh, so a caller always gets data fetched after it asked.
+   */
   refreshCluster(): Promise<void> {
     if (!this.localNode?.swarm.controlAvailable || this.stopped) return Promise.resolve();
-    if (this.refreshingCluster) { this.clusterAgain = true; return this.refreshingCluster; }
-    this.refreshingCluster = this.doRefreshCluster().finally(() => {
-      this.refreshingCluster = undefined;
-      if (this.clusterAgain) { this.clusterAgain = false; void this.refreshCluster(); }
-    });
+    if (this.refreshingCluster) {
+      this.queuedRefresh ??= this.refreshingCluster.then(() => {
+        this.queuedRefresh = undefined;
+        return this.refreshCluster();
+      });
+      return this.queuedRefresh;
+    }
+    this.refreshingCluster = this.doRefreshCluster().finally(() => { this.refreshingCluster = undefined; });
     return this.refreshingCluster;
   }
 

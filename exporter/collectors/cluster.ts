@@ -42,7 +42,7 @@ export class ClusterCollector {
     const fresh = async (): Promise<ClusterView | undefined> => {
       const v = view();
       if (!state.localNode?.swarm.controlAvailable) return undefined;
-      if (!v || Date.now() - v.attemptedAt > opts.maxViewAgeMs) {
+      if (!v || Date.now() - v.attemptedAt >= opts.maxViewAgeMs) {
         await Promise.race([state.refreshCluster(), new Promise((res) => setTimeout(res, opts.refreshWaitMs).unref())]);
       }
       return view();
