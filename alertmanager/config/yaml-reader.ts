@@ -32,9 +32,10 @@ export class YamlCursor {
   }
 
   get line(): number {
-    const n = (this.node ?? this.keyNode) as YamlNode | null | undefined;
+    // The key's line reads best ("rules.X.for" points at "for:"); the value's when there is no key (list items).
     const k = this.keyNode as YamlNode | undefined;
-    const at = n && (n as YamlNode).range ? (n as YamlNode).range![0] : k?.range ? k.range[0] : 0;
+    const n = this.node as YamlNode | null | undefined;
+    const at = k?.range ? k.range[0] : n?.range ? n.range[0] : 0;
     return this.lc.linePos(at).line;
   }
 

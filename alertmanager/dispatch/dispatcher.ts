@@ -36,6 +36,8 @@ export interface DispatcherDeps {
   now?: () => number;
 }
 
+const MUTED_RESOLVED_RETENTION_MS = 3600_000;
+
 interface AggregationGroup {
   key: string;
   route: RouteNode;
@@ -94,7 +96,7 @@ export class Dispatcher {
   muteStatus(alert: Alert, firing = this.deps.firing()): MuteStatus {
     return {
       silencedBy: this.deps.silences.silencedBy(alert.labels, this.now()),
-      inhibitedBy: isResolved(alert, this.now()) ? [] : this.deps.inhibitor.inhibitedBy(alert, firing),
+      inhibitedBy: this.deps.inhibitor.inhibitedBy(alert, firing),
     };
   }
 
@@ -122,9 +124,10 @@ export class Dispatcher {
         this.deps.persist();
       }
     }
-    // Resolved alerts have been accounted for; drop them (unless they changed meanwhile) and empty groups.
+    // Resolved alerts have been accounted for: drop them. A muted resolved alert stays (bounded) so that its
+    // resolution is still notified once the mute ends, e.g. quorum-at-risk after quorum-lost resolved.
     for (const fp of resolved) g.alerts.delete(fp);
-    for (const [fp, a] of g.alerts) if (isResolved(a, now) && !unmuted.includes(a)) g.alerts.delete(fp);
+    for (const [fp, a] of g.alerts) if (isResolved(a, now) && Date.parse(a.endsAt) < now - MUTED_RESOLVED_RETENTION_MS) g.alerts.delete(fp);
     if (g.alerts.size === 0) {
       clearTimeout(g.timer);
       this.groups.delete(g.key);
