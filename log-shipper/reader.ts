@@ -107,6 +107,8 @@ export class ContainerReader {
   /** One logs request from the current position to the end of the stream; returns entries read. */
   private async readOnce(c: ContainerRecord): Promise<number> {
     const pos = this.tracker.position;
+    // `since` is inclusive: entries at exactly pos.time that were already read come again and must be skipped.
+    this.tracker.resumeFrom(pos);
     const stream = await this.deps.docker.containerLogs(c.id, {
       follow: true, timestamps: true, since: pos ? formatUnixNano(pos.time) : undefined,
     });

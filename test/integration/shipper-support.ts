@@ -1,0 +1,82 @@
+/** Helpers for the shipper's engine tests: run the compiled shipper as its own process (so it can be kill -9'd). */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const RUNNER = path.join(ROOT, 'test/fixtures/shipper/run-shipper.mjs');
+
+/** Compiles the project once (scripts/ensure-build.sh skips it when dist/ is current). */
+export function ensureBuild(): void {
+  execFileSync('bash', [path.join(ROOT, 'scripts/ensure-build.sh')], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+}
+
+export interface ShipperProcess {
+  child: ChildProcess;
+  stderr(): string;
+  kill9(): Promise<void>;
+  stop(): Promise<number | null>;
+}
+
+export async function startShipper(dockerHost: string, args: string[], logFile?: string): Promise<ShipperProcess> {
+  const child = spawn(process.execPath, [RUNNER, ROOT, `--docker.host=${dockerHost}`, '--http.listen=127.0.0.1:0', '--docker.reconcile-interval=2s', ...args], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => { err += d.toString(); if (logFile) fs.appendFileSync(logFile, d); });
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`shipper did not start:\n${err}`)), 20_000);
+    const check = () => { if (err.includes('SHIPPER READY')) { clearTimeout(timer); resolve(); } };
+    child.stderr!.on('data', check);
+    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`shipper exited with ${code}:\n${err}`)); });
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return {
+    child,
+    stderr: () => err,
+    kill9: async () => { child.kill('SIGKILL'); await exited; },
+    stop: async () => { child.kill('SIGTERM'); return exited; },
+  };
+}
+
+export async function until<T>(what: string, fn: () => T | Promise<T>, timeoutMs: number, everyMs = 200): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** Lines "<prefix> <n>" grouped by container name: checks 0..count-1 each exactly once and in order. */
+export function checkSequences(messages: Record<string, unknown>[], expected: Record<string, number>): { lost: number; duplicated: number; outOfOrder: number } {
+  const byName = new Map<string, number[]>();
+  for (const m of messages) {
+    const name = String(m._container_name);
+    const n = Number(String(m.short_message).split(' ')[1]);
+    if (!byName.has(name)) byName.set(name, []);
+    byName.get(name)!.push(n);
+  }
+  let lost = 0, duplicated = 0, outOfOrder = 0;
+  for (const [name, count] of Object.entries(expected)) {
+    const seq = byName.get(name) ?? [];
+    const seen = new Set<number>();
+    let last = -1;
+    for (const n of seq) {
+      if (seen.has(n)) duplicated++;
+      else if (n < last) outOfOrder++;
+      seen.add(n);
+      last = Math.max(last, n);
+    }
+    for (let i = 0; i < count; i++) if (!seen.has(i)) lost++;
+  }
+  return { lost, duplicated, outOfOrder };
+}
+
+/** A busybox shell loop printing "<tag> 0" … "<tag> count-1", pausing `pauseMs` every `every` lines. */
+export function counterScript(tag: string, count: number, every = 0, pauseUs = 0): string {
+  const pause = every > 0 ? ` [ $((i % ${every})) -eq 0 ] && usleep ${pauseUs};` : '';
+  return `i=0; while [ $i -lt ${count} ]; do echo "${tag} $i"; i=$((i+1));${pause} done`;
+}
