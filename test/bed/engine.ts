@@ -204,7 +204,8 @@ function describeNewEngine(id: string, name: string, opts: EngineLaunchOptions):
 }
 
 class Engine implements PrivateEngine {
-  private exited = false;
+  /** Exit flag of the dockerd spawned last (a per-spawn object: a late exit event of a killed predecessor must not count). */
+  private launch: { exited: boolean } = { exited: false };
 
   constructor(readonly description: EngineDescription) {}
 
@@ -287,9 +288,14 @@ class Engine implements PrivateEngine {
     return { name, subnet: `${subnet}.0/24`, bridge };
   }
 
+  /** A live process whose command line names our base dir (guards against pid reuse and zombies). */
+  private owns(pid: number | undefined): boolean {
+    return pid !== undefined && isAlive(pid) && cmdlineOf(pid).includes(`${this.description.baseDir}/`);
+  }
+
   isRunning(): boolean {
     const pid = this.pid;
-    return isAlive(pid) && cmdlineOf(pid).includes(this.description.baseDir);
+    return this.owns(pid);
   }
 
   logTail(lines = 30): string {
@@ -315,7 +321,8 @@ class Engine implements PrivateEngine {
   }
 
   async start(timeoutMs = 90_000): Promise<void> {
-    if (this.isRunning() && (await ping(this.socketPath))) return;
+    // Already running (or still starting): a second dockerd would fail on the pid file.
+    if (this.isRunning()) return this.waitReady(timeoutMs);
     this.removeStalePidFiles();
     removeDeadShimSockets(this.execRoot);
     fs.rmSync(this.socketPath, { force: true });
@@ -340,9 +347,10 @@ class Engine implements PrivateEngine {
     try {
       const env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', DOCKER_SERVICE_PREFER_OFFLINE_IMAGE: '1' };
       const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', log, log], env });
-      this.exited = false;
-      child.on('exit', () => { this.exited = true; });
-      child.on('error', () => { this.exited = true; });
+      const launch = { exited: false };
+      this.launch = launch;
+      child.on('exit', () => { launch.exited = true; });
+      child.on('error', () => { launch.exited = true; });
       child.unref();
       d.pid = child.pid ?? 0; // nsenter, unshare and bash exec in place: this is dockerd's pid
       this.save();
@@ -355,7 +363,7 @@ class Engine implements PrivateEngine {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       if (await ping(this.socketPath, 1000)) return;
-      if (this.exited || !isAlive(this.description.pid)) {
+      if (this.launch.exited || !isAlive(this.description.pid)) {
         throw new BedError(`engine ${this.name}: dockerd exited during startup`, this.logTail());
       }
       await sleep(100);
@@ -370,14 +378,13 @@ class Engine implements PrivateEngine {
   private removeStalePidFiles(): void {
     for (const file of [this.description.pidFile, this.containerdPidFile]) {
       const pid = readPidFile(file);
-      if (pid === undefined || !isAlive(pid) || !cmdlineOf(pid).includes(this.description.baseDir)) fs.rmSync(file, { force: true });
+      if (!this.owns(pid)) fs.rmSync(file, { force: true });
     }
   }
 
   async kill(opts: KillOptions = {}): Promise<void> {
     const d = this.description;
-    const mine = (p: number | undefined): p is number => p !== undefined && isAlive(p) && cmdlineOf(p).includes(d.baseDir);
-    const daemons = [this.pid, readPidFile(this.containerdPidFile)].filter(mine);
+    const daemons = [this.pid, readPidFile(this.containerdPidFile)].filter((p): p is number => this.owns(p));
     // A whole-node crash also takes the shims (their command line names our exec root) and the containers.
     const rest = opts.keepContainers ? [] : [...pidsWithCmdline(`${d.execRoot}/`), ...pidsInCgroup(d.cgroupParent.replace(/^\//, ''))];
     const left = await killAndWait([...new Set([...daemons, ...rest])], 'SIGKILL', 5000);
@@ -391,7 +398,7 @@ class Engine implements PrivateEngine {
     if (graceful && (await ping(this.socketPath))) await this.removeContainersAndNetworks().catch(() => undefined);
     await this.terminateDaemon(graceful);
     // Leftovers: shims (their command line names our exec root), then container processes.
-    await killAndWait(pidsWithCmdline(d.baseDir), 'SIGKILL', 5000);
+    await killAndWait(pidsWithCmdline(`${d.baseDir}/`), 'SIGKILL', 5000);
     removeDeadShimSockets(d.execRoot);
     await destroyCgroup(d.cgroupParent.replace(/^\//, ''));
     for (const link of d.links) await run('ip', ['link', 'del', link], { check: false });
@@ -409,7 +416,7 @@ class Engine implements PrivateEngine {
 
   /** SIGTERM, then SIGKILL after the shutdown timeout; containerd goes down with dockerd or is killed. */
   private async terminateDaemon(graceful: boolean): Promise<void> {
-    const mine = (p: number | undefined): p is number => p !== undefined && isAlive(p) && cmdlineOf(p).includes(this.description.baseDir);
+    const mine = (p: number | undefined): p is number => this.owns(p);
     const dockerd = [this.pid].filter(mine);
     const left = await killAndWait(dockerd, graceful ? 'SIGTERM' : 'SIGKILL', 15_000);
     for (const pid of left) signal(pid, 'SIGKILL');

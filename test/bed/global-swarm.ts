@@ -13,7 +13,7 @@
  * its swarm.json; workers rebuild the handles from it (sockets, ips, pid files),
  * so node.kill()/node.start() work from a worker too. teardown() stops it.
  *
- * Environment knobs: SWARMWATCH_TEST_SWARM_SUBNET (default 10.213.0),
+ * Environment knobs: SWARMWATCH_TEST_SWARM_SUBNET (default: first free of 10.213.0-15),
  * SWARMWATCH_TEST_SWARM_MANAGERS (3), SWARMWATCH_TEST_SWARM_WORKERS (1).
  */
 import type {} from 'vitest';
@@ -40,7 +40,8 @@ let shared: TestSwarm | undefined;
 export async function setup(project?: ProvideCapable): Promise<void> {
   const t0 = Date.now();
   shared = await startSwarm({
-    subnet: process.env.SWARMWATCH_TEST_SWARM_SUBNET ?? '10.213.0',
+    // Default: the first free of 10.213.0 ... 10.213.15, so two test runs on one machine do not collide.
+    subnet: process.env.SWARMWATCH_TEST_SWARM_SUBNET,
     managers: Number(process.env.SWARMWATCH_TEST_SWARM_MANAGERS ?? 3),
     workers: Number(process.env.SWARMWATCH_TEST_SWARM_WORKERS ?? 1),
   });

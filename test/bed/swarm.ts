@@ -25,6 +25,7 @@ import {
   BedError,
   CGROUP_PREFIX,
   NET_PREFIX,
+  type OwnerRecord,
   claim,
   currentOwner,
   randomId,
@@ -41,8 +42,11 @@ import {
 export interface SwarmOptions {
   managers?: number;
   workers?: number;
-  /** First three octets of the /24 joining host and nodes (default "10.213.0"; host .1, nodes .11, .12, ...). */
-  subnet?: string;
+  /**
+   * First three octets of the /24 joining host and nodes (host .1, nodes .11, .12, ...), or a list of
+   * candidates of which the first free one is used. Default: 10.213.0 ... 10.213.15, first free.
+   */
+  subnet?: string | string[];
   /** Short [a-z0-9] tag naming this swarm's netns, links and cgroups (default random). */
   tag?: string;
   /** Image loaded into every node (same ID everywhere); false to skip. Default the busybox test image. */
@@ -140,8 +144,7 @@ const SUBNET_RE = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 export async function startSwarm(opts: SwarmOptions = {}): Promise<TestSwarm> {
   const t0 = Date.now();
   await stopAllStaleOnce();
-  const desc = planSwarm(opts);
-  claimSwarm(desc);
+  const desc = planSwarm(opts, await claimTagAndSubnet(opts));
   fs.mkdirSync(desc.baseDir, { recursive: true });
   const file = path.join(desc.baseDir, 'swarm.json');
   writeJsonAtomic(file, desc); // before creating anything, so a crash leaves a record stopAllStale understands
@@ -170,14 +173,40 @@ export function attachSwarm(file = process.env.SWARMWATCH_TEST_SWARM): TestSwarm
   return new Swarm(desc, file, engines);
 }
 
-function planSwarm(opts: SwarmOptions): SwarmDescription {
+const DEFAULT_SUBNETS = range(16).map((i) => `10.213.${i}`);
+
+interface Claimed {
+  tag: string;
+  subnet: string;
+  claims: string[];
+  owner: OwnerRecord;
+}
+
+/**
+ * Claims the tag and the first free candidate subnet against parallel test
+ * processes (claim files) and against the host's own addresses.
+ */
+async function claimTagAndSubnet(opts: SwarmOptions): Promise<Claimed> {
+  if ((opts.managers ?? 3) < 1 || (opts.managers ?? 3) + (opts.workers ?? 1) > 200) throw new BedError('startSwarm: need 1+ managers and at most 200 nodes');
+  const owner = currentOwner();
+  const tag = opts.tag ?? randomSwarmTag();
+  if (!/^[a-z0-9]{1,4}$/.test(tag)) throw new BedError(`startSwarm: tag must be 1-4 chars [a-z0-9] (link names are limited to 15 chars), got "${tag}"`);
+  const candidates = opts.subnet === undefined ? DEFAULT_SUBNETS : [opts.subnet].flat();
+  const bad = candidates.find((s) => !SUBNET_RE.test(s));
+  if (bad !== undefined) throw new BedError(`startSwarm: subnet must look like "10.213.0", got "${bad}"`);
+  if (!claim(`swarm-${tag}`, owner)) throw new BedError(`startSwarm: tag ${tag} is used by another live test process`);
+  const hostAddrs = (await run('ip', ['-4', '-o', 'addr', 'show'])).stdout;
+  const subnet = candidates.find((s) => !hostAddrs.includes(` ${s}.`) && claim(`subnet-${s}`, owner));
+  if (!subnet) {
+    releaseClaim(`swarm-${tag}`);
+    throw new BedError(`startSwarm: no free subnet among ${candidates.join(', ')} (held by other live test processes or in use on the host)`);
+  }
+  return { tag, subnet, owner, claims: [`swarm-${tag}`, `subnet-${subnet}`] };
+}
+
+function planSwarm(opts: SwarmOptions, { tag, subnet, owner, claims }: Claimed): SwarmDescription {
   const managers = opts.managers ?? 3;
   const workers = opts.workers ?? 1;
-  const subnet = opts.subnet ?? '10.213.0';
-  const tag = opts.tag ?? randomSwarmTag();
-  if (!SUBNET_RE.test(subnet)) throw new BedError(`startSwarm: subnet must look like "10.213.0", got "${subnet}"`);
-  if (!/^[a-z0-9]{1,4}$/.test(tag)) throw new BedError(`startSwarm: tag must be 1-4 chars [a-z0-9] (link names are limited to 15 chars), got "${tag}"`);
-  if (managers < 1 || managers + workers > 200) throw new BedError('startSwarm: need 1+ managers and at most 200 nodes');
   const names = [...range(managers).map((i) => `manager${i + 1}`), ...range(workers).map((i) => `worker${i + 1}`)];
   const baseDir = path.join(BED_ROOT, `swarm-${tag}`);
   const nodes: SwarmNodeDescription[] = names.map((name, i) => ({
@@ -199,9 +228,9 @@ function planSwarm(opts: SwarmOptions): SwarmDescription {
     hubNetns,
     baseDir,
     image: opts.image === undefined ? BUSYBOX_TAG : opts.image,
-    claims: [],
+    claims,
     nodes,
-    owner: currentOwner(),
+    owner,
     netns: [hubNetns, ...nodes.map((n) => n.netns)],
     links: [hostLink],
     cgroups: nodes.map((n) => cgroupName(tag, n.name)),
@@ -217,17 +246,6 @@ function range(n: number): number[] {
   return Array.from({ length: n }, (_v, i) => i);
 }
 
-/** Parallel test workers must not share a tag or a host subnet. */
-function claimSwarm(desc: SwarmDescription): void {
-  for (const key of [`swarm-${desc.tag}`, `subnet-${desc.subnet}`]) {
-    if (!claim(key, desc.owner)) {
-      desc.claims.forEach(releaseClaim);
-      throw new BedError(`startSwarm: ${key} is held by another live test process (pick another tag/subnet)`);
-    }
-    desc.claims.push(key);
-  }
-}
-
 // ---------------------------------------------------------------- network
 
 async function ip(args: string[]): Promise<void> {
@@ -236,7 +254,6 @@ async function ip(args: string[]): Promise<void> {
 
 /** Hub netns with a bridge, the host uplink, one netns per node. Stale namespaces of the same name are recreated. */
 async function createNetwork(desc: SwarmDescription): Promise<void> {
-  await assertSubnetFree(desc);
   // /run is on disk here: files of a previous boot survive as plain files; delete and recreate.
   for (const ns of desc.netns) if (fs.existsSync(`/run/netns/${ns}`)) await deleteNetns(ns);
   await run('ip', ['link', 'del', desc.hostLink], { check: false });
@@ -260,13 +277,6 @@ async function createNodeNetns(desc: SwarmDescription, node: SwarmNodeDescriptio
   await ip(['-n', node.netns, 'link', 'set', 'lo', 'up']);
   await ip(['-n', node.netns, 'addr', 'add', `${node.ip}/24`, 'dev', 'eth0']);
   await ip(['-n', node.netns, 'link', 'set', 'eth0', 'up']);
-}
-
-/** Refuse to start if the host already has an address in our /24 (someone else's network). */
-async function assertSubnetFree(desc: SwarmDescription): Promise<void> {
-  const out = (await run('ip', ['-4', '-o', 'addr', 'show'])).stdout;
-  const clash = out.split('\n').find((l) => l.includes(` ${desc.subnet}.`) && !l.includes(` ${desc.hostLink} `) && !l.includes(` ${desc.hostLink}@`));
-  if (clash) throw new BedError(`startSwarm: host already has an address in ${desc.subnet}.0/24: ${clash.trim()}`);
 }
 
 // ---------------------------------------------------------------- engines & swarm

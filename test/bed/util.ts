@@ -115,11 +115,14 @@ export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise
   });
 }
 
-/** Last `lines` lines of a text file, or '' when it cannot be read. */
-export function tailFile(file: string, lines = 30): string {
+/**
+ * Last `lines` lines of a text file, or '' when it cannot be read. Lines
+ * containing `skip` are left out (dockerd's gRPC chatter buries the real errors).
+ */
+export function tailFile(file: string, lines = 30, skip = 'module=grpc'): string {
   try {
     const text = fs.readFileSync(file, 'utf8');
-    return text.trimEnd().split('\n').slice(-lines).join('\n');
+    return text.trimEnd().split('\n').filter((l) => !skip || !l.includes(skip)).slice(-lines).join('\n');
   } catch {
     return '';
   }

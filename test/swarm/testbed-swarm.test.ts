@@ -1,15 +1,15 @@
 /**
  * The test bed's own swarm test. It starts a second, private 3+1 swarm (its own
- * tag and subnet, so it can run next to the shared one from global-swarm.ts),
+ * tag and the first free subnet, so it can run next to the shared one from global-swarm.ts),
  * checks it, crashes and restarts a manager through an attachSwarm() handle (the
  * path other workers use), and checks the teardown leaves nothing behind.
  */
 import * as fs from 'node:fs';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { SWARM_PROVIDE_KEY } from '../bed/global-swarm.js';
 import { attachSwarm, randomSwarmTag, startSwarm, type SwarmNodeInfo, type TestSwarm } from '../bed/index.js';
 
 const TAG = randomSwarmTag();
-const SUBNET = '10.213.9';
 
 /** Reachability of `nodeId` as the leader reports it. */
 async function reachability(swarm: TestSwarm, nodeId: string): Promise<string | undefined> {
@@ -26,7 +26,8 @@ describe('test bed: 3 managers + 1 worker swarm', { timeout: 300_000 }, () => {
 
   it('forms a healthy swarm', async () => {
     const t0 = Date.now();
-    swarm = await startSwarm({ managers: 3, workers: 1, subnet: SUBNET, tag: TAG });
+    // No subnet given: the first free 10.213.n (the shared swarm may hold 10.213.0).
+    swarm = await startSwarm({ managers: 3, workers: 1, tag: TAG });
     console.log(`swarm up: ${Date.now() - t0} ms`);
 
     const nodes = await swarm.listNodes();
@@ -89,5 +90,18 @@ describe('test bed: 3 managers + 1 worker swarm', { timeout: 300_000 }, () => {
     expect(fs.readdirSync('/sys/fs/cgroup/memory').filter((c) => c.startsWith(`swarmwatch-test-${TAG}-`))).toEqual([]);
     expect(fs.existsSync(s.description.baseDir)).toBe(false);
     expect(fs.readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(s.description.baseDir);
+  });
+});
+
+// Runs when the swarm project's globalSetup (test/bed/global-swarm.ts) is active.
+describe.runIf(process.env.SWARMWATCH_TEST_SWARM)('test bed: the shared swarm', { timeout: 120_000 }, () => {
+  it('is reachable from a worker through attachSwarm()', async () => {
+    expect(inject(SWARM_PROVIDE_KEY)).toBe(process.env.SWARMWATCH_TEST_SWARM);
+    const shared = attachSwarm();
+    expect(shared.tag).not.toBe(TAG);
+    const nodes = await shared.listNodes();
+    expect(nodes).toHaveLength(shared.nodes.length);
+    expect(nodes.every((n) => n.Status.State === 'ready')).toBe(true);
+    expect(shared.nodes.every((n) => n.isRunning())).toBe(true);
   });
 });
