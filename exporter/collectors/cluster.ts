@@ -1,4 +1,5 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
+import type { CollectorStats } from '../../core/metrics/collector.js';
 import type { SwarmState } from '../../core/state/model.js';
 import type { ClusterView, TaskFailure } from '../../core/state/types.js';
 
@@ -36,7 +37,7 @@ export class ClusterCollector {
     if (this.recentFailures.length > this.opts.failureHistory) this.recentFailures.shift();
   };
 
-  constructor(registry: Registry, private readonly state: SwarmState, private readonly opts: ClusterCollectorOptions) {
+  constructor(registry: Registry, private readonly state: SwarmState, private readonly opts: ClusterCollectorOptions, stats?: CollectorStats) {
     const r = [registry];
     const view = () => (state.localNode?.swarm.controlAvailable ? state.cluster : undefined);
     const fresh = async (): Promise<ClusterView | undefined> => {
@@ -50,7 +51,7 @@ export class ClusterCollector {
     // One refresh serves every family of the same scrape: prom-client calls collect() of each in parallel.
     let pending: Promise<ClusterView | undefined> | undefined;
     const scrapeView = () => {
-      pending ??= fresh().finally(() => setImmediate(() => { pending = undefined; }));
+      pending ??= (stats ? stats.time('cluster', fresh) : fresh()).finally(() => setImmediate(() => { pending = undefined; }));
       return pending;
     };
     const gauge = (name: string, help: string, labelNames: string[], fill: (g: Gauge<string>, v: ClusterView) => void) => new Gauge({
