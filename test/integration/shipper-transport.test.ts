@@ -135,3 +135,30 @@ describe('TLS transport', () => {
     expect(r.messages().map((m) => m.short_message)).not.toContain('must not arrive');
   });
 });
+
+describe('bad configuration', () => {
+  it('exits with status 2 naming the option (unknown scheme, port out of range, unreadable CA, unwritable state dir)', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const { ensureBuild, ROOT } = await import('./shipper-support.js');
+    ensureBuild();
+    // The real CLI once it lists the log-shipper command; until then the same runAgent path through our runner.
+    const help = spawnSync(process.execPath, [path.join(ROOT, 'dist/cli/main.js'), '--help'], { encoding: 'utf8' });
+    const cli = help.stdout.includes('log-shipper')
+      ? [path.join(ROOT, 'dist/cli/main.js'), 'log-shipper']
+      : [path.join(ROOT, 'test/fixtures/shipper/run-shipper.mjs'), ROOT];
+    const file = path.join(os.tmpdir(), `sw-not-a-dir-${process.pid}`);
+    fs.writeFileSync(file, '');
+    const cases: [string[], RegExp][] = [
+      [['--shipper.destination=foo://x:1'], /shipper\.destination.*unknown scheme "foo"/],
+      [['--shipper.destination=tcp://x:99999'], /shipper\.destination.*port 99999 is out of range/],
+      [['--shipper.destination=tls://x:1', '--shipper.tls-ca=/nonexistent/ca.pem'], /shipper\.tls-ca/],
+      [['--shipper.destination=tcp://x:1', `--shipper.state-dir=${file}/state`], /shipper\.state-dir/],
+    ];
+    for (const [args, re] of cases) {
+      const r = spawnSync(process.execPath, [...cli, '--http.listen=127.0.0.1:0', '--docker.host=unix:///nonexistent.sock', ...args], { encoding: 'utf8', timeout: 20_000 });
+      expect(r.status, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(re);
+    }
+    fs.rmSync(file, { force: true });
+  });
+});
