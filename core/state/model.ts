@@ -25,6 +25,8 @@ export interface SwarmStateEvents {
   'swarm-event': [RawEvent];
   cluster: [ClusterView];
   'task-failure': [TaskFailure];
+  /** A failed local engine call during reconciliation (cluster failures arrive as `cluster` with `error`). */
+  'docker-error': [SwarmwatchError];
 }
 
 const containerActionsThatChangeState = new Set(['create', 'start', 'restart', 'die', 'stop', 'kill', 'oom', 'pause', 'unpause', 'rename', 'health_status', 'update']);
@@ -55,8 +57,6 @@ export class SwarmState extends EventEmitter<SwarmStateEvents> {
   /** Failed/rejected task IDs already reported; pruned when the engine garbage-collects the task. */
   private readonly seenFailedTasks = new Set<string>();
   private failureBaselineDone = false;
-  /** Last error per cluster error kind, so operators can read what went wrong. */
-  readonly clusterErrors = new Map<string, number>();
 
   constructor(readonly docker: DockerAccess, private readonly log: Logger, private readonly opts: SwarmStateOptions) {
     super();
@@ -145,6 +145,7 @@ export class SwarmState extends EventEmitter<SwarmStateEvents> {
       else if (this.cluster) { this.cluster = undefined; }
     } catch (err) {
       const e = asSwarmwatchError(err);
+      this.emit('docker-error', e);
       if (e.code === 'SW_ERR_DOCKER_UNREACHABLE' || e.code === 'SW_ERR_DOCKER_PERMISSION' || e.code === 'SW_ERR_DOCKER_TIMEOUT') {
         this.setEngine(false, e);
         this.scheduleEngineRetry();
@@ -238,7 +239,6 @@ export class SwarmState extends EventEmitter<SwarmStateEvents> {
     if (failure) {
       const e = asSwarmwatchError(failure.reason);
       const kind = kindOf(e);
-      this.clusterErrors.set(kind, (this.clusterErrors.get(kind) ?? 0) + 1);
       error = { kind, code: e.code, message: e.message };
       if (prev?.error?.kind !== kind) this.log.warn(`cluster API error (${kind}): ${e.message}`, { code: e.code });
     } else if (prev?.error) {

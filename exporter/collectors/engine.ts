@@ -1,4 +1,4 @@
-import { Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import type { SwarmState } from '../../core/state/model.js';
 
 const containerStates = ['created', 'running', 'paused', 'restarting', 'removing', 'exited', 'dead'] as const;
@@ -10,6 +10,11 @@ const localStates = ['inactive', 'pending', 'active', 'error', 'locked'] as cons
  */
 export function registerEngineCollector(registry: Registry, state: SwarmState): void {
   const r = [registry];
+  const errors = new Counter({
+    name: 'swarmwatch_engine_errors_total', help: 'Failed calls to the local Docker engine during reconciliation, by error code (unreachable, permission, timeout…)',
+    labelNames: ['code'], registers: r,
+  });
+  state.on('docker-error', (e) => errors.inc({ code: e.code }));
   new Gauge({
     name: 'swarmwatch_engine_up', help: '1 when the local Docker engine answered the last reconciliation or event stream, 0 otherwise', registers: r,
     collect() { this.set(state.engine.up ? 1 : 0); },

@@ -80,6 +80,25 @@ describe('exporter against a private engine', () => {
   });
 });
 
+describe('bad input around the engine', () => {
+  it('answers scrapes and counts a permission error when the socket is not readable', async () => {
+    const a = await startAgent('exporter', {
+      dockerHost: engine.dockerHost, prefix: ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'],
+      args: ['--docker.reconcile-interval=1s'],
+    });
+    try {
+      const s = await until('a counted permission error', async () => {
+        const x = await a.scrape();
+        return (value(x, 'swarmwatch_engine_errors_total', { code: 'SW_ERR_DOCKER_PERMISSION' }) ?? 0) > 0 && x;
+      });
+      expect(value(s, 'swarmwatch_engine_up')).toBe(0);
+      expect(a.stderr()).toMatch(/Docker engine unreachable at unix:\/\/.*EACCES.*run as root or as a member of the socket's group/);
+    } finally {
+      await a.stop();
+    }
+  });
+});
+
 describe('swarmwatch CLI', () => {
   it('exits 2 naming the option and the accepted values', async () => {
     const r = await runCli(['exporter', '--log.level=loud']);

@@ -32,9 +32,10 @@ export interface AgentProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-export async function startAgent(command: string, opts: { dockerHost: string; args?: string[]; env?: Record<string, string> }): Promise<AgentProcess> {
+export async function startAgent(command: string, opts: { dockerHost: string; args?: string[]; env?: Record<string, string>; /** e.g. ['setpriv', '--reuid=65534', …] to run as another user */ prefix?: string[] }): Promise<AgentProcess> {
   const port = await freePort();
-  const child = spawn(process.execPath, [CLI, command, `--http.listen=127.0.0.1:${port}`, ...(opts.args ?? [])], {
+  const [exe, ...pre] = opts.prefix ?? [];
+  const child = spawn(exe ?? process.execPath, [...(exe ? [...pre, process.execPath] : []), CLI, command, `--http.listen=127.0.0.1:${port}`, ...(opts.args ?? [])], {
     env: { ...process.env, DOCKER_HOST: opts.dockerHost, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
