@@ -134,7 +134,7 @@ export class Outbox {
       // Jitter spreads retries of several instances and integrations after a shared outage.
       e.nextAttemptAt = this.now() + Math.round(backoff * (0.8 + Math.random() * 0.4));
       this.o.metrics.retried.inc(labels);
-      if (e.attempts === 1 || e.attempts % 10 === 0) this.o.log.warn(`notification to ${e.receiver}/${this.integrationName(e)} failed (attempt ${e.attempts}); retrying in ${Math.round(backoff / 1000)} s: ${de.message}`);
+      if (e.attempts === 1 || e.attempts % 10 === 0) this.o.log.warn(`notification to ${e.receiver}/${this.integrationName(e)} failed (attempt ${e.attempts}); retrying in ${(backoff / 1000).toFixed(1)} s: ${de.message}`);
       if (!this.stopped) this.o.persist();
       return;
     }

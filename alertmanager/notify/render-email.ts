@@ -32,7 +32,7 @@ export function renderEmail(p: WebhookPayload): RenderedEmail {
   const tag = p.status === 'firing' ? `FIRING:${firing.length}` : 'RESOLVED';
   const name = p.groupLabels.alertname ?? p.commonLabels.alertname ?? 'alerts';
   const rest = pairs(p.groupLabels, ['alertname']);
-  const subject = `[${tag}] ${name}${rest ? ` (${rest})` : ''}${p.commonAnnotations.summary ? ` — ${p.commonAnnotations.summary}` : ''}`;
+  const subject = `[${tag}] ${name}${rest ? ` (${rest})` : ''}${p.commonAnnotations.summary ? ` - ${p.commonAnnotations.summary}` : ''}`;
   const sections: string[] = [];
   if (firing.length) sections.push(`${firing.length} firing:\n\n${firing.map(alertText).join('\n\n')}`);
   if (resolved.length) sections.push(`${resolved.length} resolved:\n\n${resolved.map(alertText).join('\n\n')}`);
