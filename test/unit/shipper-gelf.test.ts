@@ -1,4 +1,4 @@
-import * as gelfPro from 'gelf-pro';
+import gelfPro from 'gelf-pro';
 import { describe, expect, it } from 'vitest';
 import type { ContainerRecord } from '../../core/state/types.js';
 import { containerFields, fieldName, GelfEncoder, renderTag, type MessageContext } from '../../log-shipper/gelf-message.js';

@@ -1,0 +1,187 @@
+/**
+ * npm run bench:shipper — swarmwatch's log shipper side by side with Docker's own gelf log driver, same generator
+ * output, same independent receiver (test/receivers/gelf_receiver.py in counting mode), in one run on one private
+ * engine. Reports lines/s as seen by the receiver, CPU seconds per 100k lines (shipper process + dockerd), and loss.
+ *
+ *   SWARMWATCH_BENCH_LINES=100000 npm run bench:shipper
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import gelfPro from 'gelf-pro';
+import { ensureBusyboxImage, startEngine, type PrivateEngine } from '../test/bed/index.js';
+import { GelfEncoder } from '../log-shipper/gelf-message.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const IMAGE = 'swarmwatch-test/busybox:1';
+const LINES = Number(process.env.SWARMWATCH_BENCH_LINES ?? 100_000);
+const DRIVER_GZIP_LINES = Number(process.env.SWARMWATCH_BENCH_GZIP_LINES ?? 10_000);
+const CLK_TCK = 100;
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-shipper-bench-'));
+
+interface Stats { messages: number; bytes: number; first_at: number; last_at: number }
+interface Receiver { port: number; child: ChildProcess; stats(): Stats; stop(): Promise<void> }
+
+async function receiver(proto: 'tcp' | 'udp'): Promise<Receiver> {
+  const statsFile = path.join(work, `stats-${proto}-${Date.now()}.json`);
+  const child = spawn('/usr/bin/python3', [path.join(ROOT, 'test/receivers/gelf_receiver.py'), '--proto', proto, '--port', '0', '--count-only', '--stats', statsFile], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => { const m = /LISTENING \w+ (\d+)/.exec(d.toString()); if (m) resolve(Number(m[1])); });
+    child.once('exit', (c) => reject(new Error(`receiver exited ${c}`)));
+  });
+  return {
+    port, child,
+    stats: () => { try { return JSON.parse(fs.readFileSync(statsFile, 'utf8')) as Stats; } catch { return { messages: 0, bytes: 0, first_at: 0, last_at: 0 }; } },
+    stop: () => new Promise((res) => { child.once('exit', () => res()); child.kill('SIGTERM'); }),
+  };
+}
+
+function cpuSeconds(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+}
+
+function rssMiB(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : 0;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Waits until the receiver reached `expected` or stopped growing for `quietMs`. */
+async function settle(r: Receiver, expected: number, quietMs: number, maxMs: number): Promise<Stats> {
+  const end = Date.now() + maxMs;
+  let last = -1;
+  let lastChange = Date.now();
+  for (;;) {
+    const s = r.stats();
+    if (s.messages >= expected) { await sleep(600); return r.stats(); }
+    if (s.messages !== last) { last = s.messages; lastChange = Date.now(); }
+    if (Date.now() - lastChange > quietMs || Date.now() > end) return s;
+    await sleep(200);
+  }
+}
+
+/** Each container prints its share of the lines (≈100 bytes each) as fast as it can, then exits. */
+function generator(lines: number): string[] {
+  return ['sh', '-c', `yes "swarmwatch benchmark line: the quick brown fox jumps over the lazy dog 0123456789 abcdefghijklmnop" | head -n ${lines}`];
+}
+
+async function runContainers(engine: PrivateEngine, prefix: string, n: number, perContainer: number, logOpts: string[]): Promise<void> {
+  await Promise.all(Array.from({ length: n }, (_, i) => engine.docker(['run', '-d', '--network', 'none', '--name', `${prefix}-${i}`, ...logOpts, IMAGE, ...generator(perContainer)])));
+}
+
+interface Row { who: string; setting: string; containers: number; lines: number; received: number; seconds: number; linesPerSec: number; cpuPer100k: number; note?: string }
+const rows: Row[] = [];
+
+function row(who: string, setting: string, containers: number, lines: number, s: Stats, cpu: number, note?: string): void {
+  const seconds = Math.max(s.last_at - s.first_at, 0.001);
+  const r: Row = { who, setting, containers, lines, received: s.messages, seconds, linesPerSec: s.messages / seconds, cpuPer100k: (cpu / Math.max(s.messages, 1)) * 100_000, note };
+  rows.push(r);
+  console.error(`${who.padEnd(22)} ${setting.padEnd(14)} n=${String(containers).padStart(2)}  ${r.received}/${lines} lines  ${r.linesPerSec.toFixed(0).padStart(7)} lines/s  ${r.cpuPer100k.toFixed(2)} CPU s/100k${note ? `  (${note})` : ''}`);
+}
+
+async function shipperRun(engine: PrivateEngine, n: number, proto: 'tcp' | 'udp', compression: string): Promise<void> {
+  const prefix = `ours-${proto}-${compression}-${n}`;
+  const per = Math.floor(LINES / n);
+  const r = await receiver(proto);
+  const child = spawn(process.execPath, [path.join(ROOT, 'test/fixtures/shipper/run-shipper.mjs'), ROOT, `--docker.host=${engine.dockerHost}`, '--http.listen=127.0.0.1:0',
+    `--shipper.destination=${proto}://127.0.0.1:${r.port}`, `--shipper.compression=${compression}`, `--shipper.state-dir=${path.join(work, prefix)}`, `--shipper.include-names=^${prefix}-`, '--log.level=warn'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  await new Promise<void>((resolve, reject) => {
+    let err = '';
+    child.stderr!.on('data', (d: Buffer) => { err += d.toString(); process.stderr.write(d.toString().replace(/^SHIPPER READY.*\n/m, '')); if (err.includes('SHIPPER READY')) resolve(); });
+    child.once('exit', (c) => reject(new Error(`shipper exited ${c}: ${err}`)));
+  });
+  // Same conditions as the driver: the shipper is up, then the containers write; CPU counted from here.
+  const cpu0 = cpuSeconds(child.pid!) + cpuSeconds(engine.pid);
+  await runContainers(engine, prefix, n, per, []);
+  const s = await settle(r, per * n, 5000, 120_000);
+  const cpu = cpuSeconds(child.pid!) + cpuSeconds(engine.pid) - cpu0;
+  const rss = rssMiB(child.pid!);
+  child.kill('SIGKILL');
+  await r.stop();
+  const lost = per * n - s.messages;
+  row('swarmwatch log-shipper', proto === 'tcp' ? 'TCP' : `UDP ${compression}`, n, per * n, s, cpu, `${lost > 0 ? `lost ${lost}` : 'no loss'}; RSS ${rss.toFixed(0)} MiB`);
+  await engine.docker(['rm', '-f', ...Array.from({ length: n }, (_, i) => `${prefix}-${i}`)]);
+}
+
+async function driverRun(engine: PrivateEngine, n: number, proto: 'tcp' | 'udp', compression: string, total: number): Promise<void> {
+  const prefix = `driver-${proto}-${compression}-${n}`;
+  const per = Math.floor(total / n);
+  const r = await receiver(proto);
+  const dockerd0 = cpuSeconds(engine.pid);
+  const opts = ['--log-driver', 'gelf', '--log-opt', `gelf-address=${proto}://127.0.0.1:${r.port}`];
+  if (proto === 'udp') opts.push('--log-opt', `gelf-compression-type=${compression}`);
+  await runContainers(engine, prefix, n, per, opts);
+  await engine.docker(['wait', ...Array.from({ length: n }, (_, i) => `${prefix}-${i}`)], { timeoutMs: 180_000 });
+  const s = await settle(r, per * n, 3000, 60_000);
+  const cpu = cpuSeconds(engine.pid) - dockerd0;
+  await r.stop();
+  const lost = per * n - s.messages;
+  row("Docker's gelf driver", proto === 'tcp' ? 'TCP' : `UDP ${compression}`, n, per * n, s, cpu, lost > 0 ? `lost ${lost} (${((lost / (per * n)) * 100).toFixed(0)}%)` : 'no loss');
+  await engine.docker(['rm', '-f', ...Array.from({ length: n }, (_, i) => `${prefix}-${i}`)]);
+}
+
+/** Why gelf-pro's message builder and adapters are not on the hot path: measured, not assumed. */
+async function gelfProComparison(): Promise<void> {
+  const fields = { container_id: 'a'.repeat(64), container_name: 'web.1.abc', image_id: 'sha256:' + 'b'.repeat(64), image_name: 'busybox', command: 'sh -c x', tag: 'aaaaaaaaaaaa', created: '2026-01-01T00:00:00.123456789Z' };
+  const n = 100_000;
+  let t = process.hrtime.bigint();
+  for (let i = 0; i < n; i++) gelfPro.getStringFromObject({ short_message: `line ${i}`, host: 'h', level: 6, timestamp: 1700000000.123, ...fields });
+  const proNs = Number(process.hrtime.bigint() - t) / n;
+  const enc = new GelfEncoder(Object.fromEntries(Object.entries(fields).map(([k, v]) => [`_${k}`, v])), 'h');
+  t = process.hrtime.bigint();
+  for (let i = 0; i < n; i++) enc.encode({ shortMessage: `line ${i}`, time: { sec: 1700000000, nsec: i }, level: 6 });
+  const oursNs = Number(process.hrtime.bigint() - t) / n;
+  console.error(`message building: gelf-pro ${(1e9 / proNs).toFixed(0)} msg/s, ours ${(1e9 / oursNs).toFixed(0)} msg/s`);
+  // gelf-pro's TCP adapter: a new connection per message.
+  const r = await receiver('tcp');
+  gelfPro.setConfig({ adapterName: 'tcp', adapterOptions: { host: '127.0.0.1', port: r.port } as never, fields: {} });
+  const m = 5000;
+  const t0 = Date.now();
+  let done = 0;
+  await new Promise<void>((resolve) => {
+    let inflight = 0;
+    let sent = 0;
+    const pump = () => {
+      while (inflight < 50 && sent < m) {
+        inflight++; sent++;
+        gelfPro.message('gelf-pro line', 6, {}, () => { inflight--; done++; if (done === m) resolve(); else pump(); });
+      }
+    };
+    pump();
+  });
+  const secs = (Date.now() - t0) / 1000;
+  await sleep(800);
+  const got = r.stats().messages;
+  await r.stop();
+  console.error(`gelf-pro tcp adapter: ${m} messages in ${secs.toFixed(2)} s = ${(m / secs).toFixed(0)} msg/s (receiver counted ${got})`);
+  rows.push({ who: 'gelf-pro tcp adapter', setting: 'TCP', containers: 0, lines: m, received: got, seconds: secs, linesPerSec: m / secs, cpuPer100k: NaN, note: `message building alone: gelf-pro ${(1e9 / proNs / 1000).toFixed(0)}k msg/s vs ours ${(1e9 / oursNs / 1000).toFixed(0)}k msg/s` });
+}
+
+async function main(): Promise<void> {
+  console.error(`swarmwatch shipper benchmark: ${LINES} lines per setting (driver gzip: ${DRIVER_GZIP_LINES}), ${os.cpus().length} cores`);
+  const engine = await startEngine({ name: 'shipbench', defaultBridge: false });
+  try {
+    await ensureBusyboxImage(engine);
+    await gelfProComparison();
+    for (const n of [1, 10, 50]) {
+      await shipperRun(engine, n, 'tcp', 'none');
+      await driverRun(engine, n, 'tcp', 'none', LINES);
+    }
+    await shipperRun(engine, 10, 'udp', 'gzip');
+    await driverRun(engine, 1, 'udp', 'gzip', DRIVER_GZIP_LINES);
+    await driverRun(engine, 10, 'udp', 'gzip', DRIVER_GZIP_LINES);
+  } finally {
+    await engine.stop();
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+  console.log('| sender | transport | containers | lines sent | received | lines/s | CPU s per 100k lines | note |');
+  console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |');
+  for (const r of rows) console.log(`| ${r.who} | ${r.setting} | ${r.containers || '–'} | ${r.lines} | ${r.received} | ${r.linesPerSec.toFixed(0)} | ${Number.isNaN(r.cpuPer100k) ? '–' : r.cpuPer100k.toFixed(2)} | ${r.note ?? ''} |`);
+}
+
+main().catch((err) => { console.error(err); process.exit(1); });
