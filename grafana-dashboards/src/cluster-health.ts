@@ -1,4 +1,4 @@
-import { CLUSTER_NODE, RATE, SERVICE } from './filters.js';
+import { CLUSTER_NODE, RATE, SERVICE, taskFailureRate, taskFailuresIn } from './filters.js';
 import { Layout, NODE_VAR, SERVICE_VAR, STACK_VAR, dashboard } from './panels.js';
 
 /**
@@ -23,9 +23,9 @@ export function clusterHealth() {
     .row('Services and tasks')
     .stat({ title: 'Services', queries: [{ expr: `count(max by (service_id) (swarmwatch_service_info{${SERVICE}}))` }], baseColor: 'blue' })
     .stat({ title: 'Degraded services', description: 'Services running fewer tasks than desired.', queries: [{ expr: `count(max by (service_id) (swarmwatch_service_desired_tasks{${SERVICE}}) > max by (service_id) (swarmwatch_service_running_tasks{${SERVICE}})) or vector(0)` }], thresholds: [['red', 1]] })
-    .stat({ title: 'Task failures (range)', queries: [{ expr: `sum(increase(swarmwatch_task_failures_total{service_name=~"$service"}[$__range])) or vector(0)` }], thresholds: [['orange', 1]] })
+    .stat({ title: 'Task failures (range)', description: 'Tasks that entered failed or rejected in the time range, counted once however many managers report them.', queries: [{ expr: `sum(${taskFailuresIn('$__range', 'service_name=~"$service"')}) or vector(0)` }], thresholds: [['orange', 1]] })
     .table({ title: 'Degraded services', width: 12, faultOnly: 'lists services whose running tasks are below the desired count.', queries: [{ expr: `max by (stack, service_name) (swarmwatch_service_desired_tasks{${SERVICE}}) - max by (stack, service_name) (swarmwatch_service_running_tasks{${SERVICE}}) > 0` }] })
-    .timeseries({ title: 'Task failure rate', description: 'Tasks entering failed or rejected, per service (per second).', faultOnly: 'a task must have failed in the time range.', unit: 'ops', queries: [{ expr: `sum by (service_name) (rate(swarmwatch_task_failures_total{service_name=~"$service"}[${RATE}]))`, legend: '{{service_name}}' }] })
+    .timeseries({ title: 'Task failure rate', description: 'Tasks entering failed or rejected, per service (per second).', faultOnly: 'a task must have failed in the time range.', unit: 'ops', queries: [{ expr: `sum by (service_name) (${taskFailureRate('service_name=~"$service"')})`, legend: '{{service_name}}' }] })
     .row('Alerts and API')
     .table({ title: 'Firing alerts', faultOnly: 'an alert rule must be firing.', queries: [{ expr: 'count by (alertname, severity) (ALERTS{alertstate="firing"})' }] })
     .timeseries({ title: 'Cluster API errors', unit: 'ops', queries: [{ expr: `sum by (kind) (rate(swarmwatch_cluster_api_errors_total[${RATE}]))`, legend: '{{kind}}' }] })

@@ -10,3 +10,23 @@ export const SERVICE = 'stack=~"$stack", service_name=~"$service"';
 export const CLUSTER_NODE = 'hostname=~"$node"';
 /** Grafana's interval for rate(): at least four scrape intervals. */
 export const RATE = '$__rate_interval';
+
+/**
+ * Task failures in a window, per failing label set (service_name, node_id, exit_code, state), deduplicated
+ * across the managers that report them (every manager's agent counts the same failures: max, not sum).
+ *
+ * `increase()` alone lies here: the exporter creates a label set's series on its first failure, so the
+ * series is born at 1 (or more) and increase() never counts a series' first sample — a service that failed
+ * once in the window showed nothing. Per reporting agent, a series that already existed when the window
+ * began counts its increase (reset-safe, rounded: failures are whole); a series born inside the window
+ * counts everything it holds, because all of it happened inside the window.
+ */
+export function taskFailuresIn(window: string, filter: string): string {
+  const x = `swarmwatch_task_failures_total{${filter}}`;
+  return `max by (service_name, node_id, exit_code, state) ((round(increase(${x}[${window}])) and ${x} offset ${window}) or (max_over_time(${x}[${window}]) unless ${x} offset ${window}))`;
+}
+
+/** The failure rate per failing label set, deduplicated across the reporting managers (see taskFailuresIn). */
+export function taskFailureRate(filter: string): string {
+  return `max by (service_name, node_id, exit_code, state) (rate(swarmwatch_task_failures_total{${filter}}[${RATE}]))`;
+}

@@ -1,4 +1,4 @@
-import { CONTAINER, RATE, SERVICE } from './filters.js';
+import { CONTAINER, RATE, SERVICE, taskFailureRate, taskFailuresIn } from './filters.js';
 import { Layout, NODE_VAR, SERVICE_VAR, STACK_VAR, dashboard } from './panels.js';
 
 /** Per service: desired vs running, task states, failures (exit codes), restarts, and the resources of its tasks. */
@@ -23,11 +23,11 @@ export function services() {
       { expr: `max by (stack, service_name) (swarmwatch_service_completed_tasks{${SERVICE}})` },
     ] })
     .row('Failures and restarts')
-    .table({ title: 'Task failures by exit code (range)', description: 'The error texts of recent failures: GET /api/v1/task-failures on any manager\'s agent.', faultOnly: 'a task must have failed in the time range.', queries: [
-      { expr: `sum by (service_name, exit_code, state) (increase(swarmwatch_task_failures_total{service_name=~"$service"}[$__range])) > 0` },
+    .table({ title: 'Task failures by exit code (range)', description: 'Tasks that entered failed or rejected in the time range, counted once however many managers report them (a label set\'s first failure included). The error texts of recent failures: GET /api/v1/task-failures on any manager\'s agent.', faultOnly: 'a task must have failed in the time range.', queries: [
+      { expr: `sum by (service_name, exit_code, state) (${taskFailuresIn('$__range', 'service_name=~"$service"')}) > 0` },
     ] })
     .timeseries({ title: 'Task failures per node', unit: 'ops', faultOnly: 'a task must have failed in the time range.', queries: [
-      { expr: `sum by (service_name, node_id) (rate(swarmwatch_task_failures_total{service_name=~"$service"}[${RATE}]))`, legend: '{{service_name}} on {{node_id}}' },
+      { expr: `sum by (service_name, node_id) (${taskFailureRate('service_name=~"$service"')})`, legend: '{{service_name}} on {{node_id}}' },
     ] })
     .timeseries({ title: 'Task containers started', description: 'Containers of each service started in the last 10 minutes: above the replica count means restarts.', queries: [
       { expr: `count by (${svc}) (max_over_time(container_start_time_seconds{${CONTAINER}}[10m]) > time() - 600)`, legend: `{{${svc}}}` },

@@ -10,8 +10,12 @@
  *  - "Nodes not ready": a node's own engine cannot be down while it answers; needs the multi-node
  *    swarm (a killed node) — see test/swarm.
  *  - "Collector errors": needs an unreadable cgroup file under a running container.
+ *
+ * The task-failure counts are also checked on synthetic series with `promtool test rules`: a label set's
+ * series is born at its first failure (so increase() alone misses it) and every manager reports the same
+ * failures (so sum() alone multiplies them).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -243,5 +247,54 @@ describe('every dashboard panel against a real Prometheus', () => {
     await engine.docker(['node', 'update', '--availability', 'pause', nodeId]);
     const q = DASHBOARDS.flatMap(({ build }) => panelQueries(build())).find((x) => x.panel === 'Nodes not active')!;
     await until('paused node in the panel', async () => (await runQuery(q, { stack: ALL, service: ALL, node: ALL })).result.data?.result.length === 1, 20_000);
+  });
+});
+
+describe('task failure panels count what happened (promtool on synthetic series)', () => {
+  it('a series born inside the range counts its first value; managers are not added up; resets and old failures are handled', () => {
+    const queries = DASHBOARDS.flatMap(({ build }) => panelQueries(build()));
+    const table = queries.find((q) => q.panel === 'Task failures by exit code (range)')!;
+    const stat = queries.find((q) => q.panel === 'Task failures (range)')!;
+    const vars = { stack: ALL, service: ALL, node: ALL };
+    const x = (instance: string, node: string, code: string, values: string) =>
+      `      - { series: 'swarmwatch_task_failures_total{instance="${instance}",service_name="web",node_id="${node}",exit_code="${code}",state="failed"}', values: '${values}' }`;
+    // One sample a minute, evaluated at 20m over a 10m range (10m..20m).
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'swarmwatch-failures-')), 'test.yml');
+    fs.writeFileSync(file, [
+      'rule_files: []',
+      'evaluation_interval: 1m',
+      'tests:',
+      '  - interval: 1m',
+      '    input_series:',
+      x('m1', 'n1', '1', '_x12 1x10'), // first failure of this label set at 12m: the series is born at 1
+      x('m1', 'n1', '2', '2x14 5x8'), // 3 failures at 14m on a series older than the range...
+      x('m2', 'n1', '2', '_x3 1x11 4x8'), // ...reported by a second manager too (started later): still 3
+      x('m1', 'n2', '3', '4x15 _ 1x6'), // the agent restarted at 15m, then one failure: 1
+      x('m1', 'n2', '4', '_x5 1x17'), // a failure before the range: not shown
+      '    promql_expr_test:',
+      `      - expr: ${JSON.stringify(substitute(table.expr, vars, 600, RATE_INTERVAL))}`,
+      '        eval_time: 20m',
+      '        exp_samples:',
+      `          - { labels: '{service_name="web",exit_code="1",state="failed"}', value: 1 }`,
+      `          - { labels: '{service_name="web",exit_code="2",state="failed"}', value: 3 }`,
+      `          - { labels: '{service_name="web",exit_code="3",state="failed"}', value: 1 }`,
+      `      - expr: ${JSON.stringify(substitute(stat.expr, vars, 600, RATE_INTERVAL))}`,
+      '        eval_time: 20m',
+      `        exp_samples: [{ labels: '{}', value: 5 }]`,
+      '',
+    ].join('\n'));
+    const r = spawnSync('promtool', ['test', 'rules', file], { encoding: 'utf8', timeout: 30_000 });
+    fs.rmSync(path.dirname(file), { recursive: true, force: true });
+    expect(r.status, `${r.stdout}${r.stderr}`).toBe(0);
+  });
+
+  it('on real data the table shows the crashing service with at least one failure', async () => {
+    const q = DASHBOARDS.flatMap(({ build }) => panelQueries(build())).find((x) => x.panel === 'Task failures by exit code (range)')!;
+    const { expr, result } = await runQuery(q, { stack: ALL, service: ALL, node: ALL });
+    const rows = (result.data?.result ?? []) as Array<{ metric: Record<string, string>; value: [number, string] }>;
+    const crash = rows.find((row) => row.metric.service_name === 'demo_crash');
+    expect(crash, `${expr} → ${JSON.stringify(rows)}`).toBeDefined();
+    expect(crash!.metric.exit_code).toBe('3');
+    expect(Number(crash!.value[1])).toBeGreaterThanOrEqual(1);
   });
 });
