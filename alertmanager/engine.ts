@@ -141,7 +141,10 @@ export class AlertEngine {
       this.listeners.push([event, fn]);
     };
     on('cluster', ((view: NonNullable<StateSource['cluster']>) => { this.memory.observeCluster(view, Date.now()); this.evaluate(); }) as never);
-    on('task-failure', ((f: Parameters<EventMemory['recordTaskFailure']>[0]) => { this.memory.recordTaskFailure(f, Date.now()); this.dirty = true; this.evaluate(); }) as never);
+    on('task-failure', ((f: Parameters<EventMemory['recordTaskFailure']>[0]) => {
+      // Tasks of a removed service end as failed/shutdown: that is the removal, not a failure.
+      if (f.serviceName === f.serviceId) return;
+      this.memory.recordTaskFailure(f, Date.now()); this.dirty = true; this.evaluate(); }) as never);
     on('container-event', ((ev: Parameters<EventMemory['recordContainerEvent']>[0]) => {
       if (this.memory.recordContainerEvent(ev, Date.now(), this.param('ContainerRestartLoop', 'window', 300_000))) { this.dirty = true; this.evaluate(); }
     }) as never);

@@ -108,14 +108,16 @@ export class Dispatcher {
       const m = this.muteStatus(a, firingAll);
       return m.silencedBy.length === 0 && m.inhibitedBy.length === 0;
     });
-    const firing = new Set(unmuted.filter((a) => !isResolved(a, now)).map((a) => a.fingerprint));
-    const resolved = new Set(unmuted.filter((a) => isResolved(a, now)).map((a) => a.fingerprint));
     const nflogKey = NotificationLog.keyOf(g.route.receiver, g.key);
     const entry = this.deps.nflog.get(nflogKey);
+    const notified = new Set(entry?.firing ?? []);
+    const firing = new Set(unmuted.filter((a) => !isResolved(a, now)).map((a) => a.fingerprint));
+    // Only the end of something notified is news: an alert that fired and resolved while muted is not.
+    const resolvedAll = unmuted.filter((a) => isResolved(a, now)).map((a) => a.fingerprint);
+    const resolved = new Set(resolvedAll.filter((fp) => notified.has(fp)));
     const acked = firing.size > 0 && unmuted.filter((a) => firing.has(a.fingerprint)).every((a) => this.deps.acks.isAcked(a));
     if ((firing.size > 0 || resolved.size > 0) && needsUpdate(entry, firing, resolved, now, g.route.repeatIntervalMs, acked)) {
-      // Resolved alerts whose firing was never notified are not news; one-shot alerts end silently.
-      const notified = new Set(entry?.firing ?? []);
+      // One-shot alerts end silently.
       const toSend = unmuted.filter((a) => firing.has(a.fingerprint) || (a.notifyResolved && notified.has(a.fingerprint)));
       this.deps.nflog.set(nflogKey, { firing: [...firing], resolved: [...resolved], at: now });
       if (toSend.length > 0 && this.deps.mayNotify(toSend)) {
@@ -126,7 +128,7 @@ export class Dispatcher {
     }
     // Resolved alerts have been accounted for: drop them. A muted resolved alert stays (bounded) so that its
     // resolution is still notified once the mute ends, e.g. quorum-at-risk after quorum-lost resolved.
-    for (const fp of resolved) g.alerts.delete(fp);
+    for (const fp of resolvedAll) g.alerts.delete(fp);
     for (const [fp, a] of g.alerts) if (isResolved(a, now) && Date.parse(a.endsAt) < now - MUTED_RESOLVED_RETENTION_MS) g.alerts.delete(fp);
     if (g.alerts.size === 0) {
       clearTimeout(g.timer);
