@@ -1,5 +1,5 @@
 /**
- * The alert engine as its own process against a private Docker engine, a real SMTP server (Debian aiosmtpd,
+ * The alert engine as its own process, started through the real CLI (`node dist/cli/main.js alertmanager`), against a private Docker engine, a real SMTP server (Debian aiosmtpd,
  * with AUTH) and a real webhook receiver (a stdlib Python server). The fault is real: the Docker engine is
  * SIGKILLed (EngineUnreachable) and started again (resolved).
  */
@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEngine, type PrivateEngine } from '../bed/index.js';
 import { freePort } from '../support/agent.js';
 import {
-  DIST_ALERTMANAGER, readMaildir, readWebhooks, runAlertEngineOnce, sleep, startAlertEngine, startSmtpReceiver, startWebhookReceiver, waitUntil, type Proc,
+  CLI, readMaildir, readWebhooks, runAlertEngineOnce, sleep, startAlertEngine, startSmtpReceiver, startWebhookReceiver, waitUntil, type Proc,
 } from '../fixtures/alerts/harness.js';
 import { fixturePath } from '../fixtures/alerts/fake-state.js';
 
@@ -63,7 +63,7 @@ async function stopAm(signal: NodeJS.Signals): Promise<void> {
 }
 
 beforeAll(async () => {
-  if (!existsSync(DIST_ALERTMANAGER)) throw new Error('dist/ is missing: run `npm run build` (scripts/test.sh does it)');
+  if (!existsSync(CLI)) throw new Error('dist/ is missing: run `npm run build` (scripts/test.sh does it)');
   work = mkdtempSync(join(tmpdir(), 'swalert-int-'));
   writeFileSync(join(work, 'smtp-password'), `${SECRETS.smtp}\n`);
   writeFileSync(join(work, 'hmac-secret'), SECRETS.hmac);
@@ -162,12 +162,26 @@ describe('alert delivery with real receivers', () => {
     for (const t of texts) for (const s of Object.values(SECRETS)) expect(t).not.toContain(s);
   });
 
-  it('bad rules file, unknown receiver: exit status 2 naming file:line', async () => {
-    const bad = await runAlertEngineOnce([`--alertmanager.rules-file=${fixturePath('config/rules-bad-duration.yml')}`, `--alertmanager.state-dir=${join(work, 'x')}`, '--http.listen=127.0.0.1:0'], { DOCKER_HOST: engine.dockerHost });
-    expect(bad.code).toBe(2);
-    expect(bad.output).toMatch(/rules-bad-duration\.yml:4: rules\.SwarmServiceDegraded\.for/);
-    const recv = await runAlertEngineOnce([`--alertmanager.routing-file=${fixturePath('config/routing-unknown-receiver.yml')}`, `--alertmanager.state-dir=${join(work, 'x')}`, '--http.listen=127.0.0.1:0'], { DOCKER_HOST: engine.dockerHost });
-    expect(recv.code).toBe(2);
-    expect(recv.output).toMatch(/routing-unknown-receiver\.yml:5: route\.routes\[0\]\.receiver: unknown receiver "pager"/);
+  it('bad input through the real CLI: exit status 2 naming file:line (or the option)', async () => {
+    const common = [`--alertmanager.state-dir=${join(work, 'x')}`, '--http.listen=127.0.0.1:0'];
+    const env = { DOCKER_HOST: engine.dockerHost };
+    const cases: [string[], RegExp][] = [
+      [[`--alertmanager.rules-file=${fixturePath('config/rules-malformed.yml')}`], /rules-malformed\.yml:\d+: malformed YAML/],
+      [[`--alertmanager.rules-file=${fixturePath('config/rules-bad-duration.yml')}`], /rules-bad-duration\.yml:4: rules\.SwarmServiceDegraded\.for: "soon" is not a duration/],
+      [[`--alertmanager.rules-file=${fixturePath('config/rules-unknown-rule.yml')}`], /rules-unknown-rule\.yml:4: rules\.SwarmQuorumGone: unknown rule/],
+      [[`--alertmanager.routing-file=${fixturePath('config/routing-unknown-receiver.yml')}`], /routing-unknown-receiver\.yml:5: route\.routes\[0\]\.receiver: unknown receiver "pager"/],
+      [[`--alertmanager.routing-file=${fixturePath('config/routing-bad-interval.yml')}`], /routing-bad-interval\.yml:3: route\.group_interval: "5 minutes" is not a duration/],
+      [['--alertmanager.group-wait=5x'], /alertmanager\.group-wait.*"5x" is not a duration/],
+    ];
+    const results = await Promise.all(cases.map(([args]) => runAlertEngineOnce([...args, ...common], env)));
+    results.forEach((r, i) => {
+      expect(r.code, r.output).toBe(2);
+      expect(r.output).toMatch(cases[i]![1]);
+      expect(r.output).not.toMatch(/fatal|at .*\.js:\d+/); // a message, not a stack trace
+    });
+    // `agent` (every component in one process) validates the alert engine's files the same way.
+    const agent = await runAlertEngineOnce([`--alertmanager.rules-file=${fixturePath('config/rules-bad-duration.yml')}`, ...common], env, 15_000, 'agent');
+    expect(agent.code, agent.output).toBe(2);
+    expect(agent.output).toMatch(/rules-bad-duration\.yml:4: rules\.SwarmServiceDegraded\.for/);
   });
 });

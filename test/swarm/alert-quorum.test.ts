@@ -2,7 +2,7 @@
  * The alert engine on the real 3-manager + 1-worker swarm: a failing service → SwarmTaskFailed with its exit
  * code; an unsatisfiable service → SwarmServiceDegraded; kill one manager → SwarmManagerUnreachable +
  * SwarmQuorumAtRisk; kill a second → SwarmQuorumLost; restart both → resolved. Delivered by email (aiosmtpd)
- * and webhook, each exactly once per group. The engine runs as its own process against the leader's socket.
+ * and webhook, each exactly once per group. The engine runs through the real CLI (`node dist/cli/main.js alertmanager`) against the leader's socket.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
