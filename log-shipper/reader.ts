@@ -6,6 +6,7 @@ import type { ContainerRecord } from '../core/state/types.js';
 import { RecordAssembler, ZERO_CURSOR, type LogRecord } from './assembler.js';
 import { PositionTracker, type Cursor } from './cursor.js';
 import { MultiplexedDecoder, parseEntry, RawLineDecoder, type StreamName } from './frames.js';
+import { JsonFileSource } from './json-file-source.js';
 import { formatUnixNano } from './timestamp.js';
 
 export interface ReaderDeps {
@@ -22,6 +23,8 @@ export interface ReaderDeps {
   onDropped(reason: string, n?: number): void;
   /** Limits how many stopped containers are read at once (catch-up after a restart). */
   acquireCatchUp(): Promise<() => void>;
+  /** The container's json-file log when read-mode is "file" and the file is readable; undefined reads the API. */
+  logFileOf?(c: ContainerRecord): string | undefined;
 }
 
 const runningStates = new Set(['running', 'restarting', 'paused']);
@@ -61,8 +64,10 @@ export class ContainerReader {
     await this.running;
   }
 
+  private fileOpen = false;
+
   get open(): boolean {
-    return this.stream !== undefined;
+    return this.stream !== undefined || this.fileOpen;
   }
 
   private sleep(ms: number): Promise<void> {
@@ -84,7 +89,8 @@ export class ContainerReader {
       let read = 0;
       const release = wasRunning ? () => undefined : await this.deps.acquireCatchUp();
       try {
-        read = await this.readOnce(c);
+        const file = this.deps.logFileOf?.(c);
+        read = file ? await this.readFileOnce(c, file) : await this.readOnce(c);
         failures = 0;
       } catch (err) {
         const e = asSwarmwatchError(err);
@@ -98,13 +104,15 @@ export class ContainerReader {
       const now = this.deps.container();
       if (!now) return;
       if (failures > 0) await this.sleep(Math.min(30_000, 500 * 2 ** Math.min(failures, 6)));
-      else if (!runningStates.has(now.state) && !this.woken) await this.sleep(2 ** 31 - 1);
+      // Idle only after a request that found nothing new: the engine's follow stream can end at container exit
+      // before it sent the last entries, so a stream that ended with lines is always followed by one more request.
+      else if (read === 0 && !runningStates.has(now.state) && !this.woken) await this.sleep(2 ** 31 - 1);
       // Running but the stream ended: the engine or the container is restarting; avoid a tight loop.
       else if (read === 0) await this.sleep(500);
     }
   }
 
-  /** One logs request from the current position to the end of the stream; returns entries read. */
+  /** One logs request from the current position to the end of the stream; returns new (not skipped) entries. */
   private async readOnce(c: ContainerRecord): Promise<number> {
     const pos = this.tracker.position;
     // `since` is inclusive: entries at exactly pos.time that were already read come again and must be skipped.
@@ -133,9 +141,8 @@ export class ContainerReader {
     const onEntry = (name: StreamName, payload: Buffer) => {
       const frame = parseEntry(name, payload);
       if (!frame) { this.deps.onDropped('unparsable_entry'); return; }
-      entries++;
       const { position, skip } = this.tracker.advance(frame.time);
-      if (!skip) assembler.push(frame, position, before);
+      if (!skip) { entries++; assembler.push(frame, position, before); }
       before = position;
     };
     const decoder = c.tty ? new RawLineDecoder(onEntry) : new MultiplexedDecoder(onEntry);
@@ -153,6 +160,61 @@ export class ContainerReader {
     // An incomplete multiplexed frame was never counted by the tracker: the next request reads it again.
     if (decoder instanceof RawLineDecoder) decoder.flush();
     // Stopping: pending pieces are not shipped; the cursor never passed them, so the next start rereads them.
+    if (this.stopped) assembler.close();
+    else assembler.flush();
+    assembler.close();
+    return entries;
+  }
+
+  private assemblerFor(c: ContainerRecord, onFull: () => void): RecordAssembler {
+    return new RecordAssembler({
+      maxBytes: this.deps.maxBytes,
+      multiline: this.deps.multiline ?? patternFromLabel(c),
+      multilineTimeoutMs: this.deps.multilineTimeoutMs,
+      emit: (record) => {
+        if (!this.deps.deliver(record, this.deps.container() ?? c)) onFull();
+      },
+    });
+  }
+
+  /** Reads the json-file log directly from the current position; returns when the container stopped and all is read. */
+  private async readFileOnce(c: ContainerRecord, file: string): Promise<number> {
+    const pos = this.tracker.position;
+    this.tracker.resumeFrom(pos);
+    const source = new JsonFileSource(file, pos?.time);
+    source.open();
+    let full = false;
+    const assembler = this.assemblerFor(c, () => { full = true; });
+    let before: Cursor = pos ?? ZERO_CURSOR;
+    let entries = 0;
+    const onEntry = (e: { stream: StreamName; time: import('./timestamp.js').EngineTime; text: string; partial: boolean }) => {
+      const { position, skip } = this.tracker.advance(e.time);
+      if (!skip) entries++;
+      if (!skip) assembler.push({ stream: e.stream, time: e.time, text: Buffer.from(e.text), partial: e.partial }, position, before);
+      before = position;
+    };
+    this.stream = undefined;
+    this.fileOpen = true;
+    try {
+      let idleSince = 0;
+      while (!this.stopped) {
+        if (source.readMore(onEntry)) {
+          idleSince = 0;
+          if (full) { full = false; await this.deps.drained(); }
+          // Reads are synchronous: give the sender and other readers the event loop between chunks.
+          else await new Promise((resolve) => setImmediate(resolve));
+          continue;
+        }
+        const now = this.deps.container();
+        // The engine has flushed everything once the container stopped: one last pass found nothing, so we are done.
+        if (!now || !runningStates.has(now.state)) { if (idleSince > 0) break; idleSince = Date.now(); continue; }
+        idleSince = Date.now();
+        await this.sleep(100);
+      }
+    } finally {
+      this.fileOpen = false;
+      source.close();
+    }
     if (this.stopped) assembler.close();
     else assembler.flush();
     assembler.close();

@@ -52,6 +52,8 @@ export interface ShipperSettings {
   multilineTimeoutMs: number;
   initialPosition: 'beginning' | 'end';
   cursorExpiryMs: number;
+  readMode: 'api' | 'file';
+  dockerRoot?: string;
 }
 
 function bad(key: string, detail: string, fix?: string): SwarmwatchError {
@@ -146,6 +148,8 @@ export function settingsFrom(config: Config): ShipperSettings | undefined {
     multilineTimeoutMs: config.duration('shipper.multiline-timeout'),
     initialPosition: config.str('shipper.initial-position') as 'beginning' | 'end',
     cursorExpiryMs: config.duration('shipper.cursor-expiry'),
+    readMode: config.str('shipper.read-mode') as 'api' | 'file',
+    dockerRoot: config.optStr('shipper.docker-root'),
   };
   checkStateDir(stateDir);
   return settings;

@@ -1,3 +1,5 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { RawEvent } from '../core/docker/types.js';
 import { ErrorCodes, SwarmwatchError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
@@ -203,10 +205,29 @@ export class LogShipper implements Component {
       drained: () => new Promise<void>((resolve) => { if (!this.queue.full) resolve(); else this.queue.once('drain', resolve); }),
       onDropped: (reason, n = 1) => this.metrics.dropped.inc({ reason }, n),
       acquireCatchUp: () => this.acquireCatchUp(),
+      logFileOf: s.readMode === 'file' ? (rec) => this.logFileOf(rec) : undefined,
     });
     this.readers.set(c.id, reader);
     reader.start();
   }
+
+  /** json-file path as seen from here, if readable; other drivers (and unreadable files) go through the API. */
+  private logFileOf(c: ContainerRecord): string | undefined {
+    if (c.logDriver !== 'json-file') return undefined;
+    const root = this.settings.dockerRoot ?? this.ctx.state.localNode?.engine.dockerRootDir;
+    if (!root) return undefined;
+    const file = path.join(root, 'containers', c.id, `${c.id}-json.log`);
+    try {
+      fs.accessSync(file, fs.constants.R_OK);
+      return file;
+    } catch {
+      if (!this.fileModeWarned) this.log.warn(`read-mode file: cannot read ${file}; reading through the logs API instead (mount the engine's root dir and set shipper.docker-root)`);
+      this.fileModeWarned = true;
+      return undefined;
+    }
+  }
+
+  private fileModeWarned = false;
 
   private removeContainer(id: string, reader: ContainerReader): void {
     this.readers.delete(id);

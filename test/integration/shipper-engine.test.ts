@@ -36,7 +36,7 @@ async function receiver(proto: 'tcp' | 'udp'): Promise<GelfReceiver> {
 }
 
 async function shipper(args: string[]): Promise<ShipperProcess> {
-  const s = await startShipper(engine.dockerHost, args);
+  const s = await startShipper(engine.dockerHost, args, path.join(work, 'shipper.log'));
   cleanups.push(() => s.stop());
   return s;
 }
@@ -44,15 +44,15 @@ async function shipper(args: string[]): Promise<ShipperProcess> {
 const stateDir = (name: string) => path.join(work, `state-${name}`);
 
 describe('log shipper on a real engine', () => {
-  it('delivers 100,000 lines from 10 containers over TCP exactly once and in per-container order', async () => {
+  for (const mode of ['api', 'file'] as const) it(`delivers 100,000 lines from 10 containers over TCP exactly once and in per-container order (read-mode ${mode})`, async () => {
     const r = await receiver('tcp');
-    const s = await shipper([`--shipper.destination=tcp://127.0.0.1:${r.port}`, `--shipper.state-dir=${stateDir('100k')}`, '--shipper.include-names=^tcp100k-']);
+    const s = await shipper([`--shipper.destination=tcp://127.0.0.1:${r.port}`, `--shipper.state-dir=${stateDir(`100k-${mode}`)}`, `--shipper.include-names=^${mode}100k-`, `--shipper.read-mode=${mode}`]);
     const expected: Record<string, number> = {};
     await Promise.all(Array.from({ length: 10 }, async (_, i) => {
-      expected[`tcp100k-${i}`] = 10_000;
-      await engine.docker(['run', '-d', '--network', 'none', '--name', `tcp100k-${i}`, image, 'sh', '-c', counterScript(`c${i}`, 10_000)]);
+      expected[`${mode}100k-${i}`] = 10_000;
+      await engine.docker(['run', '-d', '--network', 'none', '--name', `${mode}100k-${i}`, image, 'sh', '-c', counterScript(`c${i}`, 10_000)]);
     }));
-    await until('100,000 messages', () => r.stats().messages >= 100_000, 120_000, 500);
+    await until('100,000 messages', () => r.stats().messages >= 100_000, 120_000, 500).catch((err) => { const per: Record<string, number> = {}; for (const m of r.messages()) per[String(m._container_name)] = (per[String(m._container_name)] ?? 0) + 1; console.log(r.stats(), per, checkSequences(r.messages(), expected), fs.readFileSync(path.join(work, 'shipper.log'), 'utf8').slice(-3000)); throw err; });
     await new Promise((res) => setTimeout(res, 1500)); // would-be duplicates get time to show up
     const msgs = r.messages();
     expect(msgs.length).toBe(100_000);
