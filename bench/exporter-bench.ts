@@ -307,17 +307,19 @@ async function real(count: number, withNetdata: boolean): Promise<void> {
         '[plugins]', '  apps = no', '  go.d = no', '  python.d = no', '  charts.d = no', '  ebpf = no', '  perf = no', '  slabinfo = no', '  statsd = no', '  timex = no', '  idlejitter = no', '  tc = no', '  diskspace = no', '  proc = no', '  cgroups = yes', '',
       ].join('\n'));
       fs.writeFileSync(path.join(ndDir, 'cloud.conf'), '[global]\n  enabled = no\n');
-      const env = { ...process.env, VIRTUALIZATION: 'none', DISABLE_TELEMETRY: '1', NETDATA_DISABLE_CLOUD: '1' };
+      // DOCKER_HOST: Netdata's cgroup-name.sh asks the engine for container names; point it at the private engine only.
+      const env = { ...process.env, VIRTUALIZATION: 'none', DISABLE_TELEMETRY: '1', NETDATA_DISABLE_CLOUD: '1', DOCKER_HOST: engine.dockerHost };
       netdata = spawn(bin, ['-D', '-c', path.join(ndDir, 'netdata.conf')], { env, stdio: ['ignore', 'ignore', fs.openSync(path.join(ndDir, 'stderr.log'), 'w')] });
       const url = `http://127.0.0.1:${port}/api/v1/allmetrics?format=prometheus&source=as-collected`;
       let text = '';
+      let discovered = 0;
       const deadline = Date.now() + 120_000;
       // Netdata discovers cgroups on its own schedule; wait until it reports all our containers.
       for (;;) {
         try {
           text = await get(url);
-          const n = new Set([...text.matchAll(/chart="cgroup_([^."]+)\./g)].map((m) => m[1])).size;
-          if (n >= count) break;
+          discovered = new Set([...text.matchAll(/chart="cgroup_([^."]+)\./g)].map((m) => m[1])).size;
+          if (discovered >= count) break;
         } catch { /* not up yet */ }
         if (Date.now() > deadline) break;
         await new Promise((r) => setTimeout(r, 2000));
@@ -331,6 +333,11 @@ async function real(count: number, withNetdata: boolean): Promise<void> {
       const cpuB = treeCpuMs(netdata.pid!);
       const wall = (Date.now() - tA) / 1000;
       const ndRss = rssOf(netdata.pid!);
+      // Netdata collects every second whether scraped or not: its cost per second of wall time matters too.
+      const idleA = treeCpuMs(netdata.pid!);
+      await new Promise((r) => setTimeout(r, 20_000));
+      const idlePerS = (treeCpuMs(netdata.pid!) - idleA) / 20;
+      console.log(`netdata discovered ${discovered} container cgroups; CPU without scrapes: ${ms(idlePerS)} ms per second of wall time`);
       console.log(`netdata ${spawnSync(bin, ['-v'], { encoding: 'utf8' }).stdout.trim()} (cgroups plugin only, update every 1 s), ${count} real containers: ${ndSeries} series, ` +
         `CPU ${ms((cpuB - cpuA) / ndScrapes)} ms/scrape (process tree CPU over ${wall.toFixed(0)} s / ${ndScrapes} scrapes; ${((cpuB - cpuA) / 10 / wall).toFixed(2)}% of a core), RSS ${mib(ndRss)} MiB`);
       console.log(`| tool | containers | series | CPU ms/scrape | RSS MiB |\n|---|---|---|---|---|\n| swarmwatch | ${count} | ${series} | ${ms(ours.cpuPerScrape)} | ${mib(ours.rss)} (whole bench process) |\n| netdata | ${count} | ${ndSeries} | ${ms((cpuB - cpuA) / ndScrapes)} (whole process tree, collection every 1 s included) | ${mib(ndRss)} |`);
