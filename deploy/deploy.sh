@@ -8,7 +8,9 @@ mkdir -p "$here/secrets"
 chmod 700 "$here/secrets"
 # Secrets the operator did not provide: empty disables SMTP AUTH / webhook signing; the API token and
 # the Grafana admin password get random values (printed once).
-for s in smtp_password webhook_secret; do [ -f "$here/secrets/$s" ] || : > "$here/secrets/$s"; done
+# Swarm rejects a 0-byte secret ("secret data must be larger than 0"): "empty" is one newline, which
+# swarmwatch strips from *_FILE values (an operator's 0-byte file gets the same newline).
+for s in smtp_password webhook_secret; do [ -s "$here/secrets/$s" ] || printf '\n' > "$here/secrets/$s"; done
 for s in api_token grafana_admin_password; do
   if [ ! -f "$here/secrets/$s" ]; then
     (umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$here/secrets/$s")
