@@ -51,6 +51,14 @@ export class ContainerReader {
     this.running ??= this.loop().catch((err) => this.deps.log.error('log reader stopped unexpectedly', { container: this.id.slice(0, 12), error: (err as Error).message }));
   }
 
+  /** The record the last read started with; the state model replaces records whenever a container changes. */
+  private lastRecord?: ContainerRecord;
+
+  /** Reads again when the container changed since the last read began (a missed start event must not strand it). */
+  noticeChange(current: ContainerRecord): void {
+    if (!this.open && current !== this.lastRecord) this.wake();
+  }
+
   /** A start/restart event: read again even if the last stream ended with the container stopped. */
   wake(): void {
     this.woken = true;
@@ -86,6 +94,7 @@ export class ContainerReader {
       if (!c) return;
       const wasRunning = runningStates.has(c.state);
       this.woken = false;
+      this.lastRecord = c;
       let read = 0;
       const release = wasRunning ? () => undefined : await this.deps.acquireCatchUp();
       try {
@@ -182,7 +191,13 @@ export class ContainerReader {
     const pos = this.tracker.position;
     this.tracker.resumeFrom(pos);
     const source = new JsonFileSource(file, pos?.time);
-    source.open();
+    try {
+      source.open();
+    } catch (err) {
+      // The engine creates the file when the container starts; its start (a state change) wakes us again.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+      throw err;
+    }
     let full = false;
     const assembler = this.assemblerFor(c, () => { full = true; });
     let before: Cursor = pos ?? ZERO_CURSOR;
@@ -207,8 +222,13 @@ export class ContainerReader {
         }
         const now = this.deps.container();
         // The engine has flushed everything once the container stopped: one last pass found nothing, so we are done.
-        if (!now || !runningStates.has(now.state)) { if (idleSince > 0) break; idleSince = Date.now(); continue; }
-        idleSince = Date.now();
+        if (!now || !runningStates.has(now.state)) {
+          if (idleSince > 0) break;
+          // Stopped: one more pass after a moment catches entries the engine flushed around the exit.
+          idleSince = Date.now();
+          await this.sleep(200);
+          continue;
+        }
         await this.sleep(100);
       }
     } finally {

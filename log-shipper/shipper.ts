@@ -176,7 +176,7 @@ export class LogShipper implements Component {
     for (const c of state.containers.values()) {
       const reader = this.readers.get(c.id);
       if (reader) {
-        if (c.state === 'running' && !reader.open) reader.wake();
+        reader.noticeChange(c);
         continue;
       }
       if (!shouldShip(c, this.settings, this.selfId)) continue;
@@ -220,7 +220,9 @@ export class LogShipper implements Component {
     try {
       fs.accessSync(file, fs.constants.R_OK);
       return file;
-    } catch {
+    } catch (err) {
+      // Not created yet (the container has not started): the reader waits for it.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && fs.existsSync(path.dirname(file))) return file;
       if (!this.fileModeWarned) this.log.warn(`read-mode file: cannot read ${file}; reading through the logs API instead (mount the engine's root dir and set shipper.docker-root)`);
       this.fileModeWarned = true;
       return undefined;
