@@ -4,11 +4,12 @@ import { coreOptions } from '../core/options.js';
 import { isSwarmwatchError } from '../core/errors.js';
 import type { ComponentModule } from '../core/runtime/component.js';
 import { runAgent } from './agent.js';
-import { componentModules } from './components.js';
+import { componentEntries, loadAllModules } from './components.js';
 
 const EXIT_USAGE = 2;
 
-function usage(): string {
+async function usage(): Promise<string> {
+  const componentModules = await loadAllModules();
   const lines = [
     'usage: swarmwatch <command> [options]',
     '',
@@ -22,21 +23,21 @@ function usage(): string {
   return lines.join('\n');
 }
 
-function modulesFor(command: string): ComponentModule[] | undefined {
-  if (command === 'agent') return componentModules;
-  const m = componentModules.find((x) => x.name === command);
-  return m ? [m] : undefined;
+async function modulesFor(command: string): Promise<ComponentModule[] | undefined> {
+  if (command === 'agent') return loadAllModules();
+  const entry = componentEntries.find((x) => x.name === command);
+  return entry ? [await entry.load()] : undefined;
 }
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (!command || command === '--help' || command === '-h' || command === 'help') {
-    process.stdout.write(usage() + '\n');
+    process.stdout.write((await usage()) + '\n');
     return command ? 0 : EXIT_USAGE;
   }
-  const modules = modulesFor(command);
+  const modules = await modulesFor(command);
   if (!modules) {
-    process.stderr.write(`swarmwatch: unknown command "${command}"; accepted commands: agent, ${componentModules.map((m) => m.name).join(', ')}\n`);
+    process.stderr.write(`swarmwatch: unknown command "${command}"; accepted commands: agent, ${componentEntries.map((m) => m.name).join(', ')}\n`);
     return EXIT_USAGE;
   }
   const specs = [...coreOptions, ...modules.flatMap((m) => m.options)];

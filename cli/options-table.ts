@@ -1,15 +1,16 @@
 import { envNameOf, type OptionSpec } from '../core/config/spec.js';
 import { coreOptions } from '../core/options.js';
-import { componentModules } from './components.js';
+import { loadAllModules } from './components.js';
 
 /** Every option of every component, in README order. */
-export function allOptions(): OptionSpec[] {
+export async function allOptions(): Promise<OptionSpec[]> {
   const seen = new Set<string>();
-  return [...coreOptions, ...componentModules.flatMap((m) => m.options)].filter((o) => (seen.has(o.key) ? false : (seen.add(o.key), true)));
+  const modules = await loadAllModules();
+  return [...coreOptions, ...modules.flatMap((m) => m.options)].filter((o) => (seen.has(o.key) ? false : (seen.add(o.key), true)));
 }
 
-export function optionsMarkdown(): string {
-  const rows = allOptions().map((o) => {
+export async function optionsMarkdown(): Promise<string> {
+  const rows = (await allOptions()).map((o) => {
     const def = o.default === undefined || o.default === '' || (Array.isArray(o.default) && o.default.length === 0) ? '' : `\`${Array.isArray(o.default) ? o.default.join(',') : o.default}\``;
     const type = o.values ? `${o.type}: ${o.values.join(' \\| ')}` : o.type;
     const env = `\`${envNameOf(o.key)}\`${o.secret ? ` / \`${envNameOf(o.key)}_FILE\`` : ''}`;
@@ -19,5 +20,5 @@ export function optionsMarkdown(): string {
 }
 
 if (process.argv[1] && /options-table\.js$/.test(process.argv[1])) {
-  process.stdout.write(optionsMarkdown() + '\n');
+  process.stdout.write((await optionsMarkdown()) + '\n');
 }

@@ -28,7 +28,11 @@ function createExporter(ctx: AgentContext): Component {
         log: ctx.log.child('containers'),
       });
       const timed = containers;
-      ctx.textCollectors.push({ name: timed.name, collect: () => ctx.stats.time(timed.name, () => timed.collect()).then((t) => t ?? '') });
+      ctx.textCollectors.push({
+        name: timed.name,
+        collect: () => ctx.stats.time(timed.name, () => timed.collect()).then((t) => t ?? ''),
+        stream: (write) => ctx.stats.time(timed.name, () => timed.stream(write)).then(() => undefined),
+      });
       ctx.app.get('/api/v1/task-failures', (_req, res) => {
         res.json({ failures: [...(cluster?.recentFailures ?? [])].reverse() });
       });

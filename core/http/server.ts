@@ -9,21 +9,26 @@ export function createApp(registry: Registry, textCollectors: TextCollector[], l
   const app = express();
   app.disable('x-powered-by');
   app.get('/metrics', async (_req, res) => {
+    let head: string;
     try {
-      const parts = await Promise.all([registry.metrics(), ...textCollectors.map(async (c) => {
-        try {
-          return await c.collect();
-        } catch (err) {
-          log.error(`collector ${c.name} failed`, { error: (err as Error).message });
-          return '';
-        }
-      })]);
-      res.setHeader('Content-Type', registry.contentType);
-      res.end(parts.join(''));
+      head = await registry.metrics();
     } catch (err) {
       log.error('scrape failed', { error: (err as Error).message });
       res.status(500).type('text/plain').send(`scrape failed: ${(err as Error).message}\n`);
+      return;
     }
+    res.setHeader('Content-Type', registry.contentType);
+    res.write(head);
+    // Hot collectors write family by family straight to the socket; a failing one loses only its own families.
+    for (const c of textCollectors) {
+      try {
+        if (c.stream) await c.stream((chunk) => { res.write(chunk); });
+        else res.write(await c.collect());
+      } catch (err) {
+        log.error(`collector ${c.name} failed`, { error: (err as Error).message });
+      }
+    }
+    res.end();
   });
   app.get('/-/healthy', (_req, res) => { res.type('text/plain').send('OK\n'); });
   return app;

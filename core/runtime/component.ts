@@ -10,6 +10,8 @@ import type { SwarmState } from '../state/model.js';
 export interface TextCollector {
   name: string;
   collect(): Promise<string> | string;
+  /** Optional: hands the text over in pieces as it is rendered, so a large scrape is never held whole in memory. */
+  stream?(write: (chunk: string) => void): Promise<void> | void;
 }
 
 /** What a component gets from the agent: the shared state model, registry, HTTP app and config. */

@@ -42,6 +42,7 @@ export interface ContainerCollectorOptions {
 }
 
 export interface ContainerCollector extends TextCollector {
+  stream(write: (chunk: string) => void): void;
   /** Forget cached limits and cgroup paths of a container (call on a container `update` event; done automatically when subscribed). */
   invalidate(id: string): void;
   /** Unsubscribes from the state's events. */
@@ -209,12 +210,12 @@ export function createContainerCollector(opts: ContainerCollectorOptions): Conta
     return live;
   }
 
-  function render(live: Entry[]): string {
+  /** Hands each family to `write` as soon as it is rendered, so a scrape never holds the whole exposition. */
+  function render(live: Entry[], write: (chunk: string) => void): void {
     const nowSec = now() / 1000;
     const percpu = opts.percpu === true && !!layout && !layout.readV2;
-    let out = '';
     const family = (name: string, type: string, help: string, body: string): void => {
-      if (body) out += `# HELP ${name} ${help}\n# TYPE ${name} ${type}\n${body}`;
+      if (body) write(`# HELP ${name} ${help}\n# TYPE ${name} ${type}\n${body}`);
     };
     const slot = (name: string, type: string, help: string, s: number, scale = 1): void => {
       let b = '';
@@ -358,23 +359,26 @@ export function createContainerCollector(opts: ContainerCollectorOptions): Conta
       for (const e of live) b += `container_last_seen${e.lbl}} ${t}\n`;
       family('container_last_seen', 'gauge', 'Last time a container was seen by the exporter', b);
     }
-    return out;
+  }
+
+  function stream(write: (chunk: string) => void): void {
+    const errors = new Map<string, number>();
+    try {
+      if (ensureLayout(errors)) render(gather(errors), write);
+    } catch (err) {
+      // Never throw out of a scrape: whatever went wrong is counted and the remaining families are left out.
+      errors.set(ErrorCodes.INTERNAL, (errors.get(ErrorCodes.INTERNAL) ?? 0) + 1);
+      log?.error(`container collector failed: ${(err as Error).message}`);
+    }
+    if (opts.stats) for (const [code, n] of errors) opts.stats.countError(COLLECTOR_NAME, code, n);
   }
 
   return {
     name: COLLECTOR_NAME,
+    stream,
     collect(): string {
-      const errors = new Map<string, number>();
       let text = '';
-      try {
-        if (ensureLayout(errors)) text = render(gather(errors));
-      } catch (err) {
-        // Never throw out of a scrape: whatever went wrong is counted and the families are left out.
-        errors.set(ErrorCodes.INTERNAL, (errors.get(ErrorCodes.INTERNAL) ?? 0) + 1);
-        log?.error(`container collector failed: ${(err as Error).message}`);
-        text = '';
-      }
-      if (opts.stats) for (const [code, n] of errors) opts.stats.countError(COLLECTOR_NAME, code, n);
+      stream((chunk) => { text += chunk; });
       return text;
     },
     invalidate,
