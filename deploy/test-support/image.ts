@@ -41,7 +41,7 @@ export interface BuiltImage {
   tarball: string;
   /** true when the tarball was already cached (nothing was built). */
   cached: boolean;
-  /** Seconds spent building (0 when cached) and loading. */
+  /** Seconds spent building and saving (0 when cached), and loading into the engines (all at once). */
   buildSeconds: number;
   loadSeconds: number;
   /** Size of the image as the engine reports it. */
@@ -187,10 +187,13 @@ async function legacyBuild(engine: PrivateEngine, args: string[]): Promise<void>
 }
 
 /**
- * Ensures `tag` (the swarmwatch image built from this tree) exists on `engine`: loads the cached
- * tarball when the inputs are unchanged, otherwise builds it there and caches it.
+ * Ensures `tag` (the swarmwatch image built from this tree) exists on every engine, with one image ID:
+ * loads the cached tarball into all of them at once when the inputs are unchanged, otherwise builds it
+ * on the first engine, caches it, and loads it into the others.
  */
-export async function ensureSwarmwatchImage(engine: PrivateEngine, tag = IMAGE_TAG): Promise<BuiltImage> {
+export async function ensureSwarmwatchImage(engines: PrivateEngine[], tag = IMAGE_TAG): Promise<BuiltImage> {
+  const engine = engines[0];
+  if (!engine) throw new Error('ensureSwarmwatchImage: no engine given');
   fs.mkdirSync(CACHE_DIR, { recursive: true });
   const b = baseInputs();
   const bKey = baseKey(b);
@@ -201,10 +204,13 @@ export async function ensureSwarmwatchImage(engine: PrivateEngine, tag = IMAGE_T
   let buildSeconds = 0;
   let loadSeconds = 0;
   const cached = fs.existsSync(tarball);
-  if (cached) {
+  const load = async (targets: PrivateEngine[]) => {
     const t0 = Date.now();
-    await engine.docker(['load', '-q', '-i', tarball], { timeoutMs: 300_000 });
+    await Promise.all(targets.map((e) => e.docker(['load', '-q', '-i', tarball], { timeoutMs: 300_000 })));
     loadSeconds = (Date.now() - t0) / 1000;
+  };
+  if (cached) {
+    await load(engines);
   } else {
     const t0 = Date.now();
     const base = await baseTarball(b, bKey);
@@ -226,8 +232,13 @@ export async function ensureSwarmwatchImage(engine: PrivateEngine, tag = IMAGE_T
     fs.renameSync(tmp, tarball);
     // Older tarballs of this recipe are stale now.
     for (const f of fs.readdirSync(CACHE_DIR)) if (/^swarmwatch-image-[0-9a-f]{16}\.tar$/.test(f) && f !== path.basename(tarball)) fs.rmSync(path.join(CACHE_DIR, f), { force: true });
+    await load(engines.slice(1));
   }
   const info = await inspect(engine, tag);
   if (!info) throw new Error(`image ${tag} missing on ${engine.name} after ${cached ? 'docker load' : 'docker build'} (${taggedKey})`);
+  for (const e of engines.slice(1)) {
+    const other = await inspect(e, tag);
+    if (other?.id !== info.id) throw new Error(`image ${tag} on ${e.name} is ${other?.id ?? 'missing'}, not ${info.id}`);
+  }
   return { tag, id: info.id, tarball, cached, buildSeconds, loadSeconds, sizeBytes: info.size };
 }
