@@ -26,7 +26,7 @@ export function services() {
     .table({ title: 'Task failures by exit code (range)', description: 'Tasks that entered failed or rejected in the time range, counted once however many managers report them (a label set\'s first failure included). The error texts of recent failures: GET /api/v1/task-failures on any manager\'s agent.', faultOnly: 'a task must have failed in the time range.', queries: [
       { expr: `sum by (service_name, exit_code, state) (${taskFailuresIn('$__range', 'service_name=~"$service"')}) > 0` },
     ] })
-    .timeseries({ title: 'Task failures per node', unit: 'ops', faultOnly: 'a task must have failed in the time range.', queries: [
+    .timeseries({ title: 'Task failures per node', description: 'Per second. The first failure of a service/node/exit code starts its counter at 1, which a rate cannot show: the table counts it.', unit: 'ops', faultOnly: 'a task must have failed in the time range.', queries: [
       { expr: `sum by (service_name, node_id) (${taskFailureRate('service_name=~"$service"')})`, legend: '{{service_name}} on {{node_id}}' },
     ] })
     .timeseries({ title: 'Task containers started', description: 'Containers of each service started in the last 10 minutes: above the replica count means restarts.', queries: [
