@@ -65,6 +65,7 @@ export async function runAgent(config: Config, modules: ComponentModule[], title
           }
         }
         state.stop();
+        docker.close();
         await new Promise<void>((res) => server.close(() => res()));
         server.closeAllConnections?.();
       })();

@@ -1,7 +1,7 @@
-import Docker from 'dockerode';
 import type { Readable } from 'node:stream';
 import { ErrorCodes, SwarmwatchError } from '../errors.js';
 import { classifyDockerError } from './classify.js';
+import { EngineHttp, parseEngineHost, queryString } from './engine-http.js';
 import type { RawContainerInspect, RawContainerSummary, RawEngineInfo, RawNode, RawService, RawTask, RawVersion } from './types.js';
 
 export interface DockerAccessOptions {
@@ -28,104 +28,93 @@ export function resolveDockerHost(configured: string | undefined, env: NodeJS.Pr
   return configured || env.DOCKER_HOST || 'unix:///var/run/docker.sock';
 }
 
-function modemOptions(host: string, timeout?: number): Docker.DockerOptions {
-  const withTimeout = timeout ? { timeout } : {};
-  if (host.startsWith('unix://')) return { socketPath: host.slice('unix://'.length), ...withTimeout };
-  if (host.startsWith('/')) return { socketPath: host, ...withTimeout };
-  const m = /^(tcp|http|https):\/\/([^:/]+)(?::(\d+))?\/?$/.exec(host);
-  if (!m) {
-    throw new SwarmwatchError(ErrorCodes.CONFIG_INVALID, `invalid Docker host "${host}"`, {
-      culprit: 'SWARMWATCH_DOCKER_HOST', fix: 'use unix:///var/run/docker.sock, an absolute socket path or tcp://host:port',
-    });
-  }
-  const protocol = m[1] === 'https' ? 'https' : 'http';
-  return { protocol, host: m[2], port: Number(m[3] ?? (protocol === 'https' ? 2376 : 2375)), ...withTimeout };
-}
-
 /**
  * The single way swarmwatch talks to the Docker engine. Every call has a deadline and every failure becomes a
  * coded SwarmwatchError (see classify.ts), so the state model can report "no leader" or "engine down" as states.
  */
 export class DockerAccess {
   readonly endpoint: string;
-  private readonly api: Docker;
-  private readonly clusterApi: Docker;
-  /** No socket timeout: follow streams (events, logs) stay idle for long periods. */
-  private readonly streams: Docker;
+  private readonly http: EngineHttp;
 
   constructor(private readonly opts: DockerAccessOptions) {
     this.endpoint = opts.host;
-    this.api = new Docker(modemOptions(opts.host, opts.timeoutMs + 1000));
-    this.clusterApi = new Docker(modemOptions(opts.host, opts.clusterTimeoutMs + 1000));
-    this.streams = new Docker(modemOptions(opts.host));
+    this.http = new EngineHttp(parseEngineHost(opts.host));
   }
 
-  private async call<T>(what: string, timeoutMs: number, fn: () => Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new SwarmwatchError(ErrorCodes.DOCKER_TIMEOUT, `${what} on ${this.endpoint} did not answer within ${timeoutMs} ms`, {
-        culprit: this.endpoint, fix: 'the engine is overloaded or, on a manager, Raft has lost quorum',
-      })), timeoutMs);
-      timer.unref();
-    });
+  private async get<T>(what: string, path: string, timeoutMs: number): Promise<T> {
     try {
-      return await Promise.race([fn(), deadline]);
+      return await this.http.getJson<T>(path, timeoutMs);
     } catch (err) {
-      throw classifyDockerError(err, this.endpoint, what);
-    } finally {
-      clearTimeout(timer);
+      throw this.failure(err, what, timeoutMs);
     }
   }
 
+  private failure(err: unknown, what: string, timeoutMs: number): SwarmwatchError {
+    if ((err as { code?: string }).code === 'SW_TIMEOUT') {
+      return new SwarmwatchError(ErrorCodes.DOCKER_TIMEOUT, `${what} on ${this.endpoint} did not answer within ${timeoutMs} ms`, {
+        culprit: this.endpoint, fix: 'the engine is overloaded or, on a manager, Raft has lost quorum', cause: err,
+      });
+    }
+    return classifyDockerError(err, this.endpoint, what);
+  }
+
   ping(): Promise<unknown> {
-    return this.call('GET /_ping', this.opts.timeoutMs, () => this.api.ping());
+    return this.get('GET /_ping', '/_ping', this.opts.timeoutMs);
   }
 
   info(): Promise<RawEngineInfo> {
     // /info on a manager without quorum takes up to 20 s (it lists nodes); give it the cluster deadline.
-    return this.call('GET /info', Math.max(this.opts.timeoutMs, this.opts.clusterTimeoutMs), () => this.clusterApi.info() as Promise<RawEngineInfo>);
+    return this.get('GET /info', '/info', Math.max(this.opts.timeoutMs, this.opts.clusterTimeoutMs));
   }
 
   version(): Promise<RawVersion> {
-    return this.call('GET /version', this.opts.timeoutMs, () => this.api.version() as Promise<RawVersion>);
+    return this.get('GET /version', '/version', this.opts.timeoutMs);
   }
 
   listContainers(): Promise<RawContainerSummary[]> {
-    return this.call('GET /containers/json', this.opts.timeoutMs, () => this.api.listContainers({ all: true }) as Promise<RawContainerSummary[]>);
+    return this.get('GET /containers/json', '/containers/json?all=1', this.opts.timeoutMs);
   }
 
   inspectContainer(id: string): Promise<RawContainerInspect> {
-    return this.call(`GET /containers/${id.slice(0, 12)}/json`, this.opts.timeoutMs, () => this.api.getContainer(id).inspect() as Promise<RawContainerInspect>);
+    return this.get(`GET /containers/${id.slice(0, 12)}/json`, `/containers/${encodeURIComponent(id)}/json`, this.opts.timeoutMs);
   }
 
   listNodes(): Promise<RawNode[]> {
-    return this.call('GET /nodes', this.opts.clusterTimeoutMs, () => this.clusterApi.listNodes() as Promise<RawNode[]>);
+    return this.get('GET /nodes', '/nodes', this.opts.clusterTimeoutMs);
   }
 
   listServices(): Promise<RawService[]> {
-    return this.call('GET /services?status=true', this.opts.clusterTimeoutMs, () => this.clusterApi.listServices({ status: true } as Docker.ServiceListOptions) as Promise<RawService[]>);
+    return this.get('GET /services?status=true', '/services?status=true', this.opts.clusterTimeoutMs);
   }
 
   listTasks(): Promise<RawTask[]> {
-    return this.call('GET /tasks', this.opts.clusterTimeoutMs, () => this.clusterApi.listTasks() as Promise<RawTask[]>);
+    return this.get('GET /tasks', '/tasks', this.opts.clusterTimeoutMs);
   }
 
   /** Newline-delimited JSON events; `since` replays (the engine keeps the last 256). */
-  events(since?: string): Promise<Readable> {
-    const opts: Record<string, string> = {};
-    if (since) opts.since = since;
-    return this.call('GET /events', this.opts.timeoutMs, () => this.streams.getEvents(opts) as unknown as Promise<Readable>);
+  async events(since?: string): Promise<Readable> {
+    try {
+      return await this.http.getStream(`/events${queryString({ since })}`, this.opts.timeoutMs);
+    } catch (err) {
+      throw this.failure(err, 'GET /events', this.opts.timeoutMs);
+    }
   }
 
   /** Raw logs stream: multiplexed frames for non-TTY containers, plain bytes for TTY ones. */
-  containerLogs(id: string, req: LogsRequest): Promise<Readable> {
-    const q: Record<string, unknown> = {
+  async containerLogs(id: string, req: LogsRequest): Promise<Readable> {
+    const q = queryString({
       follow: req.follow, stdout: req.stdout ?? true, stderr: req.stderr ?? true, timestamps: req.timestamps ?? true,
-    };
-    if (req.since !== undefined) q.since = req.since;
-    if (req.until !== undefined) q.until = req.until;
-    if (req.tail !== undefined) q.tail = req.tail;
-    return this.call(`GET /containers/${id.slice(0, 12)}/logs`, this.opts.timeoutMs, () =>
-      this.streams.getContainer(id).logs(q as unknown as Docker.ContainerLogsOptions & { follow: true }) as unknown as Promise<Readable>);
+      since: req.since, until: req.until, tail: req.tail,
+    });
+    try {
+      return await this.http.getStream(`/containers/${encodeURIComponent(id)}/logs${q}`, this.opts.timeoutMs);
+    } catch (err) {
+      throw this.failure(err, `GET /containers/${id.slice(0, 12)}/logs`, this.opts.timeoutMs);
+    }
+  }
+
+  /** Closes kept-alive sockets; open streams are closed by their owners. */
+  close(): void {
+    this.http.close();
   }
 }

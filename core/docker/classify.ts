@@ -27,7 +27,7 @@ interface RawDockerError {
 }
 
 /**
- * Turns whatever dockerode/docker-modem or the socket threw into a coded error. The engine's messages are
+ * Turns whatever the Engine HTTP client or the socket threw into a coded error. The engine's messages are
  * matched by their stable wording (daemon/cluster/errors.go, swarmkit raft.go), see anchors §C.2 and §C.6.
  */
 export function classifyDockerError(err: unknown, endpoint: string, what: string): SwarmwatchError {
