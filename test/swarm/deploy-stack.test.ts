@@ -183,6 +183,11 @@ afterAll(async () => {
     await leader.docker(['service', 'rm', 'swd-probe'], { check: false });
     await cli(leader, ['stack', 'rm', STACK]);
     await cli(leader, ['stack', 'rm', FULL]);
+    // Leave the shared swarm as the next file expects it: no containers and no volumes of these stacks.
+    const leftovers = async (n: SwarmNode) => (await n.docker(['ps', '-aq', '--filter', `label=com.docker.stack.namespace=${STACK}`], { check: false })).stdout.trim()
+      + (await n.docker(['ps', '-aq', '--filter', 'label=com.docker.swarm.service.name=swd-probe'], { check: false })).stdout.trim();
+    await until('the stacks\' containers gone', async () => (await Promise.all(swarm.nodes.map(leftovers))).every((x) => x === ''), 30_000).catch((err) => console.warn(`[deploy-stack] ${(err as Error).message}`));
+    await Promise.all(swarm.nodes.map((n) => n.docker(['volume', 'rm', `${STACK}_shipper-state`, `${STACK}_alert-state`], { check: false })));
   }
   for (const f of createdSecrets) fs.rmSync(f, { force: true });
   if (work) fs.rmSync(work, { recursive: true, force: true });
