@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import type { StreamName } from './frames.js';
 import { compareTime, parseEngineTime, type EngineTime } from './timestamp.js';
@@ -36,18 +37,95 @@ export class JsonFileSource {
   private current?: OpenFile;
   private carry: Buffer = Buffer.alloc(0);
   private readonly buf = Buffer.allocUnsafe(CHUNK);
+  /** Last entry handed out and how many entries carried exactly its time: a reread after a rotation skips them. */
+  private lastTime?: EngineTime;
+  private lastCount = 0;
+  private skipTime?: EngineTime;
+  private skipCount = 0;
 
   constructor(readonly logPath: string, private readonly since: EngineTime | undefined) {}
 
-  private rotated(): string[] {
-    const out: string[] = [];
-    for (let i = 1; i < 10_000; i++) {
-      const plain = `${this.logPath}.${i}`;
-      if (fs.existsSync(plain)) out.push(plain);
-      else if (fs.existsSync(`${plain}.gz`)) out.push(`${plain}.gz`);
-      else break;
+  /** Time of the first entry of a file (plain or gzipped), undefined when unreadable or empty. */
+  private firstTime(file: string): EngineTime | undefined {
+    try {
+      let head: Buffer;
+      if (file.endsWith('.gz')) {
+        // A prefix of the file inflates to a prefix of the content: enough for the first line.
+        const fd = fs.openSync(file, 'r');
+        let raw = Buffer.allocUnsafe(65536);
+        try { raw = raw.subarray(0, fs.readSync(fd, raw, 0, 65536, 0)); } finally { fs.closeSync(fd); }
+        head = zlib.gunzipSync(raw, { finishFlush: zlib.constants.Z_SYNC_FLUSH });
+      } else {
+        const fd = fs.openSync(file, 'r');
+        try { head = Buffer.allocUnsafe(65536); head = head.subarray(0, fs.readSync(fd, head, 0, 65536, 0)); } finally { fs.closeSync(fd); }
+      }
+      const nl = head.indexOf(10);
+      const o = JSON.parse(head.toString('utf8', 0, nl < 0 ? head.length : nl)) as { time?: string };
+      return o.time ? parseEngineTime(o.time) : undefined;
+    } catch {
+      return undefined;
     }
-    return out.reverse();
+  }
+
+  /** Rotated files that may hold entries at or after `from`: the newest one starting strictly before it, and later ones. */
+  private rotatedFrom(from: EngineTime | undefined): string[] {
+    const all = this.rotated();
+    if (!from) return all;
+    for (let i = all.length - 1; i >= 0; i--) {
+      const t = this.firstTime(all[i]!);
+      if (t && compareTime(t, from) < 0) return all.slice(i);
+    }
+    return all;
+  }
+
+  /**
+   * Rotated files, oldest first, from a directory listing: during a rotation the engine renames `.N` to `.N+1` one
+   * by one and compresses `.1` in the background, so probing `.1`, `.2`… could stop at a momentary gap.
+   * When both `.N` and `.N.gz` exist the gzip file is still being written: the plain one is complete.
+   */
+  private rotated(): string[] {
+    const dir = path.dirname(this.logPath);
+    const base = path.basename(this.logPath) + '.';
+    const byIndex = new Map<number, string>();
+    for (const name of fs.readdirSync(dir)) {
+      if (!name.startsWith(base)) continue;
+      const m = /^(\d+)(\.gz)?$/.exec(name.slice(base.length));
+      if (!m) continue;
+      const n = Number(m[1]);
+      if (!m[2] || !byIndex.has(n)) byIndex.set(n, path.join(dir, name));
+    }
+    return [...byIndex.entries()].sort((a, b) => b[0] - a[0]).map(([, f]) => f);
+  }
+
+  /**
+   * After reading a file to its end: continue with the file that follows it. Names shift with every rotation, so
+   * the file is found again by inode; when it is gone (compressed into a new file, or removed), fall back to
+   * listing from the last entry handed out.
+   */
+  private afterFile(ino: number): void {
+    const list = this.rotated();
+    const idx = list.findIndex((f) => { try { return fs.statSync(f).ino === ino; } catch { return false; } });
+    if (idx < 0) { this.restart(); return; }
+    if (this.current?.fd !== undefined) fs.closeSync(this.current.fd);
+    if (this.liveFd !== undefined && this.liveFd !== this.current?.fd) fs.closeSync(this.liveFd);
+    this.current = undefined;
+    this.liveFd = fs.openSync(this.logPath, 'r');
+    const again = this.rotated();
+    // A rotation during this look: the simple path cannot be trusted, take the careful one.
+    if (again.join() !== list.join()) { this.restart(); return; }
+    this.files = list.slice(idx + 1);
+    this.nextFile();
+  }
+
+  /** Lists the files again and resumes after the last entry handed out (skipping what was handed out). */
+  private restart(): void {
+    if (this.current?.fd !== undefined) fs.closeSync(this.current.fd);
+    if (this.liveFd !== undefined && this.liveFd !== this.current?.fd) fs.closeSync(this.liveFd);
+    this.current = undefined;
+    this.liveFd = undefined;
+    this.skipTime = this.lastTime;
+    this.skipCount = this.lastCount;
+    this.open();
   }
 
   /** Lists the files; a rotation between listing and opening is caught by listing again. */
@@ -57,7 +135,9 @@ export class JsonFileSource {
       const fd = fs.openSync(this.logPath, 'r');
       const after = this.rotated();
       if (before.join() === after.join()) {
-        this.files = after;
+        // Files that end before `since` are not parsed at all: a restart costs one probe per rotated file.
+        const from = this.skipTime ?? this.since;
+        this.files = from ? this.rotatedFrom(from) : after;
         this.current = undefined;
         this.liveFd = fd;
         this.nextFile();
@@ -80,12 +160,17 @@ export class JsonFileSource {
       return;
     }
     try {
-      if (file.endsWith('.gz')) this.current = { data: zlib.gunzipSync(fs.readFileSync(file)), ino: 0, offset: 0, live: false };
-      else { const fd = fs.openSync(file, 'r'); this.current = { fd, ino: 0, offset: 0, live: false }; }
+      if (file.endsWith('.gz')) {
+        const fd = fs.openSync(file, 'r');
+        try { this.current = { data: zlib.gunzipSync(fs.readFileSync(fd)), ino: fs.fstatSync(fd).ino, offset: 0, live: false }; } finally { fs.closeSync(fd); }
+      } else {
+        const fd = fs.openSync(file, 'r');
+        this.current = { fd, ino: fs.fstatSync(fd).ino, offset: 0, live: false };
+      }
     } catch (err) {
-      // Rotated away (max-file reached) before we got to it: nothing to read there any more.
+      // Renamed by a rotation (or compressed, or removed at max-file) since we listed it: list again.
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      this.nextFile();
+      this.restart();
     }
   }
 
@@ -105,6 +190,14 @@ export class JsonFileSource {
       const time = typeof o.time === 'string' ? parseEngineTime(o.time) : undefined;
       if (!time || typeof o.log !== 'string') continue;
       if (this.since && compareTime(time, this.since) < 0) continue;
+      if (this.skipTime) {
+        const c = compareTime(time, this.skipTime);
+        if (c < 0) continue;
+        if (c === 0 && this.skipCount > 0) { this.skipCount--; continue; }
+        this.skipTime = undefined;
+      }
+      if (this.lastTime && compareTime(time, this.lastTime) === 0) this.lastCount++;
+      else { this.lastTime = time; this.lastCount = 1; }
       const partial = !o.log.endsWith('\n');
       emit({ stream: o.stream === 'stderr' ? 'stderr' : 'stdout', time, text: partial ? o.log : o.log.slice(0, -1), partial });
     }
@@ -137,7 +230,7 @@ export class JsonFileSource {
       return true;
     }
     if (!f.live) {
-      this.nextFile();
+      this.afterFile(f.ino);
       return true;
     }
     let st: fs.Stats;
@@ -152,11 +245,8 @@ export class JsonFileSource {
       return true;
     }
     if (st.ino !== f.ino) {
-      // Rotated: the file we hold is complete (we just read it to its end); continue with the new live file.
-      fs.closeSync(f.fd!);
-      this.liveFd = fs.openSync(this.logPath, 'r');
-      this.current = { fd: this.liveFd, ino: fs.fstatSync(this.liveFd).ino, offset: 0, live: true };
-      this.carry = Buffer.alloc(0);
+      // Rotated, possibly more than once since our last look: continue after our file, wherever it is now.
+      this.afterFile(f.ino);
       return true;
     }
     return false;

@@ -61,6 +61,21 @@ describe('log shipper on a real engine', () => {
     await s.stop();
   });
 
+  it('read-mode file follows rotations and reads gzipped rotated files, every line once', async () => {
+    const rotate = ['--log-opt', 'max-size=100k', '--log-opt', 'max-file=60', '--log-opt', 'compress=true'];
+    // Written completely (into ~15 rotated, gzipped files) before the shipper starts.
+    await engine.docker(['run', '--network', 'none', '--name', 'rot-before', ...rotate, image, 'sh', '-c', counterScript('b', 20_000)]);
+    const r = await receiver('tcp');
+    const s = await shipper([`--shipper.destination=tcp://127.0.0.1:${r.port}`, `--shipper.state-dir=${stateDir('rotate')}`, '--shipper.include-names=^rot-', '--shipper.read-mode=file']);
+    // Rotating while the shipper follows it.
+    await engine.docker(['run', '-d', '--network', 'none', '--name', 'rot-live', ...rotate, image, 'sh', '-c', counterScript('l', 20_000, 1000, 50_000)]);
+    await until('40,000 messages', () => r.stats().messages >= 40_000, 60_000, 500).catch((err) => { const seen: Record<string, Set<number>> = {}; for (const m of r.messages()) (seen[String(m._container_name)] ??= new Set()).add(Number(String(m.short_message).split(' ')[1])); for (const [n, set] of Object.entries(seen)) { const gaps: string[] = []; let st = -1; for (let i = 0; i <= 20_000; i++) { const miss = i < 20_000 && !set.has(i); if (miss && st < 0) st = i; if (!miss && st >= 0) { gaps.push(`${st}-${i - 1}`); st = -1; } } console.log(n, set.size, gaps.join(' ')); } throw err; });
+    await new Promise((res) => setTimeout(res, 1000));
+    expect(checkSequences(r.messages(), { 'rot-before': 20_000, 'rot-live': 20_000 })).toEqual({ lost: 0, duplicated: 0, outOfOrder: 0 });
+    expect(s.stderr()).not.toMatch(/cannot read/);
+    await s.stop();
+  });
+
   it('ships a 20 KB line as one identical message and truncates a 1.2 MiB line to 1 MiB, marked', async () => {
     const data = path.join(work, 'lines');
     fs.mkdirSync(data, { recursive: true });
