@@ -88,6 +88,18 @@ export class RecordAssembler {
     if (!frame.partial) this.completeLine(line);
   }
 
+  /**
+   * Entry point for text already decoded (read-mode file): a complete short line with nothing pending is emitted
+   * without the Buffer round trip; anything else takes the byte-exact path.
+   */
+  pushText(stream: StreamName, time: EngineTime, text: string, partial: boolean, position: Cursor, before: Cursor): void {
+    if (!partial && !this.opts.multiline && this.lines.size === 0 && text.length * 3 <= this.opts.maxBytes) {
+      this.opts.emit({ stream, time, lines: [text], cursor: position, frames: 1 });
+      return;
+    }
+    this.push({ stream, time, text: Buffer.from(text), partial }, position, before);
+  }
+
   private completeLine(line: PendingLine): void {
     this.lines.delete(line.stream);
     const buf = line.chunks.length === 1 ? line.chunks[0]! : Buffer.concat(line.chunks, line.kept);

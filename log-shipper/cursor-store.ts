@@ -112,7 +112,10 @@ export class CursorStore {
     this.dirSyncPending = true;
     setTimeout(() => {
       this.dirSyncPending = false;
-      this.syncDir();
+      fs.open(this.dir, 'r', (err, fd) => {
+        if (err) return;
+        fs.fsync(fd, () => fs.close(fd, () => undefined));
+      });
     }, 50).unref();
   }
 

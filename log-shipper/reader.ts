@@ -205,7 +205,7 @@ export class ContainerReader {
     const onEntry = (e: { stream: StreamName; time: import('./timestamp.js').EngineTime; text: string; partial: boolean }) => {
       const { position, skip } = this.tracker.advance(e.time);
       if (!skip) entries++;
-      if (!skip) assembler.push({ stream: e.stream, time: e.time, text: Buffer.from(e.text), partial: e.partial }, position, before);
+      if (!skip) assembler.pushText(e.stream, e.time, e.text, e.partial, position, before);
       before = position;
     };
     this.stream = undefined;
@@ -226,7 +226,7 @@ export class ContainerReader {
           if (idleSince > 0) break;
           // Stopped: one more pass after a moment catches entries the engine flushed around the exit.
           idleSince = Date.now();
-          await this.sleep(200);
+          await this.sleep(50);
           continue;
         }
         await this.sleep(100);

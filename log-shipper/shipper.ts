@@ -20,7 +20,7 @@ import { StreamTransport } from './transport/stream.js';
 import type { Transport, TransportHooks } from './transport/transport.js';
 import { UdpTransport } from './transport/udp.js';
 
-const CATCH_UP_CONCURRENCY = 4;
+const CATCH_UP_CONCURRENCY = 8;
 const STOP_GRACE_MS = 5000;
 
 export function createTransport(s: ShipperSettings, hooks: TransportHooks, log: Logger): Transport {

@@ -9,8 +9,16 @@ export interface EngineTime {
 
 const rfc3339 = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})$/;
 
+let cachedPrefix = '';
+let cachedSec = 0;
+
 /** Parses RFC3339Nano as the engine writes it (trailing zeros of the fraction are trimmed, sometimes no fraction). */
 export function parseEngineTime(text: string): EngineTime | undefined {
+  // Hot path: consecutive lines share the date and second; only the fraction differs.
+  if (text.length >= 21 && text.charCodeAt(19) === 46 /* . */ && text.charCodeAt(text.length - 1) === 90 /* Z */ && text.startsWith(cachedPrefix) && cachedPrefix.length === 19) {
+    const frac = text.slice(20, -1);
+    if (frac.length >= 1 && frac.length <= 9 && /^\d+$/.test(frac)) return { sec: cachedSec, nsec: Number(frac.padEnd(9, '0')) };
+  }
   const m = rfc3339.exec(text);
   if (!m) return undefined;
   let sec = Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!) / 1000;
@@ -19,6 +27,7 @@ export function parseEngineTime(text: string): EngineTime | undefined {
     sec -= sign * (Number(m[8]!.slice(1, 3)) * 3600 + Number(m[8]!.slice(4, 6)) * 60);
   }
   const nsec = m[7] ? Number(m[7].padEnd(9, '0')) : 0;
+  if (m[8] === 'Z') { cachedPrefix = text.slice(0, 19); cachedSec = sec; }
   return { sec, nsec };
 }
 

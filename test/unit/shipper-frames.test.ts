@@ -17,6 +17,11 @@ describe('engine timestamps', () => {
     expect(parseEngineTime('2024-03-01T10:00:00Z')).toEqual({ sec: 1709287200, nsec: 0 });
     expect(parseEngineTime('2024-03-01T11:00:00.5+01:00')).toEqual({ sec: 1709287200, nsec: 500000000 });
     expect(parseEngineTime('not a time')).toBeUndefined();
+    // The per-second cache must not leak into another second or date.
+    expect(parseEngineTime('2024-03-01T10:00:01.25Z')).toEqual({ sec: 1709287201, nsec: 250000000 });
+    expect(parseEngineTime('2024-03-01T10:00:01.000000001Z')).toEqual({ sec: 1709287201, nsec: 1 });
+    expect(parseEngineTime('2024-03-02T10:00:01.5Z')).toEqual({ sec: 1709287201 + 86400, nsec: 500000000 });
+    expect(parseEngineTime('2024-03-01T10:00:01.5Z')).toEqual({ sec: 1709287201, nsec: 500000000 });
     expect(formatUnixNano({ sec: 1709287200, nsec: 1234 })).toBe('1709287200.000001234');
     expect(compareTime({ sec: 1, nsec: 2 }, { sec: 1, nsec: 3 })).toBeLessThan(0);
   });
