@@ -22,7 +22,11 @@ import { EventMemory, type EventMemorySnapshot } from './rules/event-memory.js';
 import { evaluators, type EvalInputs } from './rules/evaluate.js';
 
 /** The parts of the state model the engine reads (a SwarmState, or a fake of it in unit tests). */
-export type StateSource = Pick<SwarmState, 'cluster' | 'localNode' | 'engine' | 'containers' | 'refreshCluster' | 'on' | 'off'>;
+/** What the engine reads from the shared state model; the listener methods' return values are not used. */
+export type StateSource = Pick<SwarmState, 'cluster' | 'localNode' | 'engine' | 'containers' | 'refreshCluster'> & {
+  on(event: string, listener: (...args: never[]) => void): unknown;
+  off(event: string, listener: (...args: never[]) => void): unknown;
+};
 
 export interface AlertEngineOptions {
   rules: RuleSet;

@@ -196,8 +196,8 @@ async function synthetic(): Promise<void> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'swbench-'));
   const floorBin = compileFloor(tmp);
   console.log(`exporter bench: synthetic cgroup trees in ${tmp}; node ${process.version}; ${os.cpus().length} CPUs; kernel ${os.release()}`);
-  console.log('| layout | containers | files read by a scrape / by the floor | series | scrape p50 ms | p99 ms | C floor ms | readFileSync ms | p50 / C floor | p50 / readFileSync | CPU ms/scrape | RSS MiB |');
-  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
+  console.log('| layout | containers | files read by a scrape / by the floor | series | scrape p50 ms | p99 ms | C floor ms | readFileSync ms | p50 / C floor | p50 / readFileSync | CPU ms/scrape | RSS MiB (bench child) | peak RSS MiB, collector only, streamed |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   try {
     for (const mode of modes) {
       for (const n of sizes) {
@@ -209,7 +209,9 @@ async function synthetic(): Promise<void> {
         const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child', root, mode, String(n), String(scrapes), floorBin], { encoding: 'utf8', maxBuffer: 1 << 24 });
         if (r.status !== 0) { console.error(r.stderr); throw new Error(`child for ${mode}/${n} failed`); }
         const x = JSON.parse(r.stdout.trim().split('\n').pop()!) as ChildResult;
-        console.log(`| ${mode} | ${n} | ${x.filesPerScrape} / ${x.floorFiles} | ${x.series} | ${ms(x.p50)} | ${ms(x.p99)} | ${ms(x.cFloor)} | ${ms(x.nodeFloor)} | ${(x.p50 / x.cFloor).toFixed(2)} | ${(x.p50 / x.nodeFloor).toFixed(2)} | ${ms(x.cpuPerScrape)} | ${mib(x.rss)} |`);
+        const rr = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child-rss', root, String(n), String(Math.min(scrapes, 10))], { encoding: 'utf8' });
+        const peak = rr.status === 0 ? mib((JSON.parse(rr.stdout.trim().split('\n').pop()!) as { hwm: number }).hwm) : 'n/a';
+        console.log(`| ${mode} | ${n} | ${x.filesPerScrape} / ${x.floorFiles} | ${x.series} | ${ms(x.p50)} | ${ms(x.p99)} | ${ms(x.cFloor)} | ${ms(x.nodeFloor)} | ${(x.p50 / x.cFloor).toFixed(2)} | ${(x.p50 / x.nodeFloor).toFixed(2)} | ${ms(x.cpuPerScrape)} | ${mib(x.rss)} | ${peak} |`);
         if (process.env.BENCH_VERBOSE) console.error(`  (tree generated in ${genMs} ms, ${x.bytes} bytes of exposition)`);
         fs.rmSync(root, { recursive: true, force: true });
       }
@@ -349,8 +351,24 @@ async function real(count: number, withNetdata: boolean): Promise<void> {
   }
 }
 
+/**
+ * Peak RSS of a process that does only what the exporter does at scrape time: read, parse and stream the
+ * families to a sink (the HTTP response in the agent), with no floor measurements around it.
+ */
+function childRss(root: string, n: number, scrapes: number): void {
+  const collector = createContainerCollector({ state: syntheticState(n), hostRoot: root });
+  let bytes = 0;
+  for (let i = 0; i < scrapes; i++) collector.stream((chunk) => { bytes += Buffer.byteLength(chunk); });
+  const status = fs.readFileSync('/proc/self/status', 'latin1');
+  const hwm = Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) * 1024;
+  const base = Number(args[4] ?? 0);
+  process.stdout.write(JSON.stringify({ hwm, bytes: bytes / scrapes, base }) + '\n');
+}
+
 if (args[0] === '--child') {
   child(args[1]!, args[2]!, Number(args[3]), Number(args[4]), args[5]!);
+} else if (args[0] === '--child-rss') {
+  childRss(args[1]!, Number(args[2]), Number(args[3]));
 } else if (arg('netdata') !== undefined || args.includes('--netdata')) {
   await real(Number(arg('netdata') ?? 200) || 200, true);
 } else if (arg('real') !== undefined || args.includes('--real')) {

@@ -28,6 +28,7 @@ export async function runAgent(config: Config, modules: ComponentModule[], title
   const state = new SwarmState(docker, log.child('state'), {
     reconcileIntervalMs: config.duration('docker.reconcile-interval'),
     clusterRefreshMs: config.duration('cluster.refresh-interval'),
+    nodesRefreshMs: config.duration('cluster.nodes-interval'),
     watchTasks: modules.some((m) => m.needsCluster),
   });
   const registry = new Registry();

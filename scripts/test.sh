@@ -5,7 +5,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-test-deps.sh || { echo "swarmwatch: could not install test dependencies" >&2; exit 1; }
 bash scripts/ensure-build.sh || exit 1
-npx tsc -p tsconfig.json --noEmit || exit 1
+npx tsc -p tsconfig.test.json || exit 1
 passed=0; failed=0; rc=0
 for project in unit integration swarm; do
   report=$(mktemp)

@@ -13,6 +13,11 @@ export interface SwarmStateOptions {
   reconcileIntervalMs: number;
   /** Cluster (nodes/services/tasks) polling on managers; swarm events trigger extra refreshes. */
   clusterRefreshMs: number;
+  /**
+   * Nodes-only polling on managers. The engine emits no event when a manager dies (reachability changes silently),
+   * so this cheap poll is what notices it within about a second. 0 disables it.
+   */
+  nodesRefreshMs?: number;
   /** Whether to list tasks (the exporter and alert engine need them; a shipper-only agent does not). */
   watchTasks?: boolean;
 }
@@ -46,6 +51,8 @@ export class SwarmState extends EventEmitter<SwarmStateEvents> {
   private readonly follower: EventFollower;
   private reconcileTimer?: NodeJS.Timeout;
   private clusterTimer?: NodeJS.Timeout;
+  private nodesTimer?: NodeJS.Timeout;
+  private refreshingNodes = false;
   private clusterDebounce?: NodeJS.Timeout;
   private engineRetryTimer?: NodeJS.Timeout;
   private engineRetryMs = 1000;
@@ -73,6 +80,10 @@ export class SwarmState extends EventEmitter<SwarmStateEvents> {
     this.reconcileTimer.unref();
     this.clusterTimer = setInterval(() => void this.refreshCluster(), this.opts.clusterRefreshMs);
     this.clusterTimer.unref();
+    if (this.opts.nodesRefreshMs) {
+      this.nodesTimer = setInterval(() => void this.refreshNodes(), this.opts.nodesRefreshMs);
+      this.nodesTimer.unref();
+    }
   }
 
   stop(): void {
@@ -80,6 +91,7 @@ export class SwarmState extends EventEmitter<SwarmStateEvents> {
     this.follower.stop();
     clearInterval(this.reconcileTimer);
     clearInterval(this.clusterTimer);
+    clearInterval(this.nodesTimer);
     clearTimeout(this.clusterDebounce);
     clearTimeout(this.engineRetryTimer);
     this.removeAllListeners();
@@ -224,6 +236,29 @@ export class SwarmState extends EventEmitter<SwarmStateEvents> {
     }
     this.refreshingCluster = this.doRefreshCluster().finally(() => { this.refreshingCluster = undefined; });
     return this.refreshingCluster;
+  }
+
+  /** Re-lists nodes only (services and tasks keep their last listing); skipped while a full refresh runs. */
+  private async refreshNodes(): Promise<void> {
+    const prev = this.cluster;
+    if (!prev || !this.localNode?.swarm.controlAvailable || this.stopped || this.refreshingCluster || this.refreshingNodes) return;
+    this.refreshingNodes = true;
+    try {
+      const nodes = (await this.docker.listNodes()).map(nodeFromRaw);
+      if (this.refreshingCluster || this.cluster !== prev) return; // a full refresh overtook us; its view wins
+      const quorum = quorumOf(nodes);
+      const changed = JSON.stringify(quorum) !== JSON.stringify(prev.quorum)
+        || nodes.some((n, i) => { const o = prev.nodes[i]; return !o || o.id !== n.id || o.state !== n.state || o.reachability !== n.reachability || o.leader !== n.leader || o.availability !== n.availability; })
+        || nodes.length !== prev.nodes.length;
+      if (!changed && !prev.error) return;
+      // Something moved: take the full picture now (services and tasks may have moved with it).
+      void this.refreshCluster();
+    } catch {
+      // A failing nodes listing is news too ("no leader", timeout): the full refresh records it.
+      if (!prev.error) void this.refreshCluster();
+    } finally {
+      this.refreshingNodes = false;
+    }
   }
 
   private async doRefreshCluster(): Promise<void> {

@@ -15,7 +15,7 @@ const ENGINE_TEXT = '# HELP engine_daemon_engine_info The information related to
 let engineUrl = '';
 
 beforeAll(async () => {
-  engineUrl = await listen((req, res) => {
+  engineUrl = await listen((req: http.IncomingMessage, res: http.ServerResponse) => {
     if (req.url === '/metrics') { res.setHeader('content-type', 'text/plain; version=0.0.4; charset=utf-8'); res.end(ENGINE_TEXT); return; }
     if (req.url === '/slow') return; // never answers
     res.statusCode = 500;
