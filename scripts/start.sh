@@ -4,4 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-build.sh
-exec node dist/cli/main.js agent "$@"
+# A 1 MB young generation keeps RSS ≈ 40 MB lower at 1,000 containers with no measurable scrape-time cost (docs/benchmarks.md).
+exec node --max-semi-space-size=1 dist/cli/main.js agent "$@"
