@@ -23,6 +23,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DASHBOARDS, metricNames, panelQueries, substitute, type PanelQuery } from '../../grafana-dashboards/src/index.js';
 import { ensureBusyboxImage, startEngine, type PrivateEngine } from '../bed/index.js';
 import { freePort, startAgent, type AgentProcess } from '../support/agent.js';
+import { until } from '../support/until.js';
 
 /** Queries whose data needs a fault this single-engine bed cannot produce (see the header). */
 const NO_DATA_HERE = new Set(['Nodes not ready', 'Collector errors']);
@@ -43,18 +44,6 @@ let startedAt = 0;
 let hostname = '';
 let nodeId = '';
 
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) { last = err; }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 /** The first whole disk in /proc/partitions (for an I/O throttle rule). */
 function blockDevice(): string {

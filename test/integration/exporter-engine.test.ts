@@ -3,23 +3,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureBusyboxImage, startEngine, type PrivateEngine } from '../bed/index.js';
 import { runCli, startAgent, type AgentProcess } from '../support/agent.js';
 import { find, value } from '../support/prom-text.js';
+import { until } from '../support/until.js';
 
 let engine: PrivateEngine;
 let agent: AgentProcess;
 let image: string;
 
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) { last = err; }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 beforeAll(async () => {
   engine = await startEngine({ name: 'exp' });

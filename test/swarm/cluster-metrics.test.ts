@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attachSwarm, BUSYBOX_TAG, type SwarmNode, type TestSwarm } from '../bed/index.js';
 import { startAgent, type AgentProcess } from '../support/agent.js';
 import { find, value, type Sample } from '../support/prom-text.js';
+import { until } from '../support/until.js';
 
 // One fault sequence on the shared 3-manager + 1-worker swarm; each step leaves the swarm as the next expects,
 // and the last step returns it to healthy for the scenario files that follow.
@@ -9,18 +10,6 @@ let swarm: TestSwarm;
 let leader: SwarmNode;
 let agent: AgentProcess;
 
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) { last = err; }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 const reach = (s: Sample[], hostname: string) => find(s, 'swarmwatch_cluster_manager_reachability', { hostname }).find((x) => x.value === 1)?.labels.reachability;
 

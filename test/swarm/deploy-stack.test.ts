@@ -33,6 +33,7 @@ import { attachSwarm, BUSYBOX_TAG, DOCKER_CLI, type SwarmNode, type TestSwarm } 
 import { startGelfReceiver, type GelfReceiver } from '../receivers/gelf-receiver.js';
 import { freePort, startAgent, type AgentProcess } from '../support/agent.js';
 import { parseExposition, type Sample } from '../support/prom-text.js';
+import { until } from '../support/until.js';
 
 const STACK = 'swd';
 const FULL = 'swfull';
@@ -50,18 +51,6 @@ let hostExporter: AgentProcess | undefined;
 const timings: Record<string, number> = {};
 const createdSecrets: string[] = [];
 
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) { last = err; }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, 300));
-  }
-}
 
 /** The docker CLI the bed uses (Debian's 20.10), against `node`, with extra environment (stack variables). */
 function cli(node: SwarmNode, args: string[], env: Record<string, string> = {}, cmd = DOCKER_CLI): Promise<{ code: number | null; out: string }> {
