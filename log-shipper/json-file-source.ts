@@ -75,8 +75,14 @@ export class JsonFileSource {
       const t = this.firstTime(all[i]!);
       if (t && compareTime(t, from) < 0) return all.slice(i);
     }
+    // Even the oldest file starts after the position: the file holding it was rotated away (max-file) before we read it.
+    const oldest = this.firstTime(all[0] ?? this.logPath);
+    if (oldest && compareTime(oldest, from) > 0) this.rotatedAway = true;
     return all;
   }
+
+  /** Set when the entries right after the starting position may have been rotated away unread. */
+  rotatedAway = false;
 
   /**
    * Rotated files, oldest first, from a directory listing: during a rotation the engine renames `.N` to `.N+1` one

@@ -198,6 +198,10 @@ export class ContainerReader {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
       throw err;
     }
+    if (source.rotatedAway) {
+      this.deps.onDropped('rotated_before_read');
+      this.deps.log.warn(`the log of ${c.name} was rotated past its cursor before it was read: lines written while the shipper was behind are gone`, { container: c.id.slice(0, 12) });
+    }
     let full = false;
     const assembler = this.assemblerFor(c, () => { full = true; });
     let before: Cursor = pos ?? ZERO_CURSOR;

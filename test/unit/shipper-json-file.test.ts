@@ -58,3 +58,22 @@ describe('JsonFileSource', () => {
     src.close();
   });
 });
+
+describe('JsonFileSource rotation gaps', () => {
+  it('flags a cursor whose file was rotated away before it was read', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-jf-'));
+    dirs.push(dir);
+    const log = path.join(dir, 'c-json.log');
+    fs.writeFileSync(`${log}.1`, Array.from({ length: 10 }, (_, i) => entry(i + 50)).join(''));
+    fs.writeFileSync(log, entry(60));
+    const behind = new JsonFileSource(log, { sec: Date.UTC(2026, 0, 1) / 1000 + 1, nsec: 0 });
+    behind.open();
+    expect(behind.rotatedAway).toBe(true);
+    expect(drain(behind)[0]).toBe('line 50');
+    behind.close();
+    const current = new JsonFileSource(log, { sec: Date.UTC(2026, 0, 1) / 1000 + 5, nsec: 5 });
+    current.open();
+    expect(current.rotatedAway).toBe(false);
+    current.close();
+  });
+});
