@@ -81,15 +81,15 @@ function row(who: string, setting: string, containers: number, lines: number, s:
   const seconds = Math.max(s.last_at - s.first_at, 0.001);
   const r: Row = { who, setting, containers, lines, received: s.messages, seconds, linesPerSec: s.messages / seconds, cpuPer100k: (cpu / Math.max(s.messages, 1)) * 100_000, note };
   rows.push(r);
-  console.error(`${who.padEnd(22)} ${setting.padEnd(14)} n=${String(containers).padStart(2)}  ${r.received}/${lines} lines  ${r.linesPerSec.toFixed(0).padStart(7)} lines/s  ${r.cpuPer100k.toFixed(2)} CPU s/100k${note ? `  (${note})` : ''}`);
+  console.error(`${who.padEnd(24)} ${setting.padEnd(14)} n=${String(containers).padStart(2)}  ${r.received}/${lines} lines  ${r.linesPerSec.toFixed(0).padStart(7)} lines/s  ${r.cpuPer100k.toFixed(2)} CPU s/100k${note ? `  (${note})` : ''}`);
 }
 
-async function shipperRun(engine: PrivateEngine, n: number, proto: 'tcp' | 'udp', compression: string): Promise<void> {
-  const prefix = `ours-${proto}-${compression}-${n}`;
+async function shipperRun(engine: PrivateEngine, n: number, proto: 'tcp' | 'udp', compression: string, mode: 'api' | 'file'): Promise<void> {
+  const prefix = `ours-${mode}-${proto}-${compression}-${n}`;
   const per = Math.floor(LINES / n);
   const r = await receiver(proto);
   const child = spawn(process.execPath, [path.join(ROOT, 'test/fixtures/shipper/run-shipper.mjs'), ROOT, `--docker.host=${engine.dockerHost}`, '--http.listen=127.0.0.1:0',
-    `--shipper.destination=${proto}://127.0.0.1:${r.port}`, `--shipper.compression=${compression}`, `--shipper.state-dir=${path.join(work, prefix)}`, `--shipper.include-names=^${prefix}-`, '--log.level=warn'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    `--shipper.destination=${proto}://127.0.0.1:${r.port}`, `--shipper.compression=${compression}`, `--shipper.state-dir=${path.join(work, prefix)}`, `--shipper.include-names=^${prefix}-`, `--shipper.read-mode=${mode}`, '--log.level=warn'], { stdio: ['ignore', 'ignore', 'pipe'] });
   await new Promise<void>((resolve, reject) => {
     let err = '';
     child.stderr!.on('data', (d: Buffer) => { err += d.toString(); process.stderr.write(d.toString().replace(/^SHIPPER READY.*\n/m, '')); if (err.includes('SHIPPER READY')) resolve(); });
@@ -104,7 +104,7 @@ async function shipperRun(engine: PrivateEngine, n: number, proto: 'tcp' | 'udp'
   child.kill('SIGKILL');
   await r.stop();
   const lost = per * n - s.messages;
-  row('swarmwatch log-shipper', proto === 'tcp' ? 'TCP' : `UDP ${compression}`, n, per * n, s, cpu, `${lost > 0 ? `lost ${lost}` : 'no loss'}; RSS ${rss.toFixed(0)} MiB`);
+  row(`swarmwatch (${mode})`, proto === 'tcp' ? 'TCP' : `UDP ${compression}`, n, per * n, s, cpu, `${lost > 0 ? `lost ${lost}` : 'no loss'}; RSS ${rss.toFixed(0)} MiB`);
   await engine.docker(['rm', '-f', ...Array.from({ length: n }, (_, i) => `${prefix}-${i}`)]);
 }
 
@@ -169,10 +169,12 @@ async function main(): Promise<void> {
     await ensureBusyboxImage(engine);
     await gelfProComparison();
     for (const n of [1, 10, 50]) {
-      await shipperRun(engine, n, 'tcp', 'none');
+      await shipperRun(engine, n, 'tcp', 'none', 'api');
+      await shipperRun(engine, n, 'tcp', 'none', 'file');
       await driverRun(engine, n, 'tcp', 'none', LINES);
     }
-    await shipperRun(engine, 10, 'udp', 'gzip');
+    await shipperRun(engine, 10, 'udp', 'gzip', 'api');
+    await shipperRun(engine, 10, 'udp', 'gzip', 'file');
     await driverRun(engine, 1, 'udp', 'gzip', DRIVER_GZIP_LINES);
     await driverRun(engine, 10, 'udp', 'gzip', DRIVER_GZIP_LINES);
   } finally {
