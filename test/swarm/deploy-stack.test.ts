@@ -98,7 +98,10 @@ function derivedStack(socketDir: string, secretsDir: string): string {
     s.volumes = (s.volumes as any[]).map((v) => {
       if (v.type === 'volume') volumes.add(v.source);
       // Each node's own engine socket, through a symlink named after the node ({{.Node.Hostname}} is expanded by Swarm).
-      return v.source === '/var/run/docker.sock' ? { ...v, source: `${socketDir}/{{.Node.Hostname}}.sock` } : v;
+      if (v.source === '/var/run/docker.sock') return { ...v, source: `${socketDir}/{{.Node.Hostname}}.sock` };
+      // Each node's own containers dir (its data-root is not /var/lib/docker), for the shipper's read-mode file.
+      if (v.target === '/var/lib/docker/containers') return { ...v, source: `${socketDir}/{{.Node.Hostname}}.containers` };
+      return v;
     });
     for (const sec of s.secrets ?? []) secrets.add(typeof sec === 'string' ? sec : sec.source);
     delete s.ports;
@@ -128,7 +131,10 @@ beforeAll(async () => {
   for (const d of ['bin', 'docker-config', 'sockets', 'secrets']) fs.mkdirSync(path.join(work, d));
   // deploy.sh calls `docker`: make it the bed's CLI (Debian 20.10, what CI has), not a newer one on PATH.
   fs.symlinkSync(DOCKER_CLI, path.join(work, 'bin', 'docker'));
-  for (const n of swarm.nodes) fs.symlinkSync(n.socketPath, path.join(work, 'sockets', `${n.hostname}.sock`));
+  for (const n of swarm.nodes) {
+    fs.symlinkSync(n.socketPath, path.join(work, 'sockets', `${n.hostname}.sock`));
+    fs.symlinkSync(path.join(n.engine.dataRoot, 'containers'), path.join(work, 'sockets', `${n.hostname}.containers`));
+  }
 
   // The image: built on the first manager (or taken from the cache) and loaded into every node, one image ID.
   image = await ensureSwarmwatchImage(swarm.nodes.map((n) => n.engine));
@@ -187,7 +193,7 @@ describe('the swarmwatch image', () => {
   it('runs as uid 1000 by default, has its healthcheck and entrypoint', async () => {
     const cfg = JSON.parse((await leader.docker(['image', 'inspect', '--format', '{{json .Config}}', image.tag])).stdout) as { User: string; Entrypoint: string[]; Cmd: string[]; Healthcheck?: { Test: string[] } };
     expect(cfg.User).toBe('1000:1000');
-    expect(cfg.Entrypoint).toEqual(['node', '--max-semi-space-size=1', '/app/dist/cli/main.js']);
+    expect(cfg.Entrypoint).toEqual(['node', '--max-semi-space-size=1', '--expose-gc', '/app/dist/cli/main.js']);
     expect(cfg.Cmd).toEqual(['agent']);
     expect(cfg.Healthcheck?.Test.join(' ')).toMatch(/-\/healthy/);
     const r = await leader.docker(['run', '--rm', '--network', 'none', image.tag, '--help']);
@@ -273,6 +279,9 @@ describe('the full deploy/stack.yml, deployed by deploy/deploy.sh', () => {
     for (const src of ['/var/run/docker.sock', '/sys', '/proc']) expect(mounts[src]?.ReadOnly, src).toBe(true);
     expect(mounts['/sys'].Target).toBe('/rootfs/sys');
     expect(specs.exporter.TaskTemplate.ContainerSpec.Env).toContain('SWARMWATCH_EXPORTER_HOST_ROOT=/rootfs');
+    const shipperMounts = specs['log-shipper'].TaskTemplate.ContainerSpec.Mounts as any[];
+    expect(shipperMounts.find((m) => m.Target === '/var/lib/docker/containers')).toMatchObject({ Source: '/var/lib/docker/containers', ReadOnly: true });
+    expect(specs['log-shipper'].TaskTemplate.ContainerSpec.Env).toContain('SWARMWATCH_SHIPPER_DOCKER_ROOT=/var/lib/docker');
     expect(specs.exporter.EndpointSpec.Ports).toEqual([expect.objectContaining({ TargetPort: 9338, PublishedPort: 9338, PublishMode: 'host' })]);
     const secretTargets = (specs.alertmanager.TaskTemplate.ContainerSpec.Secrets as any[]).map((s) => `/run/secrets/${s.File.Name}`);
     for (const v of ['SMTP_PASSWORD', 'WEBHOOK_HMAC_SECRET', 'API_TOKEN']) {
