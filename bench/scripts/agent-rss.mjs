@@ -10,7 +10,7 @@ const e = await startEngine({ name: 'rss' });
 try {
   const img = await ensureBusyboxImage(e);
   for (let i = 0; i < n; i += 20) await Promise.all(Array.from({ length: Math.min(20, n - i) }, (_, k) => e.docker(['run', '-d', '--name', `c${i + k}`, img, 'sleep', '3600'])));
-  const child = spawn(process.execPath, [...(process.env.FLAGS ?? '--max-semi-space-size=1').split(' '), '../../dist/cli/main.js', 'exporter', '--http.listen=127.0.0.1:19601'], { env: { ...process.env, DOCKER_HOST: e.dockerHost }, stdio: 'ignore' });
+  const child = spawn(process.execPath, [...(process.env.FLAGS ?? '--max-semi-space-size=1').split(' '), CLI, 'exporter', '--http.listen=127.0.0.1:19601'], { env: { ...process.env, DOCKER_HOST: e.dockerHost }, stdio: 'ignore' });
   await new Promise(r => setTimeout(r, 5000));
   const cpu0 = readFileSync(`/proc/${child.pid}/stat`, 'latin1');
   const t = (s) => { const r = s.slice(s.lastIndexOf(')') + 2).split(' '); return (Number(r[11]) + Number(r[12])) * 10; };
