@@ -32,7 +32,7 @@ export const shipperOptions: OptionSpec[] = [
   { key: 'shipper.multiline-pattern', type: 'string', default: '', description: 'Regex matching the first line of a record; following lines join it (container label swarmwatch.multiline.pattern overrides)' },
   { key: 'shipper.multiline-timeout', type: 'duration', default: '500ms', min: 10, description: 'A pending multiline record is sent after this long without a new line' },
   { key: 'shipper.initial-position', type: 'enum', values: ['beginning', 'end'], default: 'beginning', description: 'Where to start containers that exist when the cursor file is first created: their whole log, or only new lines' },
-  { key: 'shipper.read-mode', type: 'enum', values: ['api', 'file'], default: 'api', description: 'api: read through the engine\'s logs API; file: read json-file logs directly when readable (mount the engine\'s root dir; ≈10x faster), falling back to the API' },
+  { key: 'shipper.read-mode', type: 'enum', values: ['api', 'file'], default: 'file', description: 'file: read json-file logs directly (mount the engine\'s root dir read-only, see shipper.docker-root; 2-5x faster than api), falling back to the API for other log drivers or unreadable files; api: only the engine\'s logs API (needs only the socket)' },
   { key: 'shipper.docker-root', type: 'path', default: '', description: 'Where the engine\'s root dir (containers/<id>/<id>-json.log) is visible to the shipper in read-mode file; empty means the engine\'s DockerRootDir' },
   { key: 'shipper.cursor-expiry', type: 'duration', default: '1h', min: 0, description: 'How long the cursor of a removed container is kept' },
 ];

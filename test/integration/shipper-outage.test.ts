@@ -1,7 +1,8 @@
 /**
  * Receiver outage over TCP: the receiver goes down for 30 s while a container keeps logging. The shipper logs one
  * clear error line, keeps retrying without crashing, holds bounded memory (the engine's log file is the buffer),
- * and after the receiver returns every line arrives.
+ * and after the receiver returns every line arrives. Both read modes run side by side (one shipper, receiver and
+ * container per mode, the outages at the same time), so covering both costs no extra wall time.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -11,8 +12,9 @@ import { ensureBusyboxImage, startEngine, type PrivateEngine } from '../bed/inde
 import { startGelfReceiver, type GelfReceiver } from '../receivers/gelf-receiver.js';
 import { checkSequences, counterScript, ensureBuild, startShipper, until, type ShipperProcess } from './shipper-support.js';
 
+const MODES = ['api', 'file'] as const;
 let engine: PrivateEngine;
-let shipper: ShipperProcess | undefined;
+const shippers: ShipperProcess[] = [];
 const receivers: GelfReceiver[] = [];
 const image = 'swarmwatch-test/busybox:1';
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-shipper-outage-'));
@@ -24,7 +26,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await shipper?.stop().catch(() => undefined);
+  for (const s of shippers) await s.stop().catch(() => undefined);
   for (const r of receivers) await r.stop();
   await engine?.stop();
   fs.rmSync(work, { recursive: true, force: true });
@@ -35,34 +37,44 @@ function rssMiB(pid: number): number {
   return m ? Number(m[1]) / 1024 : 0;
 }
 
-it('loses nothing over TCP when the receiver is down for 30 s, with one clear error line and bounded memory', async () => {
-  const r1 = await startGelfReceiver({ proto: 'tcp', dir: work });
-  receivers.push(r1);
-  const dest = `tcp://127.0.0.1:${r1.port}`;
-  // A small buffer so the outage exercises pausing the readers, not just queueing.
-  shipper = await startShipper(engine.dockerHost, [`--shipper.destination=${dest}`, `--shipper.state-dir=${path.join(work, 'state')}`, '--shipper.buffer-size=262144', '--shipper.reconnect-max-delay=2s']);
+it('loses nothing over TCP when the receiver is down for 30 s, with one clear error line and bounded memory (read modes api and file)', async () => {
   const lines = 24_000;
-  // ≈600 lines/s for ≈40 s.
-  await engine.docker(['run', '-d', '--network', 'none', '--name', 'outage', image, 'sh', '-c', counterScript('o', lines, 60, 100_000)]);
-  await until('first lines', () => r1.stats().messages > 500, 20_000);
-  await r1.stop();
+  const runs = await Promise.all(MODES.map(async (mode) => {
+    const r1 = await startGelfReceiver({ proto: 'tcp', dir: work });
+    receivers.push(r1);
+    const dest = `tcp://127.0.0.1:${r1.port}`;
+    const name = `outage-${mode}`;
+    // A small buffer so the outage exercises pausing the readers, not just queueing.
+    const shipper = await startShipper(engine.dockerHost, [`--shipper.destination=${dest}`, `--shipper.state-dir=${path.join(work, `state-${mode}`)}`, `--shipper.read-mode=${mode}`,
+      `--shipper.include-names=^${name}$`, '--shipper.buffer-size=262144', '--shipper.reconnect-max-delay=2s']);
+    shippers.push(shipper);
+    return { mode, name, r1, dest, shipper, maxRss: 0, r2: undefined as GelfReceiver | undefined };
+  }));
+  // ≈600 lines/s for ≈40 s, one container per mode.
+  for (const run of runs) await engine.docker(['run', '-d', '--network', 'none', '--name', run.name, image, 'sh', '-c', counterScript('o', lines, 60, 100_000)]);
+  await until('first lines', () => runs.every((run) => run.r1.stats().messages > 500), 20_000);
+  await Promise.all(runs.map((run) => run.r1.stop()));
   const downAt = Date.now();
-  let maxRss = 0;
   while (Date.now() - downAt < 30_000) {
-    maxRss = Math.max(maxRss, rssMiB(shipper.child.pid!));
+    for (const run of runs) run.maxRss = Math.max(run.maxRss, rssMiB(run.shipper.child.pid!));
     await new Promise((r) => setTimeout(r, 1000));
   }
-  const r2 = await startGelfReceiver({ proto: 'tcp', port: r1.port, dir: work });
-  receivers.push(r2);
-  await engine.docker(['wait', 'outage'], { timeoutMs: 60_000 });
-  await until('all lines after the outage', () => checkSequences([...r1.messages(), ...r2.messages()], { outage: lines }).lost === 0, 60_000, 500);
-  const result = checkSequences([...r1.messages(), ...r2.messages()], { outage: lines });
-  const errorLines = shipper.stderr().split('\n').filter((l) => / ERROR /.test(l));
-  console.log(`receiver down 30 s: lost ${result.lost}, duplicated ${result.duplicated} (replayed after the break), max RSS ${maxRss.toFixed(0)} MiB; error lines:\n${errorLines.join('\n')}`);
-  expect(result.lost).toBe(0);
-  expect(errorLines).toHaveLength(1);
-  expect(errorLines[0]).toContain(dest);
-  expect(shipper.stderr()).toMatch(/delivering to tcp:\/\/127\.0\.0\.1:\d+ again after/);
-  expect(shipper.child.exitCode).toBeNull();
-  expect(maxRss).toBeLessThan(250);
+  for (const run of runs) {
+    run.r2 = await startGelfReceiver({ proto: 'tcp', port: run.r1.port, dir: work });
+    receivers.push(run.r2);
+  }
+  await engine.docker(['wait', ...runs.map((run) => run.name)], { timeoutMs: 60_000 });
+  const received = (run: (typeof runs)[number]) => [...run.r1.messages(), ...run.r2!.messages()].filter((m) => m._container_name === run.name).map((m) => ({ ...m, _container_name: 'outage' }));
+  await until('all lines after the outage', () => runs.every((run) => checkSequences(received(run), { outage: lines }).lost === 0), 60_000, 500);
+  for (const run of runs) {
+    const result = checkSequences(received(run), { outage: lines });
+    const errorLines = run.shipper.stderr().split('\n').filter((l) => / ERROR /.test(l));
+    console.log(`receiver down 30 s (read-mode ${run.mode}): lost ${result.lost}, duplicated ${result.duplicated} (replayed after the break), max RSS ${run.maxRss.toFixed(0)} MiB; error lines:\n${errorLines.join('\n')}`);
+    expect(result.lost, `read-mode ${run.mode}`).toBe(0);
+    expect(errorLines, `read-mode ${run.mode}`).toHaveLength(1);
+    expect(errorLines[0]).toContain(run.dest);
+    expect(run.shipper.stderr()).toMatch(/delivering to tcp:\/\/127\.0\.0\.1:\d+ again after/);
+    expect(run.shipper.child.exitCode).toBeNull();
+    expect(run.maxRss, `read-mode ${run.mode}`).toBeLessThan(250);
+  }
 });

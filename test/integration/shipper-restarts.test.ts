@@ -1,6 +1,8 @@
 /**
  * Crash safety: the shipper is kill -9'd six times while containers log continuously, and a container is created,
  * logs and exits while the shipper is down. Afterwards the independent receiver must hold every line exactly once.
+ * Both read modes run side by side on the same containers (one shipper process and one receiver per mode, killed
+ * together), so covering both costs no extra wall time.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -10,9 +12,11 @@ import { ensureBusyboxImage, startEngine, type PrivateEngine } from '../bed/inde
 import { startGelfReceiver, type GelfReceiver } from '../receivers/gelf-receiver.js';
 import { checkSequences, counterScript, ensureBuild, startShipper, until, type ShipperProcess } from './shipper-support.js';
 
+const MODES = ['api', 'file'] as const;
+type Mode = (typeof MODES)[number];
 let engine: PrivateEngine;
-let receiver: GelfReceiver;
-let shipper: ShipperProcess | undefined;
+const receivers = {} as Record<Mode, GelfReceiver>;
+const shippers: Partial<Record<Mode, ShipperProcess>> = {};
 const image = 'swarmwatch-test/busybox:1';
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-shipper-kill-'));
 
@@ -20,20 +24,20 @@ beforeAll(async () => {
   ensureBuild();
   engine = await startEngine({ name: 'shipkill' });
   await ensureBusyboxImage(engine);
-  receiver = await startGelfReceiver({ proto: 'tcp', dir: work });
+  for (const mode of MODES) receivers[mode] = await startGelfReceiver({ proto: 'tcp', dir: work });
 });
 
 afterAll(async () => {
-  await shipper?.stop().catch(() => undefined);
-  await receiver?.stop();
+  for (const mode of MODES) await shippers[mode]?.stop().catch(() => undefined);
+  for (const mode of MODES) await receivers[mode]?.stop();
   await engine?.stop();
   fs.rmSync(work, { recursive: true, force: true });
 });
 
-it('loses and duplicates nothing across six kill -9 restarts, including a container that lived only while the shipper was down', async () => {
-  const args = [`--shipper.destination=tcp://127.0.0.1:${receiver.port}`, `--shipper.state-dir=${path.join(work, 'state')}`];
-  const log = path.join(work, 'shipper.log');
-  shipper = await startShipper(engine.dockerHost, args, log);
+it('loses and duplicates nothing across six kill -9 restarts, including a container that lived only while the shipper was down (read modes api and file)', async () => {
+  const args = (mode: Mode) => [`--shipper.destination=tcp://127.0.0.1:${receivers[mode].port}`, `--shipper.state-dir=${path.join(work, `state-${mode}`)}`, `--shipper.read-mode=${mode}`];
+  const start = async (mode: Mode) => { shippers[mode] = await startShipper(engine.dockerHost, args(mode), path.join(work, `shipper-${mode}.log`)); };
+  await Promise.all(MODES.map(start));
   const expected: Record<string, number> = {};
   // Three containers at ≈2,000 lines/s each for ≈15 s.
   for (let i = 0; i < 3; i++) {
@@ -43,22 +47,25 @@ it('loses and duplicates nothing across six kill -9 restarts, including a contai
   let kills = 0;
   for (let round = 1; round <= 6; round++) {
     await new Promise((r) => setTimeout(r, 1200 + Math.floor(Math.random() * 800)));
-    await shipper.kill9();
+    await Promise.all(MODES.map((mode) => shippers[mode]!.kill9()));
     kills++;
     if (round === 3) {
       expected['while-down'] = 500;
       await engine.docker(['run', '--network', 'none', '--name', 'while-down', image, 'sh', '-c', counterScript('w', 500)]);
     }
-    shipper = await startShipper(engine.dockerHost, args, log);
+    await Promise.all(MODES.map(start));
   }
   expect(kills).toBeGreaterThanOrEqual(5);
   await engine.docker(['wait', 'stream-0', 'stream-1', 'stream-2'], { timeoutMs: 60_000 });
   const total = Object.values(expected).reduce((a, b) => a + b, 0);
-  await until(`${total} messages`, () => receiver.stats().messages >= total, 60_000, 500);
+  await until(`${total} messages in both modes`, () => MODES.every((mode) => receivers[mode].stats().messages >= total), 60_000, 500)
+    .catch((err) => { for (const mode of MODES) console.log(mode, receivers[mode].stats(), checkSequences(receivers[mode].messages(), expected)); throw err; });
   await new Promise((r) => setTimeout(r, 2000)); // room for duplicates to show up
-  const msgs = receiver.messages();
-  const result = checkSequences(msgs, expected);
-  console.log(`kill -9 x${kills}: received ${msgs.length} of ${total}`, result);
-  expect(result).toEqual({ lost: 0, duplicated: 0, outOfOrder: 0 });
-  expect(msgs.length).toBe(total);
+  const results = Object.fromEntries(MODES.map((mode) => {
+    const msgs = receivers[mode].messages();
+    const result = checkSequences(msgs, expected);
+    console.log(`kill -9 x${kills} (read-mode ${mode}): received ${msgs.length} of ${total}`, result);
+    return [mode, { ...result, received: msgs.length }];
+  }));
+  for (const mode of MODES) expect(results[mode], `read-mode ${mode}`).toEqual({ lost: 0, duplicated: 0, outOfOrder: 0, received: total });
 });
