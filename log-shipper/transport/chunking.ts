@@ -11,6 +11,75 @@ export function compress(payload: Buffer, kind: Compression, level: number): Buf
   return payload;
 }
 
+/** The parts of a Node zlib stream that its own `*Sync` functions use (lib/zlib.js processChunkSync). */
+interface ZlibHandle {
+  reset(): void;
+  writeSync(flush: number, input: Buffer, inOff: number, inLen: number, out: Buffer, outOff: number, outLen: number): void;
+}
+
+/**
+ * Compresses one message at a time with one zlib context, reset between messages, instead of a new context per
+ * message (`zlib.gzipSync` builds a stream object and allocates and frees ≈300 KB of zlib state on every call:
+ * that was most of the CPU of a UDP gzip shipper). Each output is a complete, independent gzip member or zlib
+ * stream, byte for byte what `gzipSync`/`deflateSync` give. Node has no public API for resetting a context
+ * between synchronous calls, so this drives the stream's handle the way `processChunkSync` does; when those
+ * internals are missing (another Node version) or a result does not check out, it uses the public functions.
+ */
+export class Compressor {
+  private handle?: ZlibHandle;
+  private state?: Uint32Array;
+  private out = Buffer.allocUnsafe(64 * 1024);
+  private readonly stream?: zlib.Gzip | zlib.Deflate;
+
+  constructor(readonly kind: Compression, readonly level: number) {
+    if (kind === 'none') return;
+    this.stream = kind === 'gzip' ? zlib.createGzip({ level }) : zlib.createDeflate({ level });
+    const internals = this.stream as unknown as { _handle?: Partial<ZlibHandle>; _writeState?: Uint32Array };
+    const h = internals._handle;
+    if (h && typeof h.reset === 'function' && typeof h.writeSync === 'function' && internals._writeState instanceof Uint32Array) {
+      this.handle = h as ZlibHandle;
+      this.state = internals._writeState;
+      // Self-check once: the reused context must give exactly what the public function gives.
+      const probe = Buffer.from('{"version":"1.1","short_message":"swarmwatch compressor self-check"}');
+      const reused = this.compress(probe);
+      if (!reused.equals(compress(probe, kind, level))) this.disable();
+    }
+  }
+
+  private disable(): void {
+    this.handle = undefined;
+    this.state = undefined;
+    this.stream?.close();
+  }
+
+  /** A new buffer (never shared with a later call), safe to hand to an asynchronous send. */
+  compress(payload: Buffer): Buffer {
+    const h = this.handle;
+    const st = this.state;
+    if (!h || !st) return compress(payload, this.kind, this.level);
+    // deflateBound plus the gzip header and trailer: one call always finishes.
+    const bound = payload.length + (payload.length >>> 12) + (payload.length >>> 14) + (payload.length >>> 25) + 64;
+    if (this.out.length < bound) this.out = Buffer.allocUnsafe(Math.max(bound, this.out.length * 2));
+    const out = this.out;
+    try {
+      h.reset();
+      h.writeSync(zlib.constants.Z_FINISH, payload, 0, payload.length, out, 0, out.length);
+    } catch {
+      this.disable();
+      return compress(payload, this.kind, this.level);
+    }
+    const availOut = st[0]!;
+    const availIn = st[1]!;
+    // Not finished (cannot happen with the bound above): the public function, which loops.
+    if (availIn !== 0 || availOut === 0) return compress(payload, this.kind, this.level);
+    return Buffer.from(out.subarray(0, out.length - availOut));
+  }
+
+  close(): void {
+    this.disable();
+  }
+}
+
 /**
  * GELF UDP chunking: magic 0x1e 0x0f, 8-byte message id, sequence number, sequence count, then data.
  * A payload that fits one datagram is sent unchunked (receivers detect compression by its magic bytes).

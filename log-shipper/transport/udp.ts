@@ -5,7 +5,7 @@ import { SwarmwatchError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import type { OutMessage } from '../queue.js';
 import type { Compression, Destination } from '../settings.js';
-import { chunkDatagrams, compress, maxPayload } from './chunking.js';
+import { chunkDatagrams, Compressor, maxPayload } from './chunking.js';
 import { SW_ERR_SHIPPER_DESTINATION, type Transport, type TransportHooks } from './transport.js';
 
 export interface UdpTransportOptions {
@@ -28,10 +28,12 @@ export class UdpTransport implements Transport {
   private socketType?: 'udp4' | 'udp6';
   private address?: string;
   private resolvedAt = 0;
+  private readonly compressor: Compressor;
   connected = false;
 
   constructor(private readonly opts: UdpTransportOptions, private readonly hooks: TransportHooks, private readonly log: Logger) {
     this.url = opts.destination.url;
+    this.compressor = new Compressor(opts.compression, opts.compressionLevel);
   }
 
   private async resolve(): Promise<string> {
@@ -65,11 +67,11 @@ export class UdpTransport implements Transport {
 
   /** Compressed datagrams for one message, cutting its text until it fits 128 chunks. */
   datagramsOf(m: OutMessage): Buffer[] {
-    const { compression, compressionLevel, datagramSize } = this.opts;
+    const { datagramSize } = this.opts;
     let json = m.json;
     let limit = Math.min(m.bytes, maxPayload(datagramSize));
     for (let attempt = 0; attempt < 8; attempt++) {
-      const dgrams = chunkDatagrams(compress(Buffer.from(json), compression, compressionLevel), datagramSize);
+      const dgrams = chunkDatagrams(this.compressor.compress(Buffer.from(json)), datagramSize);
       if (dgrams) {
         if (attempt > 0) this.hooks.onTruncated('udp_chunk_limit');
         return dgrams;
@@ -79,26 +81,37 @@ export class UdpTransport implements Transport {
       json = m.shrink(limit);
     }
     this.hooks.onTruncated('udp_chunk_limit');
-    return chunkDatagrams(compress(Buffer.from(m.shrink(1024)), compression, compressionLevel), datagramSize) ?? [];
+    return chunkDatagrams(this.compressor.compress(Buffer.from(m.shrink(1024))), datagramSize) ?? [];
   }
 
   async send(batch: readonly OutMessage[]): Promise<void> {
     const address = await this.resolve();
     const s = this.socketFor(address);
     const port = this.opts.destination.port;
-    let last: Promise<void> = Promise.resolve();
+    // One callback per datagram but one promise per batch: sends complete in order, so the last callback means all
+    // datagrams left; the first error fails the batch.
+    let pending = 0;
+    let queued = false;
+    let failure: Error | undefined;
+    let finish: (() => void) | undefined;
+    const done = (err: Error | null) => {
+      if (err && !failure) failure = new SwarmwatchError(SW_ERR_SHIPPER_DESTINATION, `send to ${this.url} failed: ${(err as NodeJS.ErrnoException).code ?? err.message}`, { culprit: this.url, cause: err });
+      if (--pending === 0 && queued) finish?.();
+    };
     for (const m of batch) {
       for (const d of this.datagramsOf(m)) {
-        last = new Promise<void>((resolve, reject) => s.send(d, port, address, (err) => (err ? reject(new SwarmwatchError(SW_ERR_SHIPPER_DESTINATION, `send to ${this.url} failed: ${(err as NodeJS.ErrnoException).code ?? err.message}`, { culprit: this.url, cause: err })) : resolve())));
-        last.catch(() => undefined);
+        pending++;
+        s.send(d, port, address, done);
       }
     }
-    // Sends complete in order: the last callback means all datagrams left.
-    await last;
+    queued = true;
+    if (pending > 0) await new Promise<void>((resolve) => { finish = resolve; });
+    if (failure) throw failure;
     this.connected = true;
   }
 
   async close(): Promise<void> {
+    this.compressor.close();
     const s = this.socket;
     this.socket = undefined;
     if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
