@@ -75,6 +75,11 @@ describe('stack file', () => {
     const mounts = Object.fromEntries(exporter.volumes.map((v: any) => [v.source, v]));
     for (const src of ['/var/run/docker.sock', '/sys', '/proc']) expect(mounts[src]?.read_only, src).toBe(true);
     expect(exporter.environment.SWARMWATCH_EXPORTER_HOST_ROOT).toBe('/rootfs');
+    // read-mode file: the engine's containers dir, read-only, where shipper.docker-root says.
+    const shipper = stack.services['log-shipper'];
+    const logs = shipper.volumes.find((v: any) => v.target === '/var/lib/docker/containers');
+    expect(logs).toMatchObject({ type: 'bind', source: '/var/lib/docker/containers', read_only: true });
+    expect(shipper.environment.SWARMWATCH_SHIPPER_DOCKER_ROOT).toBe('/var/lib/docker');
     expect(alertmanager.deploy.mode).toBe('global');
     expect(alertmanager.deploy.placement.constraints).toContain('node.role == manager');
     for (const v of ['SMTP_PASSWORD', 'WEBHOOK_HMAC_SECRET', 'API_TOKEN']) {
