@@ -22,8 +22,17 @@ export const RATE = '$__rate_interval';
  * counts everything it holds, because all of it happened inside the window.
  */
 export function taskFailuresIn(window: string, filter: string): string {
-  const x = `swarmwatch_task_failures_total{${filter}}`;
-  return `max by (service_name, node_id, exit_code, state) ((round(increase(${x}[${window}])) and ${x} offset ${window}) or (max_over_time(${x}[${window}]) unless ${x} offset ${window}))`;
+  return `max by (service_name, node_id, exit_code, state) (${countedIn(`swarmwatch_task_failures_total{${filter}}`, window)})`;
+}
+
+/**
+ * Per series, the events a counter counted in a window, including those of a series born inside it (a
+ * labelled prom-client counter appears at its first increment, already at 1 or more, and increase() never
+ * counts a series' first sample). Aggregate the result with max (replicas reporting the same events) or
+ * sum (instances counting their own).
+ */
+export function countedIn(selector: string, window: string): string {
+  return `(round(increase(${selector}[${window}])) and ${selector} offset ${window}) or (max_over_time(${selector}[${window}]) unless ${selector} offset ${window})`;
 }
 
 /** The failure rate per failing label set, deduplicated across the reporting managers (see taskFailuresIn). */

@@ -2,7 +2,12 @@
  * Proof that no panel lies: a real Prometheus (Debian's) scrapes the real agent (dist/cli/main.js),
  * the engine's own metrics through the agent's /engine/metrics relay, and a real node-exporter,
  * over a private engine in swarm mode running a workload with its faults (a crashing service, a
- * CPU-throttled service, a job, a paused node, a dead scrape target, a firing alert). Every panel
+ * CPU-throttled service, a job, a paused node, a dead scrape target, a firing alert). The agent runs
+ * every component: its log shipper ships to the independent GELF receiver (test/receivers/gelf_receiver.py),
+ * its alert engine notifies the independent webhook receiver (test/receivers/webhook_receiver.py) and
+ * receives Prometheus' own alerts on /api/v2/alerts. A line longer than shipper.max-message-size gives the
+ * truncation panel data; at the end both receivers fail (GELF receiver stopped, webhook answering 503)
+ * for the delivery-error and notification-failure panels. Every panel
  * query of every dashboard, with the variables substituted as Grafana does, must parse and return
  * data; so must every variable's label_values() query.
  *
@@ -10,6 +15,7 @@
  *  - "Nodes not ready": a node's own engine cannot be down while it answers; needs the multi-node
  *    swarm (a killed node) — see test/swarm.
  *  - "Collector errors": needs an unreadable cgroup file under a running container.
+ *  - "Dropped log entries": needs an unparsable log entry or a log file rotated away unread.
  *
  * The task-failure counts are also checked on synthetic series with `promtool test rules`: a label set's
  * series is born at its first failure (so increase() alone misses it) and every manager reports the same
@@ -22,13 +28,16 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DASHBOARDS, metricNames, panelQueries, substitute, type PanelQuery } from '../../grafana-dashboards/src/index.js';
 import { ensureBusyboxImage, startEngine, type PrivateEngine } from '../bed/index.js';
+import { readWebhooks, startWebhookReceiver, type Proc } from '../fixtures/alerts/harness.js';
+import { startGelfReceiver, type GelfReceiver } from '../receivers/gelf-receiver.js';
 import { freePort, startAgent, type AgentProcess } from '../support/agent.js';
 import { until } from '../support/until.js';
 
 /** Queries whose data needs a fault this single-engine bed cannot produce (see the header). */
-const NO_DATA_HERE = new Set(['Nodes not ready', 'Collector errors']);
+const NO_DATA_HERE = new Set(['Nodes not ready', 'Collector errors', 'Dropped log entries']);
 /** Fault-only panels whose fault comes after the main checks (it would disturb the workload). */
-const FAULT_AT_THE_END = new Set(['Nodes not active']);
+const FAULT_AT_THE_END = new Set(['Nodes not active', 'Delivery errors', 'Notification failures and retries']);
+const API_TOKEN = 'dashboard-test-token';
 const SCRAPE_INTERVAL_S = 1;
 /** Grafana: $__rate_interval = max($__interval + scrape interval, 4 × scrape interval). */
 const RATE_INTERVAL = `${4 * SCRAPE_INTERVAL_S}s`;
@@ -43,6 +52,10 @@ let work = '';
 let startedAt = 0;
 let hostname = '';
 let nodeId = '';
+let gelf: GelfReceiver;
+let webhook: Proc;
+let webhookOut = '';
+let webhookFail = '';
 
 
 /** The first whole disk in /proc/partitions (for an I/O throttle rule). */
@@ -89,6 +102,11 @@ function prometheusConfig(agentAddr: string, engineTarget: { addr: string; path:
   scrape_interval: ${SCRAPE_INTERVAL_S}s
   evaluation_interval: ${SCRAPE_INTERVAL_S}s
 rule_files: [${JSON.stringify(path.join(work, 'fault-rules.yml'))}]
+alerting:
+  alertmanagers:
+    - api_version: v2
+      authorization: { credentials: ${JSON.stringify(API_TOKEN)} }
+      static_configs: [{ targets: [${JSON.stringify(agentAddr)}] }]
 scrape_configs:
   - job_name: swarmwatch
     static_configs: [{ targets: [${JSON.stringify(agentAddr)}], labels: ${labels} }]
@@ -121,13 +139,24 @@ beforeAll(async () => {
   await svc('crash', ['--restart-delay', '1s', image, 'sh', '-c', 'sleep 1; exit 3']);
   await svc('job', ['--mode', 'replicated-job', image, 'true']);
   await engine.docker(['service', 'update', '--detach', '--env-add', 'UPDATED=1', 'demo_web']);
+  // Logs for the shipper: one 2000-character line (over the 1024-byte shipper.max-message-size below: truncated), then a line every 200 ms.
+  await svc('log', [image, 'sh', '-c', "printf '%02000d\\n' 0; i=0; while :; do echo \"line $i\"; i=$((i+1)); usleep 200000; done"]);
   // Block I/O: v1 throttle counters list devices only for a container with an I/O rule (values stay 0 on these VMs).
   const disk = blockDevice();
   await engine.docker(['run', '-d', '--name', 'io', '--network', 'none', '--device-write-bps', `${disk}:10mb`, image, 'sh', '-c', 'while :; do dd if=/dev/zero of=/tmp/x bs=64k count=16 2>/dev/null; sleep 1; done']);
 
+  gelf = await startGelfReceiver({ proto: 'tcp', dir: work });
+  const webhookPort = await freePort();
+  webhookOut = path.join(work, 'webhooks.jsonl');
+  webhookFail = path.join(work, 'webhook-fail');
+  webhook = await startWebhookReceiver(webhookPort, webhookOut, webhookFail);
   agent = await startAgent('agent', {
     dockerHost: engine.dockerHost,
-    args: ['--docker.reconcile-interval=2s', '--cluster.refresh-interval=1s', `--exporter.engine-metrics-url=http://127.0.0.1:${metricsPort}/metrics`],
+    args: ['--docker.reconcile-interval=2s', '--cluster.refresh-interval=1s', `--exporter.engine-metrics-url=http://127.0.0.1:${metricsPort}/metrics`,
+      `--shipper.destination=tcp://127.0.0.1:${gelf.port}`, `--shipper.state-dir=${path.join(work, 'shipper')}`, '--shipper.max-message-size=1024',
+      '--shipper.reconnect-max-delay=500ms',
+      `--alertmanager.state-dir=${path.join(work, 'alertmanager')}`, `--alertmanager.webhook.url=http://127.0.0.1:${webhookPort}/hook`,
+      `--alertmanager.api-token=${API_TOKEN}`, '--alertmanager.retry-initial=200ms', '--alertmanager.retry-max=500ms', '--alertmanager.notify-max-age=2s'],
   });
   const agentAddr = new URL(agent.url).host;
   // The relay (exporter/engine-relay.ts) is what the deployment scrapes. Until exporter/index.ts mounts
@@ -145,7 +174,7 @@ beforeAll(async () => {
     'groups:',
     '  - name: fault-scenario',
     '    rules:',
-    '      # A dead scrape target is a real fault; this alert makes ALERTS{alertstate="firing"} exist for the panel.',
+    '      # A dead scrape target is a real fault; Prometheus posts this alert to the agent\'s /api/v2/alerts.',
     '      - alert: ScrapeTargetDown',
     '        expr: up == 0',
     '        labels: { severity: warning }',
@@ -162,7 +191,15 @@ beforeAll(async () => {
   await until('Prometheus up', async () => (await fetch(`${promUrl}/-/ready`)).ok);
   // Enough history for rate() windows and for the crashing service to fail a few times.
   const has = async (query: string) => ((await promApi(`/api/v1/query?${new URLSearchParams({ query })}`)).data?.result.length ?? 0) > 0;
-  await until('task failures counted and an alert firing', () => has('sum(swarmwatch_task_failures_total) >= 2 and on() count(ALERTS{alertstate="firing"}) > 0'), 60_000);
+  await until('task failures counted and an alert firing', () => has('sum(swarmwatch_task_failures_total) >= 2 and on() count(swarmwatch_alerts_firing) > 0'), 60_000);
+  // The shipper ships (and has truncated the long line), the alert engine has notified the webhook and received Prometheus' alert.
+  await until('lines shipped, a notification sent, an alert posted', () => has([
+    `sum(rate(swarmwatch_shipper_lines_total[${RATE_INTERVAL}])) > 0`,
+    // count(rate()): the panels' rate() needs two samples of a series born at its first increment.
+    `count(rate(swarmwatch_shipper_truncated_total[${RATE_INTERVAL}]))`,
+    `count(rate(swarmwatch_alert_notifications_sent_total[${RATE_INTERVAL}]))`,
+    `count(rate(swarmwatch_alert_api_alerts_received_total[${RATE_INTERVAL}]))`,
+  ].join(' and on() ')), 30_000);
   // Container families need two samples of both web tasks for rate(); the assertions name what is missing.
   await until('rates of every source', () => has([
     `count(rate(container_cpu_usage_seconds_total{cpu="total"}[${RATE_INTERVAL}])) >= 2`,
@@ -176,6 +213,8 @@ afterAll(async () => {
   prometheus?.kill('SIGTERM');
   nodeExporter?.kill('SIGTERM');
   await agent?.stop();
+  await gelf?.stop();
+  await webhook?.stop();
   await engine?.stop({ graceful: false });
   if (work) fs.rmSync(work, { recursive: true, force: true });
 }, 60_000);
@@ -183,8 +222,9 @@ afterAll(async () => {
 describe('every dashboard panel against a real Prometheus', () => {
   it('every metric a panel names exists in Prometheus (real scrapes of the agent, the relay and node-exporter)', async () => {
     const names = new Set((await promApi('/api/v1/label/__name__/values')).data as unknown as string[]);
+    // Labelled counters appear at their first increment: the fault test at the end proves those panels' names by their data.
     const missing = DASHBOARDS.flatMap(({ build }) => panelQueries(build()).flatMap((q) =>
-      metricNames(q.expr).filter((n) => !names.has(n) && !(NO_DATA_HERE.has(q.panel))).map((n) => `${q.dashboard} / ${q.panel}: ${n}`)));
+      metricNames(q.expr).filter((n) => !names.has(n) && !NO_DATA_HERE.has(q.panel) && !FAULT_AT_THE_END.has(q.panel)).map((n) => `${q.dashboard} / ${q.panel}: ${n}`)));
     expect(missing).toEqual([]);
   });
 
@@ -232,10 +272,48 @@ describe('every dashboard panel against a real Prometheus', () => {
     expect(failures).toEqual([]);
   });
 
-  it('fault: a paused node shows in "Nodes not active"', async () => {
+  it('the shipper and alert-engine panels show what the receivers got', async () => {
+    const queries = DASHBOARDS.flatMap(({ build }) => panelQueries(build()));
+    const one = (panel: string) => queries.find((x) => x.panel === panel)!;
+    const vars = { stack: 'demo', service: 'demo_log', node: hostname };
+    const logLines = gelf.messages().filter((m) => String(m.short_message).startsWith('line '));
+    expect(logLines.length, 'lines of demo_log at the GELF receiver').toBeGreaterThan(0);
+    for (const panel of ['Shipped lines per second', 'Shipped bytes per second', 'Shipping lag']) {
+      const { expr, result } = await runQuery(one(panel), vars);
+      const series = (result.data?.result ?? []) as Array<{ metric: Record<string, string> }>;
+      expect(series.length, `${panel}: ${expr}`).toBeGreaterThan(0);
+      const onlyDemoLog = series.every((x) => (panel === 'Shipping lag' ? x.metric.container_name?.startsWith('demo_log.') : x.metric.service === 'demo_log'));
+      expect(onlyDemoLog, `${panel}: ${JSON.stringify(series.map((x) => x.metric))}`).toBe(true);
+    }
+    const { result: truncated } = await runQuery(one('Truncated messages'), { stack: ALL, service: ALL, node: ALL });
+    expect((truncated.data?.result as Array<{ metric: Record<string, string> }>).map((x) => x.metric.reason)).toContain('max_message_size');
+
+    const hooks = readWebhooks(webhookOut);
+    expect(hooks.length, 'webhook requests').toBeGreaterThan(0);
+    const sent = await runQuery(one('Notifications sent (range)'), { stack: ALL, service: ALL, node: ALL });
+    const value = Number(((sent.result.data?.result ?? []) as Array<{ value: [number, string] }>)[0]?.value[1]);
+    expect(value, sent.expr).toBeGreaterThanOrEqual(1);
+    // Counted in the range, not since the agent started: at most what the receiver saw (some may still be in flight).
+    expect(value).toBeLessThanOrEqual(readWebhooks(webhookOut).length);
+    const firing = await runQuery(one('Firing alerts'), { stack: ALL, service: ALL, node: ALL });
+    expect((firing.result.data?.result as Array<{ metric: Record<string, string> }>).map((x) => x.metric.alertname)).toContain('SwarmTaskFailed');
+  });
+
+  it('fault: a paused node shows in "Nodes not active"; failing receivers show in the delivery-error panels', async () => {
+    // The GELF receiver goes away and the webhook answers 503; pausing the node fires SwarmNodeUnavailable,
+    // a new notification that is retried and given up after alertmanager.notify-max-age (2 s).
+    fs.writeFileSync(webhookFail, '');
+    await gelf.stop();
     await engine.docker(['node', 'update', '--availability', 'pause', nodeId]);
-    const q = DASHBOARDS.flatMap(({ build }) => panelQueries(build())).find((x) => x.panel === 'Nodes not active')!;
-    await until('paused node in the panel', async () => (await runQuery(q, { stack: ALL, service: ALL, node: ALL })).result.data?.result.length === 1, 20_000);
+    const queries = DASHBOARDS.flatMap(({ build }) => panelQueries(build()));
+    const all = { stack: ALL, service: ALL, node: ALL };
+    const q = queries.find((x) => x.panel === 'Nodes not active')!;
+    await until('paused node in the panel', async () => (await runQuery(q, all)).result.data?.result.length === 1, 20_000);
+    for (const x of queries.filter((y) => FAULT_AT_THE_END.has(y.panel) && y.panel !== 'Nodes not active')) {
+      await until(`${x.panel} [${x.refId}] has data`, async () => ((await runQuery(x, all)).result.data?.result.length ?? 0) > 0, 15_000);
+    }
+    const down = queries.find((x) => x.panel === 'Destination up')!;
+    await until('destination down', async () => ((await runQuery(down, all)).result.data?.result as Array<{ values: Array<[number, string]> }>)[0]?.values.at(-1)?.[1] === '0', 10_000);
   });
 });
 
