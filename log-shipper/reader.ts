@@ -74,6 +74,13 @@ export class ContainerReader {
 
   private fileOpen = false;
 
+  /**
+   * Gives back the catch-up slot taken for a read that began with the container stopped or only created. A read
+   * lasts as long as the container runs: held on, 8 containers created (or restarted) before they ran kept every
+   * slot for their whole life and every other stopped container's reader waited, its lines unread.
+   */
+  private releaseCatchUp: () => void = () => undefined;
+
   get open(): boolean {
     return this.stream !== undefined || this.fileOpen;
   }
@@ -97,6 +104,7 @@ export class ContainerReader {
       this.lastRecord = c;
       let read = 0;
       const release = wasRunning ? () => undefined : await this.deps.acquireCatchUp();
+      this.releaseCatchUp = once(release);
       try {
         const file = this.deps.logFileOf?.(c);
         read = file ? await this.readFileOnce(c, file) : await this.readOnce(c);
@@ -107,7 +115,7 @@ export class ContainerReader {
         failures++;
         if (failures === 1) this.deps.log.warn(`cannot read logs of ${c.name}: ${e.message}; retrying`, { container: c.id.slice(0, 12), code: e.code });
       } finally {
-        release();
+        this.releaseCatchUp();
       }
       if (this.stopped) return;
       const now = this.deps.container();
@@ -131,6 +139,8 @@ export class ContainerReader {
     });
     if (this.stopped) { stream.destroy(); return 0; }
     this.stream = stream;
+    // A follow stream of a running container lasts as long as it runs: not a catch-up read.
+    if (runningStates.has(this.deps.container()?.state ?? '')) this.releaseCatchUp();
     let entries = 0;
     let paused = false;
     const assembler = new RecordAssembler({
@@ -233,6 +243,7 @@ export class ContainerReader {
           await this.sleep(50);
           continue;
         }
+        this.releaseCatchUp(); // running: no longer a catch-up read
         await this.sleep(100);
       }
     } finally {
@@ -244,6 +255,11 @@ export class ContainerReader {
     assembler.close();
     return entries;
   }
+}
+
+function once(fn: () => void): () => void {
+  let done = false;
+  return () => { if (!done) { done = true; fn(); } };
 }
 
 function patternFromLabel(c: ContainerRecord): RegExp | undefined {

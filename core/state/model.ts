@@ -61,6 +61,8 @@ export class SwarmState extends EventEmitter<SwarmStateEvents> {
   private refreshingCluster?: Promise<void>;
   private queuedRefresh?: Promise<void>;
   private readonly inspecting = new Map<string, Promise<void>>();
+  /** Containers with an event that arrived while their inspect was in flight: inspected again after it. */
+  private readonly inspectAgain = new Set<string>();
   /** Failed/rejected task IDs already reported; pruned when the engine garbage-collects the task. */
   private readonly seenFailedTasks = new Set<string>();
   private failureBaselineDone = false;
@@ -170,7 +172,12 @@ export class SwarmState extends EventEmitter<SwarmStateEvents> {
   /** Inspects one container and stores it; a container that vanished meanwhile is dropped. */
   private inspect(id: string, emit = true): Promise<void> {
     const pending = this.inspecting.get(id);
-    if (pending) return pending;
+    if (pending) {
+      // The pending answer may predate what asked for this one (create → start → die within one inspect during a
+      // burst): look again once it is in, or the record stays "created"/"running" until the next reconciliation.
+      this.inspectAgain.add(id);
+      return pending;
+    }
     const p = (async () => {
       try {
         const raw = await this.docker.inspectContainer(id);
@@ -181,9 +188,27 @@ export class SwarmState extends EventEmitter<SwarmStateEvents> {
         else throw e;
       }
       if (emit) this.emit('containers');
-    })().finally(() => this.inspecting.delete(id));
+    })().finally(() => {
+      this.inspecting.delete(id);
+      if (this.inspectAgain.delete(id) && !this.stopped) this.inspectForEvent(id);
+    });
     this.inspecting.set(id, p);
     return p;
+  }
+
+  /**
+   * Inspects after a container event, retrying a failed inspect: during a burst of container starts the engine
+   * holds inspects past the call timeout, and a dropped one left the container stale or missing from the model
+   * (no log reader, no metrics) until the next reconciliation, 15 s later by default.
+   */
+  private inspectForEvent(id: string, attempt = 0): void {
+    if (this.stopped) return;
+    this.inspect(id).catch((err) => {
+      this.log.debug('inspect after event failed', { id, attempt, error: (err as Error).message });
+      if (attempt >= 4 || this.stopped) return;
+      const timer = setTimeout(() => this.inspectForEvent(id, attempt + 1), 250 * 2 ** attempt);
+      timer.unref();
+    });
   }
 
   private onEventsConnection(connected: boolean, err?: SwarmwatchError): void {
@@ -203,7 +228,7 @@ export class SwarmState extends EventEmitter<SwarmStateEvents> {
       if (action === 'destroy') {
         if (this.containers.delete(id)) this.emit('containers');
       } else if (containerActionsThatChangeState.has(action) && id) {
-        this.inspect(id).catch((err) => this.log.debug('inspect after event failed', { id, error: (err as Error).message }));
+        this.inspectForEvent(id);
       }
       this.emit('container-event', ev);
     } else if (ev.Type === 'node' || ev.Type === 'service' || (ev.scope === 'swarm')) {
