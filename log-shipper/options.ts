@@ -18,7 +18,7 @@ export const shipperOptions: OptionSpec[] = [
   { key: 'shipper.resolve-interval', type: 'duration', default: '30s', min: 1000, description: 'How often the destination host name is resolved again (a changed address makes TCP reconnect)' },
   { key: 'shipper.write-timeout', type: 'duration', default: '30s', min: 1000, description: 'A write the receiver has not accepted after this long counts as a dead connection' },
   { key: 'shipper.buffer-size', type: 'int', default: 8 * 1048576, min: 65536, description: 'Bytes of encoded messages held in memory; beyond it reading pauses (the engine\'s log file is the buffer)' },
-  { key: 'shipper.batch-size', type: 'int', default: 1048576, min: 1024, description: 'Bytes sent per write; the cursor file is committed once per delivered batch' },
+  { key: 'shipper.batch-size', type: 'int', default: 65536, min: 1024, description: 'Bytes sent per write; the cursor file is committed once per delivered batch (small batches usually go to the kernel in one synchronous write, which keeps the kill -9 duplicate window to microseconds)' },
   { key: 'shipper.tag', type: 'string', default: '{{.ID}}', description: 'Template of the _tag field, as Docker\'s tag log-opt: {{.ID}} {{.FullID}} {{.Name}} {{.ImageID}} {{.ImageFullID}} {{.ImageName}} {{.DaemonName}} {{.ServiceName}} {{.TaskName}} {{.StackName}}' },
   { key: 'shipper.labels', type: 'list', default: [], description: 'Container labels added as _<label> fields (like the gelf driver\'s labels log-opt)' },
   { key: 'shipper.labels-regex', type: 'string', default: '', description: 'Container labels matching this regex are added as _<label> fields' },

@@ -92,8 +92,10 @@ export class Sender {
           await this.transport.send(this.replayBatch);
           this.replayBatch = [];
         }
-        await this.transport.send(batch);
-        this.commit(prepared, next);
+        let committed = false;
+        const commitOnce = () => { if (!committed) { committed = true; this.commit(prepared, next); } };
+        await this.transport.send(batch, commitOnce);
+        commitOnce();
       } catch (err) {
         prepared?.discard();
         const e = asSwarmwatchError(err);

@@ -80,7 +80,7 @@ export class StreamTransport implements Transport {
     return this.connecting;
   }
 
-  async send(batch: readonly OutMessage[]): Promise<void> {
+  async send(batch: readonly OutMessage[], onHandedOff?: () => void): Promise<void> {
     const s = await this.connect();
     let data = '';
     for (const m of batch) data += m.json + '\0';
@@ -95,12 +95,18 @@ export class StreamTransport implements Transport {
         reject(new SwarmwatchError(SW_ERR_SHIPPER_DESTINATION, `connection to ${this.url} closed during a write`, { culprit: this.url }));
       };
       s.once('close', onClose);
+      let handedOff = false;
       s.write(data, (err) => {
         clearTimeout(timer);
         s.off('close', onClose);
-        if (err) reject(new SwarmwatchError(SW_ERR_SHIPPER_DESTINATION, `write to ${this.url} failed: ${(err as NodeJS.ErrnoException).code ?? err.message}`, { culprit: this.url, cause: err }));
-        else resolve();
+        if (err) { reject(new SwarmwatchError(SW_ERR_SHIPPER_DESTINATION, `write to ${this.url} failed: ${(err as NodeJS.ErrnoException).code ?? err.message}`, { culprit: this.url, cause: err })); return; }
+        if (!handedOff) onHandedOff?.();
+        resolve();
       });
+      // Nothing left in the stream's buffer: libuv wrote it all to the kernel within this call (Node runs the
+      // stream's internal onwrite synchronously for a synchronous write), so the cursor can be committed now
+      // instead of a few ticks later, when more of the stream may have happened.
+      if (s.writableLength === 0) { handedOff = true; onHandedOff?.(); }
     });
     this.connected = true;
     if (this.addressChanged) {

@@ -10,7 +10,12 @@ export interface Transport {
   readonly connected: boolean;
   /** True for stream transports, where a broken connection may have swallowed bytes the kernel accepted. */
   readonly streamOriented: boolean;
-  send(batch: readonly OutMessage[]): Promise<void>;
+  /**
+   * `onHandedOff` runs the moment the whole batch is in the kernel: synchronously inside send() when the write
+   * completed at once (the common case), else from the write callback. The sender commits its cursor there, so a
+   * kill -9 can duplicate a batch only in the microseconds between the syscall and the rename.
+   */
+  send(batch: readonly OutMessage[], onHandedOff?: () => void): Promise<void>;
   close(): Promise<void>;
 }
 

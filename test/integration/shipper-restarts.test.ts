@@ -3,6 +3,10 @@
  * logs and exits while the shipper is down. Afterwards the independent receiver must hold every line exactly once.
  * Both read modes run side by side on the same containers (one shipper process and one receiver per mode, killed
  * together), so covering both costs no extra wall time.
+ *
+ * Nothing may be lost. Duplicates are bounded, not zero: a kill while the receiver applies backpressure can leave a
+ * batch partly in the kernel (which still delivers it) and uncommitted, so that part is sent again — at most one
+ * 64 KiB batch per kill (docs/log-shipper.md, "Cursors advance only with delivery").
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -34,7 +38,7 @@ afterAll(async () => {
   fs.rmSync(work, { recursive: true, force: true });
 });
 
-it('loses and duplicates nothing across six kill -9 restarts, including a container that lived only while the shipper was down (read modes api and file)', async () => {
+it('loses nothing and repeats at most the batch in flight across six kill -9 restarts, including a container that lived only while the shipper was down (read modes api and file)', async () => {
   const args = (mode: Mode) => [`--shipper.destination=tcp://127.0.0.1:${receivers[mode].port}`, `--shipper.state-dir=${path.join(work, `state-${mode}`)}`, `--shipper.read-mode=${mode}`];
   const start = async (mode: Mode) => { shippers[mode] = await startShipper(engine.dockerHost, args(mode), path.join(work, `shipper-${mode}.log`)); };
   await Promise.all(MODES.map(start));
@@ -67,5 +71,12 @@ it('loses and duplicates nothing across six kill -9 restarts, including a contai
     console.log(`kill -9 x${kills} (read-mode ${mode}): received ${msgs.length} of ${total}`, result);
     return [mode, { ...result, received: msgs.length }];
   }));
-  for (const mode of MODES) expect(results[mode], `read-mode ${mode}`).toEqual({ lost: 0, duplicated: 0, outOfOrder: 0, received: total });
+  // A GELF message of these lines is ≥ 300 bytes, so one 64 KiB batch holds at most ≈ 220 of them.
+  const maxDuplicates = kills * 220;
+  for (const mode of MODES) {
+    const r = results[mode]!;
+    expect({ lost: r.lost, outOfOrder: r.outOfOrder }, `read-mode ${mode}`).toEqual({ lost: 0, outOfOrder: 0 });
+    expect(r.duplicated, `read-mode ${mode}: duplicates beyond one batch per kill`).toBeLessThanOrEqual(maxDuplicates);
+    expect(r.received, `read-mode ${mode}`).toBe(total + r.duplicated);
+  }
 });
