@@ -11,9 +11,10 @@
  * query of every dashboard, with the variables substituted as Grafana does, must parse and return
  * data; so must every variable's label_values() query.
  *
+ * "Nodes not ready" gets its data in test/swarm/dashboard-faults.test.ts: a node's own engine cannot be
+ * down while it answers, so it needs the multi-node swarm (a killed worker).
+ *
  * Left without data here, and why:
- *  - "Nodes not ready": a node's own engine cannot be down while it answers; needs the multi-node
- *    swarm (a killed node) — see test/swarm.
  *  - "Collector errors": needs an unreadable cgroup file under a running container.
  *  - "Dropped log entries": needs an unparsable log entry or a log file rotated away unread.
  *
@@ -33,7 +34,7 @@ import { startGelfReceiver, type GelfReceiver } from '../receivers/gelf-receiver
 import { freePort, startAgent, type AgentProcess } from '../support/agent.js';
 import { until } from '../support/until.js';
 
-/** Queries whose data needs a fault this single-engine bed cannot produce (see the header). */
+/** Queries whose data needs a fault this single-engine bed cannot produce (see the header; "Nodes not ready": test/swarm/dashboard-faults.test.ts). */
 const NO_DATA_HERE = new Set(['Nodes not ready', 'Collector errors', 'Dropped log entries']);
 /** Fault-only panels whose fault comes after the main checks (it would disturb the workload). */
 const FAULT_AT_THE_END = new Set(['Nodes not active', 'Delivery errors', 'Notification failures and retries']);
