@@ -14,6 +14,7 @@ import {
   CLI, readMaildir, readWebhooks, runAlertEngineOnce, sleep, startAlertEngine, startSmtpReceiver, startWebhookReceiver, waitUntil, type Proc,
 } from '../fixtures/alerts/harness.js';
 import { fixturePath } from '../fixtures/alerts/fake-state.js';
+import { startPrometheus } from '../support/prometheus.js';
 
 const SECRETS = { smtp: 'smtp-pass-7Hq2', hmac: 'hmac-key-Zp91', token: 'api-token-Lm44' };
 let work: string;
@@ -129,9 +130,8 @@ describe('alert delivery with real receivers', () => {
 
   it('Prometheus (Debian) posting to /api/v2/alerts with a bearer token: routed and delivered', async () => {
     if (!am) await startAm();
-    const promPort = await freePort();
     writeFileSync(join(work, 'rules.yml'), 'groups:\n- name: t\n  interval: 1s\n  rules:\n  - alert: PromPosted\n    expr: vector(1)\n    labels: {severity: info}\n    annotations: {summary: from prometheus}\n');
-    writeFileSync(join(work, 'prometheus.yml'), [
+    const prom = await startPrometheus(work, [
       'global: {scrape_interval: 1s, evaluation_interval: 1s}',
       `rule_files: ["${join(work, 'rules.yml')}"]`,
       'alerting:',
@@ -139,17 +139,14 @@ describe('alert delivery with real receivers', () => {
       '  - api_version: v2',
       `    authorization: {type: Bearer, credentials_file: "${join(work, 'api-token')}"}`,
       `    static_configs: [{targets: ["127.0.0.1:${amPort}"]}]`,
-    ].join('\n'));
-    const { spawn } = await import('node:child_process');
-    const prom = spawn('/usr/bin/prometheus', [`--config.file=${join(work, 'prometheus.yml')}`, `--storage.tsdb.path=${join(work, 'prom')}`, `--web.listen-address=127.0.0.1:${promPort}`, '--rules.alert.resend-delay=1s'], { stdio: 'ignore' });
+    ].join('\n'), ['--rules.alert.resend-delay=1s']);
     try {
       await waitUntil(() => hooks().some((h) => h.payload.alerts.some((a) => a.labels.alertname === 'PromPosted')), 45_000, 'PromPosted by webhook', 200);
       const h = hooks().find((x) => x.payload.alerts.some((a) => a.labels.alertname === 'PromPosted'))!;
       expect(h.payload.groupKey).toBe('{}:{alertname="PromPosted"}');
       expect(h.payload.alerts[0]!.status).toBe('firing');
     } finally {
-      prom.kill('SIGTERM');
-      await new Promise((r) => prom.once('exit', r));
+      await prom.stop();
     }
   });
 

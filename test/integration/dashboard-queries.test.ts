@@ -32,6 +32,7 @@ import { ensureBusyboxImage, startEngine, type PrivateEngine } from '../bed/inde
 import { readWebhooks, startWebhookReceiver, type Proc } from '../fixtures/alerts/harness.js';
 import { startGelfReceiver, type GelfReceiver } from '../receivers/gelf-receiver.js';
 import { freePort, startAgent, type AgentProcess } from '../support/agent.js';
+import { runPanelQuery, startPrometheus, type PrometheusProcess, type PromResult } from '../support/prometheus.js';
 import { until } from '../support/until.js';
 
 /** Queries whose data needs a fault this single-engine bed cannot produce (see the header; "Nodes not ready": test/swarm/dashboard-faults.test.ts). */
@@ -47,10 +48,8 @@ const ALL = '.*';
 let engine: PrivateEngine;
 let agent: AgentProcess;
 let nodeExporter: ChildProcess | undefined;
-let prometheus: ChildProcess | undefined;
-let promUrl = '';
+let prometheus: PrometheusProcess | undefined;
 let work = '';
-let startedAt = 0;
 let hostname = '';
 let nodeId = '';
 let gelf: GelfReceiver;
@@ -74,26 +73,12 @@ function daemon(cmd: string, args: string[], log: string): ChildProcess {
   return child;
 }
 
-interface PromResult { status: string; error?: string; data?: { resultType: string; result: unknown[] } }
-
 async function promApi(pathAndQuery: string): Promise<PromResult> {
-  const res = await fetch(`${promUrl}${pathAndQuery}`);
-  return (await res.json()) as PromResult;
+  return prometheus!.api(pathAndQuery);
 }
 
-async function runQuery(q: PanelQuery, vars: Record<string, string>): Promise<{ expr: string; result: PromResult }> {
-  const now = Date.now() / 1000;
-  const range = Math.max(30, Math.ceil(now - startedAt));
-  const expr = substitute(q.expr, vars, range, RATE_INTERVAL);
-  const p = new URLSearchParams({ query: expr });
-  if (q.instant) {
-    p.set('time', String(now));
-    return { expr, result: await promApi(`/api/v1/query?${p}`) };
-  }
-  p.set('start', String(now - range));
-  p.set('end', String(now));
-  p.set('step', String(SCRAPE_INTERVAL_S));
-  return { expr, result: await promApi(`/api/v1/query_range?${p}`) };
+function runQuery(q: PanelQuery, vars: Record<string, string>): Promise<{ expr: string; result: PromResult }> {
+  return runPanelQuery(prometheus!, q, vars, RATE_INTERVAL, SCRAPE_INTERVAL_S);
 }
 
 function prometheusConfig(agentAddr: string, engineTarget: { addr: string; path: string }, nodeExporterAddr: string): string {
@@ -181,17 +166,10 @@ beforeAll(async () => {
     '        labels: { severity: warning }',
     '',
   ].join('\n'));
-  const config = path.join(work, 'prometheus.yml');
-  fs.writeFileSync(config, prometheusConfig(agentAddr, engineTarget, `127.0.0.1:${nePort}`));
-  const promPort = await freePort();
-  promUrl = `http://127.0.0.1:${promPort}`;
-  startedAt = Date.now() / 1000;
-  prometheus = daemon('prometheus', [`--config.file=${config}`, `--storage.tsdb.path=${path.join(work, 'data')}`,
-    `--web.listen-address=127.0.0.1:${promPort}`, '--storage.tsdb.retention.time=1h'], path.join(work, 'prometheus.log'));
+  prometheus = await startPrometheus(work, prometheusConfig(agentAddr, engineTarget, `127.0.0.1:${nePort}`));
 
-  await until('Prometheus up', async () => (await fetch(`${promUrl}/-/ready`)).ok);
   // Enough history for rate() windows and for the crashing service to fail a few times.
-  const has = async (query: string) => ((await promApi(`/api/v1/query?${new URLSearchParams({ query })}`)).data?.result.length ?? 0) > 0;
+  const has = (query: string) => prometheus!.has(query);
   await until('task failures counted and an alert firing', () => has('sum(swarmwatch_task_failures_total) >= 2 and on() count(swarmwatch_alerts_firing) > 0'), 60_000);
   // The shipper ships (and has truncated the long line), the alert engine has notified the webhook and received Prometheus' alert.
   await until('lines shipped, a notification sent, an alert posted', () => has([
@@ -211,7 +189,7 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
-  prometheus?.kill('SIGTERM');
+  await prometheus?.stop();
   nodeExporter?.kill('SIGTERM');
   await agent?.stop();
   await gelf?.stop();

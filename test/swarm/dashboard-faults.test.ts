@@ -8,16 +8,16 @@
  * a series for the killed node, with "All" and with the node variable set to its host name. The worker is
  * restarted and the swarm left healthy for the scenario files that follow.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { panelQueries, substitute, type PanelQuery } from '../../grafana-dashboards/src/index.js';
+import { panelQueries, type PanelQuery } from '../../grafana-dashboards/src/index.js';
 import type { DashboardJson } from '../../grafana-dashboards/src/schema.js';
 import { attachSwarm, type SwarmNode, type TestSwarm } from '../bed/index.js';
-import { freePort, startAgent, type AgentProcess } from '../support/agent.js';
+import { startAgent, type AgentProcess } from '../support/agent.js';
+import { runPanelQuery, startPrometheus, type PrometheusProcess, type PromResult } from '../support/prometheus.js';
 import { until } from '../support/until.js';
 
 const SCRAPE_INTERVAL_S = 1;
@@ -30,32 +30,12 @@ let swarm: TestSwarm;
 let leader: SwarmNode;
 let worker: SwarmNode;
 let agent: AgentProcess | undefined;
-let prometheus: ChildProcess | undefined;
-let promUrl = '';
+let prometheus: PrometheusProcess | undefined;
 let work = '';
-let startedAt = 0;
-
-interface PromSeries { metric: Record<string, string>; value?: [number, string]; values?: Array<[number, string]> }
-interface PromResult { status: string; error?: string; data?: { resultType: string; result: PromSeries[] } }
-
-async function promApi(pathAndQuery: string): Promise<PromResult> {
-  return (await (await fetch(`${promUrl}${pathAndQuery}`)).json()) as PromResult;
-}
 
 /** Runs a panel query as Grafana would over the time since Prometheus started (instant or range). */
-async function runQuery(q: PanelQuery, vars: Record<string, string>): Promise<{ expr: string; result: PromResult }> {
-  const now = Date.now() / 1000;
-  const range = Math.max(30, Math.ceil(now - startedAt));
-  const expr = substitute(q.expr, vars, range, RATE_INTERVAL);
-  const p = new URLSearchParams({ query: expr });
-  if (q.instant) {
-    p.set('time', String(now));
-    return { expr, result: await promApi(`/api/v1/query?${p}`) };
-  }
-  p.set('start', String(now - range));
-  p.set('end', String(now));
-  p.set('step', String(SCRAPE_INTERVAL_S));
-  return { expr, result: await promApi(`/api/v1/query_range?${p}`) };
+function runQuery(q: PanelQuery, vars: Record<string, string>): Promise<{ expr: string; result: PromResult }> {
+  return runPanelQuery(prometheus!, q, vars, RATE_INTERVAL, SCRAPE_INTERVAL_S);
 }
 
 /** The committed dashboard JSON (what Grafana is provisioned with), not the generator's in-memory build. */
@@ -73,30 +53,18 @@ beforeAll(async () => {
   agent = await startAgent('exporter', { dockerHost: leader.dockerHost, args: ['--cluster.refresh-interval=1s'] });
   // Static target labels: what deploy/prometheus/prometheus.yml derives from Swarm discovery (the node filters use them).
   const labels = `{ swarm_node: ${JSON.stringify(leader.hostname)}, swarm_node_id: ${JSON.stringify(leader.nodeId)} }`;
-  const config = path.join(work, 'prometheus.yml');
-  fs.writeFileSync(config, `global:
+  prometheus = await startPrometheus(work, `global:
   scrape_interval: ${SCRAPE_INTERVAL_S}s
   evaluation_interval: ${SCRAPE_INTERVAL_S}s
 scrape_configs:
   - job_name: swarmwatch
     static_configs: [{ targets: [${JSON.stringify(new URL(agent.url).host)}], labels: ${labels} }]
 `);
-  const promPort = await freePort();
-  promUrl = `http://127.0.0.1:${promPort}`;
-  startedAt = Date.now() / 1000;
-  const log = fs.openSync(path.join(work, 'prometheus.log'), 'a');
-  prometheus = spawn('prometheus', [`--config.file=${config}`, `--storage.tsdb.path=${path.join(work, 'data')}`,
-    `--web.listen-address=127.0.0.1:${promPort}`, '--storage.tsdb.retention.time=1h'], { stdio: ['ignore', log, log] });
-  fs.closeSync(log);
-  await until('Prometheus up', async () => (await fetch(`${promUrl}/-/ready`)).ok, 30_000);
-  await until('the agent scraped with 4 ready nodes', async () => {
-    const r = await promApi(`/api/v1/query?${new URLSearchParams({ query: 'count(max by (node_id) (swarmwatch_cluster_node_state{state="ready"}) == 1) == 4' })}`);
-    return (r.data?.result.length ?? 0) > 0;
-  }, 20_000);
+  await until('the agent scraped with 4 ready nodes', () => prometheus!.has('count(max by (node_id) (swarmwatch_cluster_node_state{state="ready"}) == 1) == 4'), 20_000);
 }, 120_000);
 
 afterAll(async () => {
-  prometheus?.kill('SIGTERM');
+  await prometheus?.stop();
   await agent?.stop();
   if (worker && !worker.isRunning()) await worker.start(90_000).catch(() => undefined);
   if (work) fs.rmSync(work, { recursive: true, force: true });
