@@ -141,7 +141,10 @@ export class SwarmState extends EventEmitter<SwarmStateEvents> {
     try {
       const [info, version, summaries] = await Promise.all([this.docker.info(), this.docker.version(), this.docker.listContainers()]);
       this.setEngine(true);
+      const prevNode = this.localNode;
       this.localNode = localNodeFrom(info, version, this.cluster?.nodes.some((n) => n.id === info.Swarm?.NodeID && n.leader) ?? false);
+      // Without quorum /info reports an empty Cluster.ID; the node is still in the same swarm, keep the id stable.
+      if (!this.localNode.swarm.clusterId && prevNode?.swarm.nodeId === this.localNode.swarm.nodeId) this.localNode.swarm.clusterId = prevNode.swarm.clusterId;
       this.emit('local-node', this.localNode);
       const present = new Set(summaries.map((s) => s.Id));
       let changed = false;

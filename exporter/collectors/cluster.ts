@@ -28,7 +28,10 @@ export class ClusterCollector {
   readonly recentFailures: TaskFailure[] = [];
   private readonly failures: Counter<'service_name' | 'node_id' | 'exit_code' | 'state'>;
   private readonly apiErrors: Counter<'kind'>;
+  private apiErrorsSeeded = false;
   private readonly onCluster = (v: ClusterView) => {
+    // Seeded on the first cluster view, so only managers export the family, with every kind from 0.
+    if (!this.apiErrorsSeeded) { for (const k of errorKinds) this.apiErrors.inc({ kind: k }, 0); this.apiErrorsSeeded = true; }
     if (v.error) this.apiErrors.inc({ kind: (errorKinds as readonly string[]).includes(v.error.kind) ? v.error.kind : 'other' });
   };
   private readonly onFailure = (f: TaskFailure) => {
@@ -78,16 +81,18 @@ export class ClusterCollector {
     gauge('swarmwatch_cluster_manager_leader', '1 for the manager this manager believes is the Raft leader', ['node_id', 'hostname'], (g, v) => {
       for (const n of v.nodes) if (n.role === 'manager') g.set({ node_id: n.id, hostname: n.hostname }, n.leader && v.leaderPresent ? 1 : 0);
     });
-    gauge('swarmwatch_cluster_managers', 'Managers in the cluster', [], (g, v) => g.set(v.quorum.managers));
-    gauge('swarmwatch_cluster_managers_reachable', 'Managers whose reachability is "reachable"', [], (g, v) => g.set(v.quorum.reachable));
-    gauge('swarmwatch_cluster_quorum_size', 'Managers needed for Raft quorum: floor(managers/2)+1', [], (g, v) => g.set(v.quorum.quorum));
-    gauge('swarmwatch_cluster_quorum_margin', 'Reachable managers minus quorum size: <0 quorum lost, 0 no fault tolerance', [], (g, v) => g.set(v.quorum.margin));
-    gauge('swarmwatch_cluster_leader_present', '1 when the manager API answers with a leader; 0 on "no leader", deadline exceeded or timeout', [], (g, v) => g.set(v.leaderPresent ? 1 : 0));
-    gauge('swarmwatch_cluster_view_age_seconds', 'Age of the last successful node listing', [], (g, v) => g.set(v.fetchedAt ? (Date.now() - v.fetchedAt) / 1000 : -1));
+    // Per-cluster gauges carry cluster_id: a family needs a label to be absent rather than 0 where there is no
+    // view (prom-client always prints an unlabelled gauge), and one Prometheus may watch several swarms.
+    const cluster = () => ({ cluster_id: state.localNode?.swarm.clusterId ?? '' });
+    gauge('swarmwatch_cluster_managers', 'Managers in the cluster', ['cluster_id'], (g, v) => g.set(cluster(), v.quorum.managers));
+    gauge('swarmwatch_cluster_managers_reachable', 'Managers whose reachability is "reachable"', ['cluster_id'], (g, v) => g.set(cluster(), v.quorum.reachable));
+    gauge('swarmwatch_cluster_quorum_size', 'Managers needed for Raft quorum: floor(managers/2)+1', ['cluster_id'], (g, v) => g.set(cluster(), v.quorum.quorum));
+    gauge('swarmwatch_cluster_quorum_margin', 'Reachable managers minus quorum size: <0 quorum lost, 0 no fault tolerance', ['cluster_id'], (g, v) => g.set(cluster(), v.quorum.margin));
+    gauge('swarmwatch_cluster_leader_present', '1 when the manager API answers with a leader; 0 on "no leader", deadline exceeded or timeout', ['cluster_id'], (g, v) => g.set(cluster(), v.leaderPresent ? 1 : 0));
+    gauge('swarmwatch_cluster_view_age_seconds', 'Age of the last successful node listing', ['cluster_id'], (g, v) => g.set(cluster(), v.fetchedAt ? (Date.now() - v.fetchedAt) / 1000 : -1));
     this.apiErrors = new Counter({
       name: 'swarmwatch_cluster_api_errors_total', help: 'Failed cluster refreshes (nodes, services or tasks listing) by kind', labelNames: ['kind'], registers: r,
     });
-    for (const k of errorKinds) this.apiErrors.inc({ kind: k }, 0);
 
     const svcLabels = (s: { id: string; name: string; stack: string }) => ({ service_id: s.id, service_name: s.name, stack: s.stack });
     gauge('swarmwatch_service_info', 'Swarm service (always 1)', ['service_id', 'service_name', 'stack', 'mode', 'image'], (g, v) => {

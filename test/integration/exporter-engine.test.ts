@@ -32,6 +32,8 @@ describe('exporter against a private engine', () => {
     expect(info.labels.cgroup_version).toBe('1');
     expect(value(s, 'swarmwatch_node_swarm_local_state', { state: 'inactive' })).toBe(1);
     expect(value(s, 'swarmwatch_node_swarm_manager')).toBe(0);
+    // Cluster families belong to managers only.
+    expect(s.filter((x) => x.name.startsWith('swarmwatch_cluster_') || x.name.startsWith('swarmwatch_service_'))).toEqual([]);
   });
 
   it('counts containers by state and unhealthy ones, following engine events', async () => {
