@@ -38,6 +38,18 @@ describe('cluster metrics on the real 3+1 swarm', () => {
     expect(value(s, 'swarmwatch_node_swarm_leader')).toBe(1);
   });
 
+  it('exports no cluster families from a worker (an unlabelled 0 there would read as "no fault tolerance")', async () => {
+    const worker = swarm.workers[0]!;
+    const w = await startAgent('exporter', { dockerHost: worker.dockerHost });
+    try {
+      const s = await until('the worker sees its swarm state', async () => { const x = await w.scrape(); return value(x, 'swarmwatch_node_swarm_manager') === 0 && find(x, 'swarmwatch_node_swarm_info').length === 1 && x; }, 30_000);
+      expect(s.filter((x) => x.name.startsWith('swarmwatch_cluster_') || x.name.startsWith('swarmwatch_service_') || x.name === 'swarmwatch_task_failures_total')).toEqual([]);
+      expect(value(s, 'swarmwatch_node_swarm_local_state', { state: 'active' })).toBe(1);
+    } finally {
+      await w.stop();
+    }
+  });
+
   it('counts a failing service\'s task failures with their exit code, and keeps the error text readable', async () => {
     await leader.docker(['service', 'create', '--detach', '--no-resolve-image', '--name', 'sw-failer', '--restart-delay', '1s', BUSYBOX_TAG, 'sh', '-c', 'exit 3']);
     const n = await until('a counted failure', async () => {
