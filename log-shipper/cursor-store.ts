@@ -92,18 +92,22 @@ export class CursorStore {
     };
   }
 
-  /** Writes synchronously (used at stop and for bookkeeping changes that deliver nothing). */
-  writeNow(entries: ReadonlyMap<string, CursorEntry>): void {
+  /**
+   * Writes synchronously: at stop, for bookkeeping changes that deliver nothing, and (not durable: no fsync, which
+   * a kill -9 does not need) for the part of a batch the kernel took whole.
+   */
+  writeNow(entries: ReadonlyMap<string, CursorEntry>, opts: { durable: boolean } = { durable: true }): void {
     const tmp = `${this.file}.tmp-${process.pid}-${++this.seq}`;
     const fd = fs.openSync(tmp, 'w', 0o644);
     try {
       fs.writeSync(fd, this.serialize(entries));
-      fs.fsyncSync(fd);
+      if (opts.durable) fs.fsyncSync(fd);
     } finally {
       fs.closeSync(fd);
     }
     fs.renameSync(tmp, this.file);
-    this.syncDir();
+    if (opts.durable) this.syncDir();
+    else this.syncDirSoon();
   }
 
   /** The rename itself is durable only once the directory is synced; one sync serves a burst of commits. */

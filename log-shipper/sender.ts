@@ -17,9 +17,10 @@ export interface SenderOptions {
 }
 
 /**
- * Moves batches from the queue to the transport, one at a time, and commits cursors only for delivered batches.
- * Order per batch: write + fsync the next cursor file, send, rename it into place in the same tick as the send's
- * completion. A kill before the rename resends the batch (at worst once); a kill before the send loses nothing.
+ * Moves batches from the queue to the transport, one at a time, and commits cursors only for delivered messages.
+ * Order per batch: write + fsync the next cursor file, send, rename it into place in the same tick as the kernel
+ * takes the batch; when the kernel takes only part of it, the messages it holds whole are committed right away.
+ * A kill between a write syscall and the rename can repeat what that syscall carried; a kill before it loses nothing.
  */
 export class Sender {
   private stopped = false;
@@ -92,10 +93,15 @@ export class Sender {
           await this.transport.send(this.replayBatch);
           this.replayBatch = [];
         }
-        let committed = false;
-        const commitOnce = () => { if (!committed) { committed = true; this.commit(prepared, next); } };
-        await this.transport.send(batch, commitOnce);
-        commitOnce();
+        let committed = 0;
+        const commitUpTo = (n: number) => {
+          if (n <= committed) return;
+          committed = n;
+          if (n === batch.length) this.commit(prepared, next);
+          else this.commitPrefix(batch, n);
+        };
+        await this.transport.send(batch, commitUpTo);
+        commitUpTo(batch.length);
       } catch (err) {
         prepared?.discard();
         const e = asSwarmwatchError(err);
@@ -133,6 +139,24 @@ export class Sender {
       }
     }
     for (const [id, e] of next) this.cursors.set(id, e);
+  }
+
+  /**
+   * The kernel took only the first `n` messages whole (a slow receiver): commit exactly those, synchronously and
+   * without fsync (a kill -9 keeps the page cache; the batch's fsynced file follows once the rest is taken).
+   */
+  private commitPrefix(batch: readonly OutMessage[], n: number): void {
+    for (let i = 0; i < n; i++) {
+      const m = batch[i]!;
+      const prev = this.cursors.get(m.containerId);
+      this.cursors.set(m.containerId, { cursor: m.cursor, name: m.containerName, removedAt: prev?.removedAt });
+    }
+    try {
+      this.store.writeNow(this.cursors, { durable: false });
+    } catch (err) {
+      this.metrics.cursorWriteErrors.inc();
+      this.log.error(`cannot write cursor file ${this.store.file}: ${(err as Error).message}`);
+    }
   }
 
   private account(batch: readonly OutMessage[]): void {

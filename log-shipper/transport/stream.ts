@@ -1,4 +1,5 @@
 import * as dns from 'node:dns';
+import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { SwarmwatchError } from '../../core/errors.js';
@@ -80,11 +81,80 @@ export class StreamTransport implements Transport {
     return this.connecting;
   }
 
-  async send(batch: readonly OutMessage[], onHandedOff?: () => void): Promise<void> {
+  async send(batch: readonly OutMessage[], onProgress?: (messagesInKernel: number) => void): Promise<void> {
     const s = await this.connect();
+    if (this.opts.tls || socketFd(s) === undefined) await this.sendThroughStream(s, batch, onProgress);
+    else await this.sendToKernel(s, batch, onProgress);
+    this.connected = true;
+    if (this.addressChanged) {
+      this.addressChanged = false;
+      this.socket = undefined;
+      s.end();
+    }
+  }
+
+  /**
+   * Plain TCP: write(2) straight on the socket's descriptor, so the number of bytes the kernel took is known and
+   * every message wholly inside them is reported at once. Through Node's stream, a write the kernel takes only
+   * in part (a slow receiver) leaves whole messages delivered but unreported until the rest drains; a kill -9 then
+   * made them go out twice. A message cut at the kernel's boundary is not reported: if the process dies, the
+   * receiver sees an unterminated frame at connection close and discards it, and the restart sends it whole.
+   */
+  private async sendToKernel(s: net.Socket, batch: readonly OutMessage[], onProgress?: (n: number) => void): Promise<void> {
+    const ends = new Array<number>(batch.length);
+    let text = '';
+    let size = 0;
+    for (let i = 0; i < batch.length; i++) {
+      text += batch[i]!.json + '\0';
+      size += batch[i]!.bytes + 1;
+      ends[i] = size;
+    }
+    const data = Buffer.from(text);
+    let written = 0;
+    let reported = 0;
+    let pauseMs = 1;
+    let lastProgress = Date.now();
+    while (written < data.length) {
+      // Looked up before every write: once the socket is destroyed its descriptor number may belong to a new file.
+      const fd = socketFd(s);
+      if (fd === undefined || s.destroyed) throw new SwarmwatchError(SW_ERR_SHIPPER_DESTINATION, `connection to ${this.url} closed during a write`, { culprit: this.url });
+      let n = 0;
+      try {
+        n = fs.writeSync(fd, data, written, data.length - written);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== 'EAGAIN' && code !== 'EWOULDBLOCK') {
+          s.destroy();
+          throw new SwarmwatchError(SW_ERR_SHIPPER_DESTINATION, `write to ${this.url} failed: ${code ?? (err as Error).message}`, { culprit: this.url, cause: err });
+        }
+      }
+      if (n > 0) {
+        written += n;
+        let whole = reported;
+        while (whole < ends.length && ends[whole]! <= written) whole++;
+        if (whole > reported) { reported = whole; onProgress?.(whole); }
+        lastProgress = Date.now();
+        pauseMs = 1;
+        continue;
+      }
+      if (Date.now() - lastProgress > this.opts.writeTimeoutMs) {
+        const err = new SwarmwatchError(SW_ERR_SHIPPER_WRITE_TIMEOUT, `${this.url} accepted no data for ${this.opts.writeTimeoutMs} ms`, { culprit: this.url });
+        s.destroy(err);
+        throw err;
+      }
+      // The kernel's send buffer is full: the receiver is slow. Node offers no writability event outside its own
+      // write queue, so poll, backing off to 20 ms (the receiver, not this loop, sets the pace).
+      await new Promise((r) => setTimeout(r, pauseMs));
+      pauseMs = Math.min(pauseMs * 2, 20);
+    }
+    if (reported < batch.length) onProgress?.(batch.length);
+  }
+
+  /** TLS (records are encrypted in user space, so kernel bytes do not map to messages): Node's stream write. */
+  private sendThroughStream(s: net.Socket, batch: readonly OutMessage[], onProgress?: (n: number) => void): Promise<void> {
     let data = '';
     for (const m of batch) data += m.json + '\0';
-    await new Promise<void>((resolve, reject) => {
+    return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         const err = new SwarmwatchError(SW_ERR_SHIPPER_WRITE_TIMEOUT, `${this.url} accepted no data for ${this.opts.writeTimeoutMs} ms`, { culprit: this.url });
         s.destroy(err);
@@ -95,25 +165,18 @@ export class StreamTransport implements Transport {
         reject(new SwarmwatchError(SW_ERR_SHIPPER_DESTINATION, `connection to ${this.url} closed during a write`, { culprit: this.url }));
       };
       s.once('close', onClose);
-      let handedOff = false;
+      let reported = false;
       s.write(data, (err) => {
         clearTimeout(timer);
         s.off('close', onClose);
         if (err) { reject(new SwarmwatchError(SW_ERR_SHIPPER_DESTINATION, `write to ${this.url} failed: ${(err as NodeJS.ErrnoException).code ?? err.message}`, { culprit: this.url, cause: err })); return; }
-        if (!handedOff) onHandedOff?.();
+        if (!reported) onProgress?.(batch.length);
         resolve();
       });
-      // Nothing left in the stream's buffer: libuv wrote it all to the kernel within this call (Node runs the
-      // stream's internal onwrite synchronously for a synchronous write), so the cursor can be committed now
-      // instead of a few ticks later, when more of the stream may have happened.
-      if (s.writableLength === 0) { handedOff = true; onHandedOff?.(); }
+      // Nothing left in the stream's buffer: it all went to the kernel within this call (Node runs the stream's
+      // onwrite synchronously for a synchronous write), so report now rather than a few ticks later.
+      if (s.writableLength === 0) { reported = true; onProgress?.(batch.length); }
     });
-    this.connected = true;
-    if (this.addressChanged) {
-      this.addressChanged = false;
-      this.socket = undefined;
-      s.end();
-    }
   }
 
   async close(): Promise<void> {
@@ -128,4 +191,10 @@ export class StreamTransport implements Transport {
       s.end();
     });
   }
+}
+
+/** The socket's file descriptor (libuv exposes it on the handle on Unix), or undefined where it is not available. */
+function socketFd(s: net.Socket): number | undefined {
+  const fd = (s as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
 }

@@ -11,11 +11,12 @@ export interface Transport {
   /** True for stream transports, where a broken connection may have swallowed bytes the kernel accepted. */
   readonly streamOriented: boolean;
   /**
-   * `onHandedOff` runs the moment the whole batch is in the kernel: synchronously inside send() when the write
-   * completed at once (the common case), else from the write callback. The sender commits its cursor there, so a
-   * kill -9 can duplicate a batch only in the microseconds between the syscall and the rename.
+   * `onProgress(n)` runs, synchronously, each time the first `n` messages of the batch are wholly in the kernel
+   * (which delivers them even if this process is killed the next instant); the last call has n = batch.length.
+   * The sender commits its cursor there, so a kill -9 can repeat a message only in the microseconds between the
+   * write syscall and the cursor file's rename.
    */
-  send(batch: readonly OutMessage[], onHandedOff?: () => void): Promise<void>;
+  send(batch: readonly OutMessage[], onProgress?: (messagesInKernel: number) => void): Promise<void>;
   close(): Promise<void>;
 }
 

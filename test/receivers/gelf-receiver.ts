@@ -17,6 +17,8 @@ export interface ReceiverOptions {
   key?: string;
   /** Directory for out/stats files (a new temp dir by default). */
   dir?: string;
+  /** Reads stream connections at most this fast (bytes/s), like a loaded Graylog: the sender meets backpressure. */
+  readRate?: number;
 }
 
 export interface ReceiverStats {
@@ -49,6 +51,7 @@ export async function startGelfReceiver(o: ReceiverOptions): Promise<GelfReceive
   const args = [script, '--proto', o.proto, '--port', String(o.port ?? 0), '--host', o.host ?? '127.0.0.1', '--out', outFile, '--stats', statsFile];
   if (o.countOnly) args.push('--count-only');
   if (o.cert) args.push('--cert', o.cert, '--key', o.key!);
+  if (o.readRate) args.push('--read-rate', String(o.readRate));
   const child = spawn(PYTHON, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve, reject) => {
     let buf = '';

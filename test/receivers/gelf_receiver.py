@@ -6,6 +6,7 @@ or uncompressed; chunked with magic 0x1e 0x0f, any chunk order, any datagram siz
 complete), and records every message it received, as received, to a JSON-lines file.
 
   gelf_receiver.py --proto tcp|udp|tls --port 0 --out FILE [--stats FILE] [--count-only] [--cert F --key F]
+                   [--read-rate BYTES_PER_S]
 
 Prints "LISTENING <proto> <port>" on stdout once ready. SIGTERM: stop accepting, read what is already buffered
 on every connection, record it, write stats, exit 0 (a receiver that goes down cleanly, like Graylog's).
@@ -22,6 +23,8 @@ p.add_argument('--count-only', action='store_true')
 p.add_argument('--cert', default='')
 p.add_argument('--key', default='')
 p.add_argument('--rcvbuf', type=int, default=256 * 1024 * 1024)
+# A slow receiver (a loaded Graylog): stream connections are read at most this many bytes per second (0: no limit).
+p.add_argument('--read-rate', type=int, default=0)
 args = p.parse_args()
 
 lock = threading.Lock()
@@ -91,7 +94,9 @@ def serve_stream(conn: socket.socket):
     buf = b''
     while True:
         try:
-            data = conn.recv(1 << 20)
+            data = conn.recv(min(1 << 20, max(4096, args.read_rate // 20)) if args.read_rate else 1 << 20)
+            if args.read_rate and data:
+                time.sleep(len(data) / args.read_rate)
         except (socket.timeout, ssl.SSLWantReadError):
             if stopping.is_set():
                 break
