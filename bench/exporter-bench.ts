@@ -3,6 +3,7 @@
  *
  *   npm run bench:exporter                       synthetic trees (v1 and v2) of 100, 1,000, 10,000 containers
  *   npm run bench:exporter -- --sizes 100,1000   other sizes
+ *   npm run bench:exporter -- --keep             keep the generated trees (for --child-rss runs by hand)
  *   npm run bench:exporter -- --real 100         CPU per scrape on 100 real busybox containers (private engine)
  *   npm run bench:exporter -- --netdata 200      us vs Netdata's cgroups collector on 200 real containers
  *
@@ -145,7 +146,7 @@ interface ChildResult {
   p50: number; p99: number; cFloor: number; nodeFloor: number; rss: number; cpuPerScrape: number;
 }
 
-function child(root: string, mode: string, n: number, scrapes: number, floorBin: string): void {
+async function child(root: string, mode: string, n: number, scrapes: number, floorBin: string): Promise<void> {
   const state = syntheticState(n);
   const collector = createContainerCollector({ state, hostRoot: root });
   // The floor reads every needed file once: the files of the first scrape (which also reads the limits that
@@ -166,10 +167,12 @@ function child(root: string, mode: string, n: number, scrapes: number, floorBin:
   const nodeTimes: number[] = [];
   const cTimes: number[] = [];
   let cpuMs = 0;
+  // What the agent does at scrape time: stream into a sink that takes each chunk at once (a socket with room).
+  const sink = { write(_chunk: Buffer, release: () => void) { release(); } };
   for (let i = 0; i < scrapes; i++) {
     const cpu0 = process.cpuUsage();
     const t = process.hrtime.bigint();
-    collector.collect();
+    await collector.stream(sink);
     times.push(Number(process.hrtime.bigint() - t) / 1e6);
     const cpu = process.cpuUsage(cpu0);
     cpuMs += (cpu.user + cpu.system) / 1000;
@@ -213,11 +216,12 @@ async function synthetic(): Promise<void> {
         const peak = rr.status === 0 ? mib((JSON.parse(rr.stdout.trim().split('\n').pop()!) as { hwm: number }).hwm) : 'n/a';
         console.log(`| ${mode} | ${n} | ${x.filesPerScrape} / ${x.floorFiles} | ${x.series} | ${ms(x.p50)} | ${ms(x.p99)} | ${ms(x.cFloor)} | ${ms(x.nodeFloor)} | ${(x.p50 / x.cFloor).toFixed(2)} | ${(x.p50 / x.nodeFloor).toFixed(2)} | ${ms(x.cpuPerScrape)} | ${mib(x.rss)} | ${peak} |`);
         if (process.env.BENCH_VERBOSE) console.error(`  (tree generated in ${genMs} ms, ${x.bytes} bytes of exposition)`);
-        fs.rmSync(root, { recursive: true, force: true });
+        if (args.includes('--keep')) console.error(`  tree kept: ${root} (node dist/bench/exporter-bench.js --child-rss ${root} ${n} 10)`);
+        else fs.rmSync(root, { recursive: true, force: true });
       }
     }
   } finally {
-    fs.rmSync(tmp, { recursive: true, force: true });
+    if (!args.includes('--keep')) fs.rmSync(tmp, { recursive: true, force: true });
   }
 }
 
@@ -355,10 +359,12 @@ async function real(count: number, withNetdata: boolean): Promise<void> {
  * Peak RSS of a process that does only what the exporter does at scrape time: read, parse and stream the
  * families to a sink (the HTTP response in the agent), with no floor measurements around it.
  */
-function childRss(root: string, n: number, scrapes: number): void {
+async function childRss(root: string, n: number, scrapes: number): Promise<void> {
   const collector = createContainerCollector({ state: syntheticState(n), hostRoot: root });
   let bytes = 0;
-  for (let i = 0; i < scrapes; i++) collector.stream((chunk) => { bytes += Buffer.byteLength(chunk); });
+  // A sink that takes each chunk at once, as a socket with room does; the agent's sink is core/http/server.ts.
+  const sink = { write(chunk: Buffer, release: () => void) { bytes += chunk.length; release(); } };
+  for (let i = 0; i < scrapes; i++) await collector.stream(sink);
   const status = fs.readFileSync('/proc/self/status', 'latin1');
   const hwm = Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) * 1024;
   const base = Number(args[4] ?? 0);
@@ -366,9 +372,9 @@ function childRss(root: string, n: number, scrapes: number): void {
 }
 
 if (args[0] === '--child') {
-  child(args[1]!, args[2]!, Number(args[3]), Number(args[4]), args[5]!);
+  await child(args[1]!, args[2]!, Number(args[3]), Number(args[4]), args[5]!);
 } else if (args[0] === '--child-rss') {
-  childRss(args[1]!, Number(args[2]), Number(args[3]));
+  await childRss(args[1]!, Number(args[2]), Number(args[3]));
 } else if (arg('netdata') !== undefined || args.includes('--netdata')) {
   await real(Number(arg('netdata') ?? 200) || 200, true);
 } else if (arg('real') !== undefined || args.includes('--real')) {

@@ -12,7 +12,7 @@ function createExporter(ctx: AgentContext): Component {
   return {
     name: 'exporter',
     async start() {
-      registerEngineCollector(ctx.registry, ctx.state);
+      registerEngineCollector(ctx.registry, ctx.state, ctx.stats);
       cluster = new ClusterCollector(ctx.registry, ctx.state, {
         maxViewAgeMs: ctx.config.duration('exporter.cluster-max-age'),
         refreshWaitMs: ctx.config.duration('cluster.timeout'),
@@ -31,7 +31,7 @@ function createExporter(ctx: AgentContext): Component {
       ctx.textCollectors.push({
         name: timed.name,
         collect: () => ctx.stats.time(timed.name, () => timed.collect()).then((t) => t ?? ''),
-        stream: (write) => ctx.stats.time(timed.name, () => timed.stream(write)).then(() => undefined),
+        stream: (sink) => ctx.stats.time(timed.name, () => timed.stream(sink)).then(() => undefined),
       });
       ctx.app.get('/api/v1/task-failures', (_req, res) => {
         res.json({ failures: [...(cluster?.recentFailures ?? [])].reverse() });

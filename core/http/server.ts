@@ -1,8 +1,9 @@
 import express, { type Express } from 'express';
-import type { Server } from 'node:http';
+import type { Server, ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
 import { ErrorCodes, SwarmwatchError } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { ByteSink } from '../metrics/exposition-writer.js';
 import type { TextCollector } from '../runtime/component.js';
 
 /**
@@ -18,6 +19,34 @@ function collectGarbageAfterScrape(): void {
   setTimeout(() => { gcPending = false; gc(); }, 50).unref();
 }
 
+/**
+ * A scrape client that stops reading is dropped after this long without progress: streamed scrapes run one at a
+ * time (core/metrics/exposition-writer.ts), so a stalled reader would otherwise hold every later scrape.
+ */
+const SCRAPE_STALL_MS = 30_000;
+
+/**
+ * Chunks go to the socket as they are; each is released once the socket has taken it (write callback), or when the
+ * connection closes, so the pooled buffer is reused only when the kernel has the bytes.
+ */
+function responseSink(res: ServerResponse): ByteSink {
+  const pending = new Set<() => void>();
+  let closed = false;
+  res.once('close', () => {
+    closed = true;
+    for (const release of pending) release();
+    pending.clear();
+  });
+  return {
+    get closed() { return closed; },
+    write(chunk, release) {
+      if (closed) { release(); return; }
+      pending.add(release);
+      res.write(chunk, () => { pending.delete(release); release(); });
+    },
+  };
+}
+
 export function createApp(registry: Registry, textCollectors: TextCollector[], log: Logger): Express {
   const app = express();
   app.disable('x-powered-by');
@@ -31,11 +60,14 @@ export function createApp(registry: Registry, textCollectors: TextCollector[], l
       return;
     }
     res.setHeader('Content-Type', registry.contentType);
+    res.setTimeout(SCRAPE_STALL_MS, () => res.destroy());
     res.write(head);
-    // Hot collectors write family by family straight to the socket; a failing one loses only its own families.
+    // Hot collectors write chunk by chunk straight to the socket; a failing one loses only its own families.
+    const sink = responseSink(res);
     for (const c of textCollectors) {
+      if (sink.closed) break;
       try {
-        if (c.stream) await c.stream((chunk) => { res.write(chunk); });
+        if (c.stream) await c.stream(sink);
         else res.write(await c.collect());
       } catch (err) {
         log.error(`collector ${c.name} failed`, { error: (err as Error).message });

@@ -3,6 +3,7 @@ import type { Registry } from 'prom-client';
 import type { Config } from '../config/load.js';
 import type { OptionSpec } from '../config/spec.js';
 import type { Logger } from '../log.js';
+import type { ByteSink } from '../metrics/exposition-writer.js';
 import type { CollectorStats } from '../metrics/collector.js';
 import type { SwarmState } from '../state/model.js';
 
@@ -10,8 +11,11 @@ import type { SwarmState } from '../state/model.js';
 export interface TextCollector {
   name: string;
   collect(): Promise<string> | string;
-  /** Optional: hands the text over in pieces as it is rendered, so a large scrape is never held whole in memory. */
-  stream?(write: (chunk: string) => void): Promise<void> | void;
+  /**
+   * Optional: writes the text into `sink` chunk by chunk as it is rendered, waiting while the sink is full, so a
+   * large scrape is never held whole in memory (core/metrics/exposition-writer.ts).
+   */
+  stream?(sink: ByteSink): Promise<void>;
 }
 
 /** What a component gets from the agent: the shared state model, registry, HTTP app and config. */

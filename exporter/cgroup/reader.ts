@@ -87,8 +87,8 @@ export interface NetInterface {
 export interface ContainerCgroup {
   paths: CgroupPaths;
   pid: number;
-  /** Prebuilt absolute file paths, so a scrape concatenates no strings. */
-  f: Record<string, string>;
+  /** The container's files by name (`memory.stat`, `net/dev`, …). */
+  f: CgroupFiles;
   spec?: SpecValues;
   v: Float64Array;
   percpu: number[];
@@ -139,6 +139,49 @@ const BLKIO_GROUPS: ReadonlyArray<readonly [string, string]> = [
   ['blkio.throttle.io_service_bytes', 'blkio.throttle.io_serviced'],
 ];
 
+/** Directory slots of a container: one per v1 controller, the v2 unified directory, /proc/<pid>. */
+const D = { CPU: 0, CPUACCT: 1, MEMORY: 2, BLKIO: 3, PIDS: 4, PROCS: 5, UNIFIED: 6, PROC_PID: 7 } as const;
+
+function fileTable(entries: ReadonlyArray<readonly [number, readonly string[]]>): ReadonlyMap<string, number> {
+  const m = new Map<string, number>();
+  for (const [dir, names] of entries) for (const n of names) m.set(n, dir);
+  return m;
+}
+
+/** Which directory holds each file the reader uses (v1: by controller). */
+const V1_FILES = fileTable([
+  [D.CPUACCT, ['cpuacct.usage', 'cpuacct.stat', 'cpuacct.usage_percpu']],
+  [D.CPU, ['cpu.stat', 'cpu.shares', 'cpu.cfs_period_us', 'cpu.cfs_quota_us']],
+  [D.PROCS, ['cgroup.procs']],
+  [D.MEMORY, ['memory.usage_in_bytes', 'memory.max_usage_in_bytes', 'memory.limit_in_bytes', 'memory.soft_limit_in_bytes',
+    'memory.memsw.limit_in_bytes', 'memory.failcnt', 'memory.stat', 'memory.oom_control', 'memory.use_hierarchy']],
+  [D.BLKIO, BLKIO_GROUPS.flat()],
+  [D.PIDS, ['pids.current', 'pids.max']],
+  [D.PROC_PID, ['net/dev']],
+]);
+const V2_FILES = fileTable([
+  [D.UNIFIED, ['cpu.stat', 'cpu.max', 'cpu.weight', 'memory.current', 'memory.peak', 'memory.max', 'memory.min', 'memory.stat',
+    'memory.events', 'memory.swap.current', 'memory.swap.max', 'io.stat', 'pids.current', 'pids.max', 'cgroup.procs']],
+  [D.PROC_PID, ['net/dev']],
+]);
+
+/**
+ * A container's file paths, built when read from a few directory strings. Prebuilt paths cost more than they
+ * save: ≈ 30 absolute paths per container held ≈ 13 MB of V8 strings at 1,000 containers, the largest part of the
+ * exporter's live heap; building one per read makes a short-lived string that the young-generation GC frees.
+ */
+export class CgroupFiles {
+  constructor(private readonly table: ReadonlyMap<string, number>, private readonly dirs: ReadonlyArray<string | undefined>) {}
+
+  /** Absolute path of `name`, or undefined when its controller is not mounted (or the file is not one we read). */
+  get(name: string): string | undefined {
+    const slot = this.table.get(name);
+    const dir = slot === undefined ? undefined : this.dirs[slot];
+    if (dir === undefined) return undefined;
+    return dir.endsWith('/') ? dir + name : dir + '/' + name;
+  }
+}
+
 export class CgroupReader {
   readonly r = new FileReader();
   private readonly tmp = new Float64Array(16);
@@ -150,25 +193,18 @@ export class CgroupReader {
 
   /** Builds the per-container record for freshly resolved paths. */
   open(paths: CgroupPaths, pid: number): ContainerCgroup {
-    const f: Record<string, string> = {};
-    const L = this.layout;
-    if (L.readV2) {
-      const d = paths.unified!;
-      for (const n of ['cpu.stat', 'cpu.max', 'cpu.weight', 'memory.current', 'memory.peak', 'memory.max', 'memory.min', 'memory.stat',
-        'memory.events', 'memory.swap.current', 'memory.swap.max', 'io.stat', 'pids.current', 'pids.max', 'cgroup.procs']) f[n] = path.join(d, n);
+    const dirs: Array<string | undefined> = [];
+    if (this.layout.readV2) {
+      dirs[D.UNIFIED] = paths.unified;
     } else {
       const { cpu, cpuacct, memory, blkio, pids } = paths.v1;
-      if (cpuacct) for (const n of ['cpuacct.usage', 'cpuacct.stat', 'cpuacct.usage_percpu']) f[n] = path.join(cpuacct, n);
-      if (cpu) for (const n of ['cpu.stat', 'cpu.shares', 'cpu.cfs_period_us', 'cpu.cfs_quota_us']) f[n] = path.join(cpu, n);
+      dirs[D.CPU] = cpu; dirs[D.CPUACCT] = cpuacct; dirs[D.MEMORY] = memory; dirs[D.BLKIO] = blkio; dirs[D.PIDS] = pids;
       // cAdvisor counts processes in the cpu cgroup; fall back to cpuacct when cpu is not mounted.
-      if (cpu ?? cpuacct) f['cgroup.procs'] = path.join((cpu ?? cpuacct)!, 'cgroup.procs');
-      if (memory) for (const n of ['memory.usage_in_bytes', 'memory.max_usage_in_bytes', 'memory.limit_in_bytes', 'memory.soft_limit_in_bytes',
-        'memory.memsw.limit_in_bytes', 'memory.failcnt', 'memory.stat', 'memory.oom_control', 'memory.use_hierarchy']) f[n] = path.join(memory, n);
-      if (blkio) BLKIO_GROUPS.forEach(([b, s]) => { f[b] = path.join(blkio, b); f[s] = path.join(blkio, s); });
-      if (pids) for (const n of ['pids.current', 'pids.max']) f[n] = path.join(pids, n);
+      dirs[D.PROCS] = cpu ?? cpuacct;
     }
-    if (pid > 0) f['net/dev'] = path.join(L.hostRoot, 'proc', String(pid), 'net/dev');
-    return { paths, pid, f, v: new Float64Array(S.COUNT).fill(NaN), percpu: [], blk: [], net: [], gen: 0, blkGroup: -1 };
+    if (pid > 0) dirs[D.PROC_PID] = path.join(this.layout.hostRoot, 'proc', String(pid));
+    const files = new CgroupFiles(this.layout.readV2 ? V2_FILES : V1_FILES, dirs);
+    return { paths, pid, f: files, v: new Float64Array(S.COUNT).fill(NaN), percpu: [], blk: [], net: [], gen: 0, blkGroup: -1 };
   }
 
   // ---- small helpers ----------------------------------------------------------------------------------
@@ -209,37 +245,37 @@ export class CgroupReader {
     if (this.layout.readV2) {
       let period = 0;
       let quota = 0;
-      if (this.readOpt(f['cpu.max'])) {
+      if (this.readOpt(f.get('cpu.max'))) {
         const b = this.r.buf;
         const q = parseLimitAt(b, 0, this.r.len);
         const p = parseUintAt(b, parsedEnd, this.r.len);
-        if (Number.isNaN(p) || Number.isNaN(q)) this.fail(ErrorCodes.CGROUP_PARSE, f['cpu.max']!, 'expected "<quota|max> <period>"');
+        if (Number.isNaN(p) || Number.isNaN(q)) this.fail(ErrorCodes.CGROUP_PARSE, f.get('cpu.max')!, 'expected "<quota|max> <period>"');
         else { period = p; quota = Number.isFinite(q) ? q : 0; }
       }
-      const weight = this.single(f['cpu.weight']);
+      const weight = this.single(f.get('cpu.weight'));
       // cAdvisor's convertCPUWeightToCPULimit: [1..10000] → [2..262144].
       const shares = weight >= 1 && weight <= 10000 ? 2 + Math.floor(((weight - 1) * 262142) / 9999) : 0;
       spec = {
         cpuPeriod: period, cpuQuota: quota, cpuShares: shares,
-        memLimit: specBytes(this.single(f['memory.max'], true)),
-        memReservation: specBytes(this.single(f['memory.min'], true)),
-        swapLimit: specBytes(this.single(f['memory.swap.max'], true)),
+        memLimit: specBytes(this.single(f.get('memory.max'), true)),
+        memReservation: specBytes(this.single(f.get('memory.min'), true)),
+        swapLimit: specBytes(this.single(f.get('memory.swap.max'), true)),
         threadsMax: 0, useHierarchy: true,
       };
     } else {
-      const quota = this.single(f['cpu.cfs_quota_us'], true);
+      const quota = this.single(f.get('cpu.cfs_quota_us'), true);
       spec = {
-        cpuPeriod: this.single(f['cpu.cfs_period_us']) || 0,
+        cpuPeriod: this.single(f.get('cpu.cfs_period_us')) || 0,
         cpuQuota: quota > 0 ? quota : 0,
-        cpuShares: this.single(f['cpu.shares']) || 0,
-        memLimit: specBytes(this.single(f['memory.limit_in_bytes'])),
-        memReservation: specBytes(this.single(f['memory.soft_limit_in_bytes'])),
-        swapLimit: specBytes(this.single(f['memory.memsw.limit_in_bytes'])),
+        cpuShares: this.single(f.get('cpu.shares')) || 0,
+        memLimit: specBytes(this.single(f.get('memory.limit_in_bytes'))),
+        memReservation: specBytes(this.single(f.get('memory.soft_limit_in_bytes'))),
+        swapLimit: specBytes(this.single(f.get('memory.memsw.limit_in_bytes'))),
         threadsMax: 0,
-        useHierarchy: this.single(f['memory.use_hierarchy']) !== 0,
+        useHierarchy: this.single(f.get('memory.use_hierarchy')) !== 0,
       };
     }
-    const tm = this.single(f['pids.max'], true);
+    const tm = this.single(f.get('pids.max'), true);
     spec.threadsMax = Number.isFinite(tm) ? tm : 0;
     return spec;
   }
@@ -267,8 +303,8 @@ export class CgroupReader {
     const r = this.r;
     const t = this.tmp;
     // The first file tells whether the container still exists: ENOENT here means it went away.
-    const memUsage = f['memory.usage_in_bytes'];
-    const probe = memUsage ?? f['cpuacct.usage'];
+    const memUsage = f.get('memory.usage_in_bytes');
+    const probe = memUsage ?? f.get('cpuacct.usage');
     if (!probe) return true;
     if (!r.read(probe)) {
       if (r.failure === 'ENOENT') return true;
@@ -279,13 +315,13 @@ export class CgroupReader {
       v[probe === memUsage ? S.MEM_USAGE : S.CPU_TOTAL_NS] = x;
     }
     // CPU
-    if (probe === memUsage) v[S.CPU_TOTAL_NS] = this.single(f['cpuacct.usage']);
+    if (probe === memUsage) v[S.CPU_TOTAL_NS] = this.single(f.get('cpuacct.usage'));
     t.fill(NaN);
-    if (this.keyValues(f['cpuacct.stat'], CPUACCT_STAT_KEYS, t)) {
+    if (this.keyValues(f.get('cpuacct.stat'), CPUACCT_STAT_KEYS, t)) {
       v[S.CPU_USER_S] = t[0]! / USER_HZ;
       v[S.CPU_SYSTEM_S] = t[1]! / USER_HZ;
     }
-    if (this.percpu && this.readOpt(f['cpuacct.usage_percpu'])) {
+    if (this.percpu && this.readOpt(f.get('cpuacct.usage_percpu'))) {
       let pos = 0;
       let i = 0;
       for (;;) {
@@ -297,17 +333,17 @@ export class CgroupReader {
       c.percpu.length = i;
     }
     t.fill(NaN);
-    if (this.keyValues(f['cpu.stat'], V1_CPU_STAT_KEYS, t)) {
+    if (this.keyValues(f.get('cpu.stat'), V1_CPU_STAT_KEYS, t)) {
       v[S.CFS_PERIODS] = t[0]!;
       v[S.CFS_THROTTLED_PERIODS] = t[1]!;
       v[S.CFS_THROTTLED_S] = t[2]! / 1e9;
     }
     // Memory
-    if (f['memory.stat']) {
-      v[S.MEM_MAX_USAGE] = this.single(f['memory.max_usage_in_bytes']);
-      v[S.MEM_FAILCNT] = this.single(f['memory.failcnt']);
+    if (f.get('memory.stat')) {
+      v[S.MEM_MAX_USAGE] = this.single(f.get('memory.max_usage_in_bytes'));
+      v[S.MEM_FAILCNT] = this.single(f.get('memory.failcnt'));
       t.fill(NaN);
-      if (this.keyValues(f['memory.stat'], V1_MEM_KEYS, t)) {
+      if (this.keyValues(f.get('memory.stat'), V1_MEM_KEYS, t)) {
         const h = c.spec!.useHierarchy;
         v[S.MEM_RSS] = h ? t[0]! : t[6]!;
         v[S.MEM_CACHE] = h ? t[1]! : t[7]!;
@@ -323,12 +359,12 @@ export class CgroupReader {
       }
       t.fill(NaN);
       // oom_kill exists in memory.oom_control since kernel 4.13.
-      if (this.keyValues(f['memory.oom_control'], OOM_CONTROL_KEYS, t)) v[S.OOM_KILL] = t[0]!;
+      if (this.keyValues(f.get('memory.oom_control'), OOM_CONTROL_KEYS, t)) v[S.OOM_KILL] = t[0]!;
     }
     this.readBlkioV1(c);
     // Processes and threads
-    v[S.THREADS] = this.single(f['pids.current']);
-    if (this.readOpt(f['cgroup.procs'])) v[S.PROCESSES] = countLines(r.buf, r.len);
+    v[S.THREADS] = this.single(f.get('pids.current'));
+    if (this.readOpt(f.get('cgroup.procs'))) v[S.PROCESSES] = countLines(r.buf, r.len);
     return false;
   }
 
@@ -337,17 +373,17 @@ export class CgroupReader {
     const v = c.v;
     const r = this.r;
     const t = this.tmp;
-    if (!r.read(f['memory.current']!)) {
+    if (!r.read(f.get('memory.current')!)) {
       if (r.failure === 'ENOENT') {
         // No memory controller enabled for this cgroup is possible; the cgroup itself may still be there.
-        if (!r.read(f['cgroup.procs']!) && r.failure === 'ENOENT') return true;
-      } else this.fail(ErrorCodes.CGROUP_READ, f['memory.current']!, r.failure);
+        if (!r.read(f.get('cgroup.procs')!) && r.failure === 'ENOENT') return true;
+      } else this.fail(ErrorCodes.CGROUP_READ, f.get('memory.current')!, r.failure);
     } else {
       v[S.MEM_USAGE] = parseSingle(r.buf, r.len);
-      if (Number.isNaN(v[S.MEM_USAGE]!)) this.fail(ErrorCodes.CGROUP_PARSE, f['memory.current']!, 'not a number');
+      if (Number.isNaN(v[S.MEM_USAGE]!)) this.fail(ErrorCodes.CGROUP_PARSE, f.get('memory.current')!, 'not a number');
     }
     t.fill(NaN);
-    if (this.keyValues(f['cpu.stat'], V2_CPU_STAT_KEYS, t)) {
+    if (this.keyValues(f.get('cpu.stat'), V2_CPU_STAT_KEYS, t)) {
       v[S.CPU_TOTAL_NS] = t[3]! * 1000;
       v[S.CPU_USER_S] = t[4]! / 1e6;
       v[S.CPU_SYSTEM_S] = t[5]! / 1e6;
@@ -355,9 +391,9 @@ export class CgroupReader {
       v[S.CFS_THROTTLED_PERIODS] = t[1]!;
       v[S.CFS_THROTTLED_S] = t[2]! / 1e6;
     }
-    v[S.MEM_MAX_USAGE] = this.single(f['memory.peak']);
+    v[S.MEM_MAX_USAGE] = this.single(f.get('memory.peak'));
     t.fill(NaN);
-    if (this.keyValues(f['memory.stat'], V2_MEM_KEYS, t)) {
+    if (this.keyValues(f.get('memory.stat'), V2_MEM_KEYS, t)) {
       v[S.MEM_RSS] = t[0]!;
       v[S.MEM_CACHE] = t[1]!;
       v[S.MEM_MAPPED_FILE] = t[2]!;
@@ -368,9 +404,9 @@ export class CgroupReader {
       const usage = v[S.MEM_USAGE]!;
       if (!Number.isNaN(usage) && !Number.isNaN(t[4]!)) v[S.MEM_WORKING_SET] = usage > t[4]! ? usage - t[4]! : 0;
     }
-    v[S.MEM_SWAP] = this.single(f['memory.swap.current']);
+    v[S.MEM_SWAP] = this.single(f.get('memory.swap.current'));
     t.fill(NaN);
-    if (this.keyValues(f['memory.events'], V2_EVENTS_KEYS, t)) {
+    if (this.keyValues(f.get('memory.events'), V2_EVENTS_KEYS, t)) {
       v[S.EVENTS_HIGH] = t[0]!;
       v[S.EVENTS_MAX] = t[1]!;
       // No failcnt on v2: the closest equivalent is the number of times usage hit memory.max.
@@ -378,8 +414,8 @@ export class CgroupReader {
       v[S.OOM_KILL] = t[2]!;
     }
     this.readIoStat(c);
-    v[S.THREADS] = this.single(f['pids.current']);
-    if (this.readOpt(f['cgroup.procs'])) v[S.PROCESSES] = countLines(r.buf, r.len);
+    v[S.THREADS] = this.single(f.get('pids.current'));
+    if (this.readOpt(f.get('cgroup.procs'))) v[S.PROCESSES] = countLines(r.buf, r.len);
     return false;
   }
 
@@ -434,18 +470,18 @@ export class CgroupReader {
 
   private readBlkioV1(c: ContainerCgroup): void {
     const f = c.f;
-    if (!f[BLKIO_GROUPS[0]![0]]) return;
+    if (!f.get(BLKIO_GROUPS[0]![0])) return;
     const tryGroup = (g: number): boolean => {
       const [bytesFile, iosFile] = BLKIO_GROUPS[g]!;
-      if (!this.r.read(f[bytesFile]!)) {
+      if (!this.r.read(f.get(bytesFile)!)) {
         if (this.r.failure === 'ENOENT') this.blkGroupExists[g] = false;
-        else this.fail(ErrorCodes.CGROUP_READ, f[bytesFile]!, this.r.failure);
+        else this.fail(ErrorCodes.CGROUP_READ, f.get(bytesFile)!, this.r.failure);
         return false;
       }
       const n = this.parseBlkioV1(c, false);
-      if (n < 0) { this.fail(ErrorCodes.CGROUP_PARSE, f[bytesFile]!, 'malformed blkio line'); return false; }
+      if (n < 0) { this.fail(ErrorCodes.CGROUP_PARSE, f.get(bytesFile)!, 'malformed blkio line'); return false; }
       if (n === 0) return false;
-      if (this.readOpt(f[iosFile]) && this.parseBlkioV1(c, true) < 0) this.fail(ErrorCodes.CGROUP_PARSE, f[iosFile]!, 'malformed blkio line');
+      if (this.readOpt(f.get(iosFile)) && this.parseBlkioV1(c, true) < 0) this.fail(ErrorCodes.CGROUP_PARSE, f.get(iosFile)!, 'malformed blkio line');
       return true;
     };
     // Once a group had device lines it keeps them; until then try the groups in order (missing ones skipped).
@@ -462,7 +498,7 @@ export class CgroupReader {
 
   /** v2 io.stat: `MAJ:MIN rbytes=… wbytes=… rios=… wios=… dbytes=… dios=…` per device. */
   private readIoStat(c: ContainerCgroup): void {
-    const file = c.f['io.stat'];
+    const file = c.f.get('io.stat');
     if (!this.readOpt(file)) { this.pruneDevices(c); return; }
     const b = this.r.buf;
     const len = this.r.len;
@@ -498,7 +534,7 @@ export class CgroupReader {
 
   /** /proc/<pid>/net/dev: skips 2 header lines and lo*, veth*, docker*, nerdctl* (cAdvisor's networkStatsFromProc). */
   private readNet(c: ContainerCgroup): void {
-    const file = c.f['net/dev'];
+    const file = c.f.get('net/dev');
     if (!file) return;
     if (!this.r.read(file)) {
       // The pid is gone (container stopping) or /proc is not the host's: no network stats, like cAdvisor.
