@@ -1,5 +1,8 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 
+/** Reasons of swarmwatch_shipper_dropped_total (log-shipper/reader.ts). */
+export const DROP_REASONS = ['unparsable_entry', 'rotated_before_read'] as const;
+
 /** The shipper's metrics, on the agent's registry (the same one the exporter serves at /metrics). */
 export class ShipperMetrics {
   readonly lines: Counter<'service'>;
@@ -19,6 +22,8 @@ export class ShipperMetrics {
     this.lines = new Counter({ name: 'swarmwatch_shipper_lines_total', help: 'Log lines delivered to the GELF destination, by Swarm service (empty for plain containers)', labelNames: ['service'], registers: r });
     this.bytes = new Counter({ name: 'swarmwatch_shipper_bytes_total', help: 'Bytes of GELF JSON delivered, by Swarm service', labelNames: ['service'], registers: r });
     this.dropped = new Counter({ name: 'swarmwatch_shipper_dropped_total', help: 'Log entries not shipped, by reason', labelNames: ['reason'], registers: r });
+    // A drop is usually a one-off: born at 1, the series would show no increase to rate()/increase(). From 0 it does.
+    for (const reason of DROP_REASONS) this.dropped.inc({ reason }, 0);
     this.truncated = new Counter({ name: 'swarmwatch_shipper_truncated_total', help: 'Messages cut to fit, by reason (max_message_size, udp_chunk_limit)', labelNames: ['reason'], registers: r });
     this.reconnects = new Counter({ name: 'swarmwatch_shipper_reconnects_total', help: 'Connections to the destination opened again after the first', registers: r });
     this.deliveryErrors = new Counter({ name: 'swarmwatch_shipper_delivery_errors_total', help: 'Failed delivery attempts (each is retried), by error code', labelNames: ['code'], registers: r });

@@ -208,10 +208,15 @@ export class ContainerReader {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
       throw err;
     }
-    if (source.rotatedAway) {
+    // Checked at the start and after every chunk: while reading is paused (delivery behind), the engine can rotate
+    // the file being read and the ones after it away (max-file); the source finds that when it moves on.
+    const reportGap = () => {
+      if (!source.rotatedAway) return;
+      source.rotatedAway = false;
       this.deps.onDropped('rotated_before_read');
       this.deps.log.warn(`the log of ${c.name} was rotated past its cursor before it was read: lines written while the shipper was behind are gone`, { container: c.id.slice(0, 12) });
-    }
+    };
+    reportGap();
     let full = false;
     const assembler = this.assemblerFor(c, () => { full = true; });
     let before: Cursor = pos ?? ZERO_CURSOR;
@@ -228,6 +233,7 @@ export class ContainerReader {
       let idleSince = 0;
       while (!this.stopped) {
         if (source.readMore(onEntry)) {
+          reportGap();
           idleSince = 0;
           if (full) { full = false; await this.deps.drained(); }
           // Reads are synchronous: give the sender and other readers the event loop between chunks.

@@ -1,4 +1,5 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
+import type { CollectorStats } from '../../core/metrics/collector.js';
 import type { SwarmState } from '../../core/state/model.js';
 
 const containerStates = ['created', 'running', 'paused', 'restarting', 'removing', 'exited', 'dead'] as const;
@@ -8,7 +9,7 @@ const localStates = ['inactive', 'pending', 'active', 'error', 'locked'] as cons
  * This engine and this node's place in the swarm, from the shared state model (no Docker call at scrape time:
  * the model is kept current by events and reconciliation).
  */
-export function registerEngineCollector(registry: Registry, state: SwarmState): void {
+export function registerEngineCollector(registry: Registry, state: SwarmState, stats?: Pick<CollectorStats, 'countError'>): void {
   const r = [registry];
   const errors = new Counter({
     name: 'swarmwatch_engine_errors_total', help: 'Failed calls to the local Docker engine during reconciliation, by error code (unreachable, permission, timeout…)',
@@ -17,7 +18,12 @@ export function registerEngineCollector(registry: Registry, state: SwarmState): 
   state.on('docker-error', (e) => errors.inc({ code: e.code }));
   new Gauge({
     name: 'swarmwatch_engine_up', help: '1 when the local Docker engine answered the last reconciliation or event stream, 0 otherwise', registers: r,
-    collect() { this.set(state.engine.up ? 1 : 0); },
+    collect() {
+      this.set(state.engine.up ? 1 : 0);
+      // While the engine is unreachable the engine and container families are the model's last picture: every
+      // scrape counts it as swarmwatch_collector_errors_total{collector="engine",code=<the engine's error>}.
+      if (!state.engine.up && state.engine.lastError) stats?.countError('engine', state.engine.lastError.code);
+    },
   });
   new Gauge({
     name: 'swarmwatch_engine_info', help: 'Local Docker engine version and cgroup setup (always 1)',

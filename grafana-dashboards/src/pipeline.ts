@@ -22,7 +22,7 @@ export function pipeline() {
     .table({ title: 'Targets down', faultOnly: 'a scrape target must be failing.', queries: [{ expr: `up{${NODE}} == 0` }] })
     .row('Collectors')
     .timeseries({ title: 'Collector duration', unit: 's', queries: [{ expr: `max by (swarm_node, collector) (swarmwatch_collector_duration_seconds{${NODE}})`, legend: '{{swarm_node}} {{collector}}' }] })
-    .timeseries({ title: 'Collector errors', unit: 'ops', faultOnly: 'a collector must have met an error (e.g. an unreadable cgroup file).', queries: [{ expr: `sum by (collector, code) (rate(swarmwatch_collector_errors_total{${NODE}}[${RATE}]))`, legend: '{{collector}} {{code}}' }] })
+    .timeseries({ title: 'Collector errors', unit: 'ops', faultOnly: 'a collector must have met an error (the Docker engine unreachable: collector "engine", one per scrape; an unreadable cgroup file).', queries: [{ expr: `sum by (collector, code) (rate(swarmwatch_collector_errors_total{${NODE}}[${RATE}]))`, legend: '{{collector}} {{code}}' }] })
     .row('Log shipper')
     .timeseries({ title: 'Shipped lines per second', unit: 'short', description: 'Log lines delivered to the GELF destination, by Swarm service (empty: plain containers), all nodes.', queries: [{ expr: `sum by (service) (rate(swarmwatch_shipper_lines_total{${SHIPPER_SERVICE}}[${RATE}]))`, legend: '{{service}}' }] })
     .timeseries({ title: 'Shipped bytes per second', unit: 'Bps', description: 'GELF JSON bytes delivered, by Swarm service, all nodes.', queries: [{ expr: `sum by (service) (rate(swarmwatch_shipper_bytes_total{${SHIPPER_SERVICE}}[${RATE}]))`, legend: '{{service}}' }] })

@@ -6,17 +6,21 @@
  * every component: its log shipper ships to the independent GELF receiver (test/receivers/gelf_receiver.py),
  * its alert engine notifies the independent webhook receiver (test/receivers/webhook_receiver.py) and
  * receives Prometheus' own alerts on /api/v2/alerts. A line longer than shipper.max-message-size gives the
- * truncation panel data; at the end both receivers fail (GELF receiver stopped, webhook answering 503)
- * for the delivery-error and notification-failure panels. Every panel
- * query of every dashboard, with the variables substituted as Grafana does, must parse and return
- * data; so must every variable's label_values() query.
+ * truncation panel data. Every panel query of every dashboard, with the variables substituted as Grafana does,
+ * must parse and return data; so must every variable's label_values() query.
+ *
+ * Fault-only panels get their faults at the end, one after the other (each would disturb the workload):
+ *  - both receivers fail (GELF receiver stopped, webhook answering 503) and the node is paused: "Delivery errors",
+ *    "Destination up" 0, "Notification failures and retries", "Nodes not active";
+ *  - while the GELF receiver is down, the shipper's state volume (a 1 MiB tmpfs) fills up and a fast logger
+ *    with `--log-opt max-size=16k --log-opt max-file=2` is rotated past the paused reader (shipper.buffer-size is
+ *    256 KiB here); when the receiver is back, "Dropped log entries" shows reason rotated_before_read (and the
+ *    receiver really lacks those lines) and cursor write errors;
+ *  - the Docker engine is killed (SIGKILL, like a crash): "Collector errors" shows collector "engine" with
+ *    SW_ERR_DOCKER_UNREACHABLE (the engine's families are the last picture the agent had).
  *
  * "Nodes not ready" gets its data in test/swarm/dashboard-faults.test.ts: a node's own engine cannot be
  * down while it answers, so it needs the multi-node swarm (a killed worker).
- *
- * Left without data here, and why:
- *  - "Collector errors": needs an unreadable cgroup file under a running container.
- *  - "Dropped log entries": needs an unparsable log entry or a log file rotated away unread.
  *
  * The task-failure counts are also checked on synthetic series with `promtool test rules`: a label set's
  * series is born at its first failure (so increase() alone misses it) and every manager reports the same
@@ -32,13 +36,16 @@ import { ensureBusyboxImage, startEngine, type PrivateEngine } from '../bed/inde
 import { readWebhooks, startWebhookReceiver, type Proc } from '../fixtures/alerts/harness.js';
 import { startGelfReceiver, type GelfReceiver } from '../receivers/gelf-receiver.js';
 import { freePort, startAgent, type AgentProcess } from '../support/agent.js';
+import { find } from '../support/prom-text.js';
 import { runPanelQuery, startPrometheus, type PrometheusProcess, type PromResult } from '../support/prometheus.js';
 import { until } from '../support/until.js';
 
 /** Queries whose data needs a fault this single-engine bed cannot produce (see the header; "Nodes not ready": test/swarm/dashboard-faults.test.ts). */
-const NO_DATA_HERE = new Set(['Nodes not ready', 'Collector errors', 'Dropped log entries']);
+const NO_DATA_HERE = new Set(['Nodes not ready']);
 /** Fault-only panels whose fault comes after the main checks (it would disturb the workload). */
-const FAULT_AT_THE_END = new Set(['Nodes not active', 'Delivery errors', 'Notification failures and retries']);
+const FAULT_AT_THE_END = new Set(['Nodes not active', 'Delivery errors', 'Notification failures and retries', 'Dropped log entries', 'Collector errors']);
+/** Encoded messages the shipper holds before reading pauses: small, so a GELF outage pauses the readers within a second. */
+const SHIPPER_BUFFER = 262_144;
 const API_TOKEN = 'dashboard-test-token';
 const SCRAPE_INTERVAL_S = 1;
 /** Grafana: $__rate_interval = max($__interval + scrape interval, 4 × scrape interval). */
@@ -56,6 +63,11 @@ let gelf: GelfReceiver;
 let webhook: Proc;
 let webhookOut = '';
 let webhookFail = '';
+let image = '';
+/** The shipper's state dir: a 1 MiB tmpfs (the "state volume"), so the test can fill it. */
+let shipperDir = '';
+let shipperDirMounted = false;
+const extraReceivers: GelfReceiver[] = [];
 
 
 /** The first whole disk in /proc/partitions (for an I/O throttle rule). */
@@ -79,6 +91,40 @@ async function promApi(pathAndQuery: string): Promise<PromResult> {
 
 function runQuery(q: PanelQuery, vars: Record<string, string>): Promise<{ expr: string; result: PromResult }> {
   return runPanelQuery(prometheus!, q, vars, RATE_INTERVAL, SCRAPE_INTERVAL_S);
+}
+
+const ALL_VARS = { stack: ALL, service: ALL, node: ALL };
+
+function panelQuery(panel: string, refId: string): PanelQuery {
+  const q = DASHBOARDS.flatMap(({ build }) => panelQueries(build())).find((x) => x.panel === panel && x.refId === refId);
+  if (!q) throw new Error(`no query ${refId} in panel "${panel}"`);
+  return q;
+}
+
+/** Each series a panel query shows ("All" selected) over the run, with its largest value. */
+async function panelPeaks(panel: string, refId: string): Promise<{ expr: string; series: Array<{ metric: Record<string, string>; peak: number }> }> {
+  const { expr, result } = await runQuery(panelQuery(panel, refId), ALL_VARS);
+  if (result.status !== 'success') throw new Error(`${panel} [${refId}] does not run: ${result.error} — ${expr}`);
+  const series = result.data!.result.map((x) => ({ metric: x.metric, peak: Math.max(...(x.values ?? (x.value ? [x.value] : [])).map((v) => Number(v[1]))) }));
+  return { expr, series };
+}
+
+/** Fills the filesystem holding `dir` (a full disk) with one file, which is returned. */
+function fillFilesystem(dir: string): string {
+  const file = path.join(dir, 'filler');
+  const fd = fs.openSync(file, 'w');
+  const chunk = Buffer.alloc(64 * 1024, 120);
+  try {
+    for (;;) fs.writeSync(fd, chunk);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
+  } finally {
+    fs.closeSync(fd);
+  }
+  // Smaller writes until not even a page is left.
+  const small = fs.openSync(file, 'a');
+  try { for (;;) fs.writeSync(small, chunk.subarray(0, 512)); } catch { /* ENOSPC */ } finally { fs.closeSync(small); }
+  return file;
 }
 
 function prometheusConfig(agentAddr: string, engineTarget: { addr: string; path: string }, nodeExporterAddr: string): string {
@@ -110,7 +156,7 @@ beforeAll(async () => {
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'swarmwatch-dash-'));
   const metricsPort = await freePort();
   engine = await startEngine({ name: 'dash', metricsAddr: `127.0.0.1:${metricsPort}` });
-  const image = await ensureBusyboxImage(engine);
+  image = await ensureBusyboxImage(engine);
   hostname = (await engine.api<{ Name: string }>('GET', '/info')).body.Name;
   const bridgeIp = (await engine.docker(['network', 'inspect', 'bridge', '--format', '{{(index .IPAM.Config 0).Gateway}}'])).stdout.trim();
   await engine.docker(['swarm', 'init', '--advertise-addr', bridgeIp, '--listen-addr', `${bridgeIp}:0`, '--default-addr-pool', '10.216.0.0/16']);
@@ -132,6 +178,11 @@ beforeAll(async () => {
   await engine.docker(['run', '-d', '--name', 'io', '--network', 'none', '--device-write-bps', `${disk}:10mb`, image, 'sh', '-c', 'while :; do dd if=/dev/zero of=/tmp/x bs=64k count=16 2>/dev/null; sleep 1; done']);
 
   gelf = await startGelfReceiver({ proto: 'tcp', dir: work });
+  shipperDir = path.join(work, 'shipper');
+  fs.mkdirSync(shipperDir);
+  const mount = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,mode=0700', 'swarmwatch-test-state', shipperDir], { encoding: 'utf8' });
+  if (mount.status !== 0) throw new Error(`cannot mount a tmpfs on ${shipperDir}: ${mount.stderr}`);
+  shipperDirMounted = true;
   const webhookPort = await freePort();
   webhookOut = path.join(work, 'webhooks.jsonl');
   webhookFail = path.join(work, 'webhook-fail');
@@ -139,8 +190,8 @@ beforeAll(async () => {
   agent = await startAgent('agent', {
     dockerHost: engine.dockerHost,
     args: ['--docker.reconcile-interval=2s', '--cluster.refresh-interval=1s', `--exporter.engine-metrics-url=http://127.0.0.1:${metricsPort}/metrics`,
-      `--shipper.destination=tcp://127.0.0.1:${gelf.port}`, `--shipper.state-dir=${path.join(work, 'shipper')}`, '--shipper.max-message-size=1024',
-      '--shipper.reconnect-max-delay=500ms',
+      `--shipper.destination=tcp://127.0.0.1:${gelf.port}`, `--shipper.state-dir=${shipperDir}`, '--shipper.max-message-size=1024',
+      '--shipper.reconnect-max-delay=500ms', `--shipper.buffer-size=${SHIPPER_BUFFER}`,
       `--alertmanager.state-dir=${path.join(work, 'alertmanager')}`, `--alertmanager.webhook.url=http://127.0.0.1:${webhookPort}/hook`,
       `--alertmanager.api-token=${API_TOKEN}`, '--alertmanager.retry-initial=200ms', '--alertmanager.retry-max=500ms', '--alertmanager.notify-max-age=2s'],
   });
@@ -193,8 +244,10 @@ afterAll(async () => {
   nodeExporter?.kill('SIGTERM');
   await agent?.stop();
   await gelf?.stop();
+  for (const r of extraReceivers) await r.stop();
   await webhook?.stop();
   await engine?.stop({ graceful: false });
+  if (shipperDirMounted) spawnSync('umount', [shipperDir]);
   if (work) fs.rmSync(work, { recursive: true, force: true });
 }, 60_000);
 
@@ -278,6 +331,16 @@ describe('every dashboard panel against a real Prometheus', () => {
     expect((firing.result.data?.result as Array<{ metric: Record<string, string> }>).map((x) => x.metric.alertname)).toContain('SwarmTaskFailed');
   });
 
+  it('healthy: "Collector errors" shows no engine error, "Dropped log entries" shows 0 for every reason', async () => {
+    const errors = await panelPeaks('Collector errors', 'A');
+    expect(errors.series.filter((x) => x.metric.collector === 'engine'), errors.expr).toEqual([]);
+    // The reasons are exported from 0, so the first drop shows as an increase (a series born at 1 would show none).
+    const dropped = await panelPeaks('Dropped log entries', 'A');
+    expect(dropped.series.map((x) => x.metric.reason).sort(), dropped.expr).toEqual(['rotated_before_read', 'unparsable_entry']);
+    expect(dropped.series.map((x) => x.peak), dropped.expr).toEqual([0, 0]);
+    expect((await panelPeaks('Dropped log entries', 'B')).series).toEqual([]);
+  });
+
   it('fault: a paused node shows in "Nodes not active"; failing receivers show in the delivery-error panels', async () => {
     // The GELF receiver goes away and the webhook answers 503; pausing the node fires SwarmNodeUnavailable,
     // a new notification that is retried and given up after alertmanager.notify-max-age (2 s).
@@ -288,11 +351,60 @@ describe('every dashboard panel against a real Prometheus', () => {
     const all = { stack: ALL, service: ALL, node: ALL };
     const q = queries.find((x) => x.panel === 'Nodes not active')!;
     await until('paused node in the panel', async () => (await runQuery(q, all)).result.data?.result.length === 1, 20_000);
-    for (const x of queries.filter((y) => FAULT_AT_THE_END.has(y.panel) && y.panel !== 'Nodes not active')) {
+    for (const x of queries.filter((y) => y.panel === 'Delivery errors' || y.panel === 'Notification failures and retries')) {
       await until(`${x.panel} [${x.refId}] has data`, async () => ((await runQuery(x, all)).result.data?.result.length ?? 0) > 0, 15_000);
     }
     const down = queries.find((x) => x.panel === 'Destination up')!;
     await until('destination down', async () => ((await runQuery(down, all)).result.data?.result as Array<{ values: Array<[number, string]> }>)[0]?.values.at(-1)?.[1] === '0', 10_000);
+  });
+
+  it('fault: while the GELF receiver is down, a full state volume and a log rotated away unread show in "Dropped log entries"', async () => {
+    // The receiver has been down since the previous test. The disk holding shipper.state-dir fills up: every
+    // cursor write fails from now on (delivery goes on).
+    const filler = fillFilesystem(shipperDir);
+    // A container logging ≈2,000 lines/s, rotated by the engine every ≈16 KiB, keeping one old file.
+    const logger = 'rotating-logger';
+    await engine.docker(['run', '-d', '--name', logger, '--network', 'none', '--log-opt', 'max-size=16k', '--log-opt', 'max-file=2',
+      image, 'sh', '-c', 'i=1; while :; do seq $i $((i+199)); i=$((i+200)); usleep 100000; done']);
+    const logPath = (await engine.api<{ LogPath: string }>('GET', `/containers/${logger}/json`)).body.LogPath;
+    // Its first lines fill the shipper's buffer: reading pauses (at shipper.buffer-size, until half of it drained).
+    await until('the shipper buffer full', async () => (find(await agent.scrape(), 'swarmwatch_shipper_queue_bytes')[0]?.value ?? 0) >= SHIPPER_BUFFER, 20_000, 100);
+    // Three rotations from now: the file the paused reader holds and the one after it are deleted unread. (A
+    // rotation shows as a new inode of the live file; a deleted file's inode number can come back, so changes count.)
+    let rotations = 0;
+    let ino = fs.statSync(logPath).ino;
+    await until('three rotations', async () => {
+      try {
+        const now = fs.statSync(logPath).ino;
+        if (now !== ino) { rotations++; ino = now; }
+      } catch { /* mid-rotation */ }
+      return rotations >= 3;
+    }, 20_000, 10);
+    const back = await startGelfReceiver({ proto: 'tcp', port: gelf.port, dir: work });
+    extraReceivers.push(back);
+
+    // The panel: drops by reason, and cursor write errors.
+    await until('"Dropped log entries" shows rotated_before_read', async () =>
+      (await panelPeaks('Dropped log entries', 'A')).series.some((x) => x.metric.reason === 'rotated_before_read' && x.peak > 0), 20_000);
+    await until('"Dropped log entries" shows cursor write errors', async () =>
+      (await panelPeaks('Dropped log entries', 'B')).series.some((x) => x.peak > 0), 20_000);
+    const dropped = await panelPeaks('Dropped log entries', 'A');
+    expect(dropped.series.find((x) => x.metric.reason === 'unparsable_entry')?.peak, dropped.expr).toBe(0);
+    // What the panel says happened did happen: the receiver got lines from before and after the rotated files, not
+    // those in between (a batch repeated after the reconnect is not a gap).
+    await until('lines after a gap at the receiver', async () => {
+      const got = back.messages().filter((m) => m._container_name === logger).map((m) => Number(m.short_message));
+      return got.some((n, i) => i > 0 && n > got[i - 1]! + 1);
+    }, 20_000);
+    expect(agent.stderr()).toMatch(new RegExp(`the log of ${logger} was rotated past its cursor before it was read`));
+    fs.rmSync(filler);
+    await engine.docker(['rm', '-f', logger]);
+  });
+
+  it('fault: the Docker engine killed shows in "Collector errors"', async () => {
+    await engine.kill();
+    await until('"Collector errors" shows the engine unreachable', async () =>
+      (await panelPeaks('Collector errors', 'A')).series.some((x) => x.metric.collector === 'engine' && x.metric.code === 'SW_ERR_DOCKER_UNREACHABLE' && x.peak > 0), 20_000);
   });
 });
 

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureBusyboxImage, startEngine, type PrivateEngine } from '../bed/index.js';
 import { runCli, startAgent, type AgentProcess } from '../support/agent.js';
-import { find, value } from '../support/prom-text.js';
+import { find, value, type Sample } from '../support/prom-text.js';
 import { until } from '../support/until.js';
 
 let engine: PrivateEngine;
@@ -58,16 +58,25 @@ describe('exporter against a private engine', () => {
     expect(r.status).toBe(0);
   });
 
-  it('keeps answering while the engine is down, says so once, and recovers', async () => {
+  it('keeps answering while the engine is down, says so once, counts it as a collector error at every scrape, and recovers', async () => {
+    const engineErrors = (x: Sample[]) => value(x, 'swarmwatch_collector_errors_total', { collector: 'engine', code: 'SW_ERR_DOCKER_UNREACHABLE' }) ?? 0;
+    expect(find(await agent.scrape(), 'swarmwatch_collector_errors_total', { collector: 'engine' })).toEqual([]);
     await engine.kill();
     const down = await until('engine_up 0', async () => { const x = await agent.scrape(); return value(x, 'swarmwatch_engine_up') === 0 && x; }, 30_000);
     expect(find(down, 'process_resident_memory_bytes').length).toBe(1);
     await new Promise((r) => setTimeout(r, 3000));
+    // The engine families are the last picture the agent had: each scrape says so (the count shows in the next one).
+    const before = engineErrors(await agent.scrape());
+    const after = engineErrors(await agent.scrape());
+    expect(before).toBeGreaterThan(0);
+    expect(after).toBe(before + 1);
     const unreachableLines = agent.stderr().split('\n').filter((l) => l.includes('Docker engine unreachable'));
     expect(unreachableLines.length).toBe(1);
     expect(unreachableLines[0]).toMatch(/retrying with backoff/);
     await engine.start();
     await until('engine_up 1 again', async () => value(await agent.scrape(), 'swarmwatch_engine_up') === 1, 40_000);
+    const settled = engineErrors(await agent.scrape());
+    expect(engineErrors(await agent.scrape())).toBe(settled);
   });
 });
 

@@ -68,3 +68,49 @@ it('gives the catch-up slot back once a container that was only created runs, an
   expect(got).toEqual(['one', 'two']);
   expect(held).toBe(0);
 });
+
+it('counts a log rotated away while reading was paused (delivery behind), and goes on with what is left', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-reader-'));
+  dirs.push(dir);
+  const file = path.join(dir, 'c-json.log');
+  const write = (f: string, from: number, n: number) => fs.writeFileSync(f, Array.from({ length: n }, (_, i) => line(`l${from + i}`, from + i)).join(''));
+  write(file, 0, 3);
+  const id = 'b'.repeat(64);
+  const record = { id, name: 'fast-logger', state: 'running', labels: {}, tty: false, logDriver: 'json-file', swarm: {} } as unknown as ContainerRecord;
+  const got: string[] = [];
+  const dropped: string[] = [];
+  let full = true;
+  let resume: () => void = () => undefined;
+  const drained = new Promise<void>((resolve) => { resume = resolve; });
+  const reader = new ContainerReader(id, undefined, {
+    docker: {} as DockerAccess,
+    log: createLogger('test'),
+    container: () => record,
+    maxBytes: 1 << 20,
+    multilineTimeoutMs: 1000,
+    // The destination is down: the buffer is full after the first record until it drains.
+    deliver: (r: LogRecord) => { got.push(...r.lines); return !full; },
+    drained: () => drained,
+    onDropped: (reason) => { dropped.push(reason); },
+    acquireCatchUp: () => Promise.resolve(() => undefined),
+    logFileOf: () => file,
+  });
+  readers.push(reader);
+  reader.start();
+  await until('the first file read, reading paused', () => got.length === 3);
+  // While paused the engine rotates twice with max-file=2: the file being read and the next one are deleted.
+  fs.renameSync(file, `${file}.1`);
+  write(file, 3, 3);
+  fs.rmSync(`${file}.1`);
+  fs.renameSync(file, `${file}.1`);
+  write(file, 6, 3);
+  fs.rmSync(`${file}.1`);
+  fs.renameSync(file, `${file}.1`);
+  write(file, 9, 3);
+  expect(dropped).toEqual([]);
+  full = false;
+  resume();
+  await until('the lines that are left', () => got.length === 9);
+  expect(got).toEqual(['l0', 'l1', 'l2', 'l6', 'l7', 'l8', 'l9', 'l10', 'l11']);
+  expect(dropped).toEqual(['rotated_before_read']);
+});
