@@ -4,6 +4,7 @@
  * engine. Reports lines/s as seen by the receiver, CPU seconds per 100k lines (shipper process + dockerd), and loss.
  *
  *   SWARMWATCH_BENCH_LINES=100000 npm run bench:shipper
+ *   npm run bench:shipper -- --outage-only      (just the receiver-outage memory run; SWARMWATCH_BENCH_OUTAGE_S=60)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -24,9 +25,9 @@ const work = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-shipper-bench-'));
 interface Stats { messages: number; bytes: number; first_at: number; last_at: number }
 interface Receiver { port: number; child: ChildProcess; stats(): Stats; stop(): Promise<void> }
 
-async function receiver(proto: 'tcp' | 'udp'): Promise<Receiver> {
+async function receiver(proto: 'tcp' | 'udp', wantedPort = 0): Promise<Receiver> {
   const statsFile = path.join(work, `stats-${proto}-${Date.now()}.json`);
-  const child = spawn('/usr/bin/python3', [path.join(ROOT, 'test/receivers/gelf_receiver.py'), '--proto', proto, '--port', '0', '--count-only', '--stats', statsFile], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn('/usr/bin/python3', [path.join(ROOT, 'test/receivers/gelf_receiver.py'), '--proto', proto, '--port', String(wantedPort), '--count-only', '--stats', statsFile], { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve, reject) => {
     child.stdout!.on('data', (d: Buffer) => { const m = /LISTENING \w+ (\d+)/.exec(d.toString()); if (m) resolve(Number(m[1])); });
     child.once('exit', (c) => reject(new Error(`receiver exited ${c}`)));
@@ -84,17 +85,27 @@ function row(who: string, setting: string, containers: number, lines: number, s:
   console.error(`${who.padEnd(24)} ${setting.padEnd(14)} n=${String(containers).padStart(2)}  ${r.received}/${lines} lines  ${r.linesPerSec.toFixed(0).padStart(7)} lines/s  ${r.cpuPer100k.toFixed(2)} CPU s/100k${note ? `  (${note})` : ''}`);
 }
 
-async function shipperRun(engine: PrivateEngine, n: number, proto: 'tcp' | 'udp', compression: string, mode: 'api' | 'file'): Promise<void> {
-  const prefix = `ours-${mode}-${proto}-${compression}-${n}`;
-  const per = Math.floor(LINES / n);
-  const r = await receiver(proto);
-  const child = spawn(process.execPath, [path.join(ROOT, 'test/fixtures/shipper/run-shipper.mjs'), ROOT, `--docker.host=${engine.dockerHost}`, '--http.listen=127.0.0.1:0',
-    `--shipper.destination=${proto}://127.0.0.1:${r.port}`, `--shipper.compression=${compression}`, `--shipper.state-dir=${path.join(work, prefix)}`, `--shipper.include-names=^${prefix}-`, `--shipper.read-mode=${mode}`, '--log.level=warn'], { stdio: ['ignore', 'ignore', 'pipe'] });
+/** The V8 flags the agent ships with, read from scripts/start.sh so the benchmark follows them. */
+function shippedNodeFlags(): string[] {
+  const m = /exec node (.*?) dist\/cli\/main\.js/.exec(fs.readFileSync(path.join(ROOT, 'scripts/start.sh'), 'utf8'));
+  return m ? m[1]!.split(/\s+/).filter(Boolean) : [];
+}
+
+async function startShipperProcess(engine: PrivateEngine, args: string[], nodeFlags: string[] = []): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [...nodeFlags, path.join(ROOT, 'test/fixtures/shipper/run-shipper.mjs'), ROOT, `--docker.host=${engine.dockerHost}`, '--http.listen=127.0.0.1:0', '--log.level=warn', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   await new Promise<void>((resolve, reject) => {
     let err = '';
     child.stderr!.on('data', (d: Buffer) => { err += d.toString(); process.stderr.write(d.toString().replace(/^SHIPPER READY.*\n/m, '')); if (err.includes('SHIPPER READY')) resolve(); });
     child.once('exit', (c) => reject(new Error(`shipper exited ${c}: ${err}`)));
   });
+  return child;
+}
+
+async function shipperRun(engine: PrivateEngine, n: number, proto: 'tcp' | 'udp', compression: string, mode: 'api' | 'file'): Promise<void> {
+  const prefix = `ours-${mode}-${proto}-${compression}-${n}`;
+  const per = Math.floor(LINES / n);
+  const r = await receiver(proto);
+  const child = await startShipperProcess(engine, [`--shipper.destination=${proto}://127.0.0.1:${r.port}`, `--shipper.compression=${compression}`, `--shipper.state-dir=${path.join(work, prefix)}`, `--shipper.include-names=^${prefix}-`, `--shipper.read-mode=${mode}`]);
   // Same conditions as the driver: the shipper is up, then the containers write; CPU counted from here.
   const cpu0 = cpuSeconds(child.pid!) + cpuSeconds(engine.pid);
   await runContainers(engine, prefix, n, per, []);
@@ -123,6 +134,62 @@ async function driverRun(engine: PrivateEngine, n: number, proto: 'tcp' | 'udp',
   const lost = per * n - s.messages;
   row("Docker's gelf driver", proto === 'tcp' ? 'TCP' : `UDP ${compression}`, n, per * n, s, cpu, lost > 0 ? `lost ${lost} (${((lost / (per * n)) * 100).toFixed(0)}%)` : 'no loss');
   await engine.docker(['rm', '-f', ...Array.from({ length: n }, (_, i) => `${prefix}-${i}`)]);
+}
+
+const OUTAGE_S = Number(process.env.SWARMWATCH_BENCH_OUTAGE_S ?? 60);
+let outageReport = '';
+
+/**
+ * Memory during a receiver outage, as shipped (default read mode, buffer and V8 flags): 10 containers log
+ * ≈ 500 lines/s each; RSS is sampled every 250 ms for 10 s with the receiver up (the baseline, same run), then
+ * through an outage of OUTAGE_S seconds, then through the catch-up. Every line must arrive afterwards.
+ */
+async function outageRun(engine: PrivateEngine): Promise<void> {
+  const prefix = 'outage';
+  const n = 10;
+  const perSecond = 500;
+  const seconds = OUTAGE_S + 25;
+  const per = perSecond * seconds;
+  let r = await receiver('tcp');
+  const port = r.port;
+  const flags = process.env.SWARMWATCH_BENCH_NODE_FLAGS !== undefined ? process.env.SWARMWATCH_BENCH_NODE_FLAGS.split(/\s+/).filter(Boolean) : shippedNodeFlags();
+  const child = await startShipperProcess(engine, [`--shipper.destination=tcp://127.0.0.1:${port}`, `--shipper.state-dir=${path.join(work, prefix)}`, `--shipper.include-names=^${prefix}-`], flags);
+  const samples: { phase: string; rss: number }[] = [];
+  let phase = 'receiver up';
+  const sampler = setInterval(() => { try { samples.push({ phase, rss: rssMiB(child.pid!) }); } catch { /* exited */ } }, 250);
+  // ≈ 500 lines/s per container: 50 lines, then 100 ms of sleep.
+  const script = `i=0; while [ $i -lt ${per} ]; do echo "outage line $i of a container that keeps logging while the receiver is away"; i=$((i+1)); [ $((i % 50)) -eq 0 ] && usleep 100000; done`;
+  await Promise.all(Array.from({ length: n }, (_, i) => engine.docker(['run', '-d', '--network', 'none', '--name', `${prefix}-${i}`, IMAGE, 'sh', '-c', script])));
+  await sleep(10_000);
+  await r.stop();
+  const before = r.stats().messages; // final: the receiver records what its connections held when it stopped
+  phase = 'receiver down';
+  console.error(`outage: receiver stopped after ${before} lines; down for ${OUTAGE_S} s`);
+  await sleep(OUTAGE_S * 1000);
+  phase = 'catch-up';
+  r = await receiver('tcp', port);
+  await engine.docker(['wait', ...Array.from({ length: n }, (_, i) => `${prefix}-${i}`)], { timeoutMs: 300_000 });
+  const s = await settle(r, per * n - before, 5000, 120_000);
+  clearInterval(sampler);
+  const cpu = cpuSeconds(child.pid!);
+  child.kill('SIGKILL');
+  await r.stop();
+  await engine.docker(['rm', '-f', ...Array.from({ length: n }, (_, i) => `${prefix}-${i}`)]);
+  const peak = (p: string) => Math.max(0, ...samples.filter((x) => x.phase === p).map((x) => x.rss));
+  const received = before + s.messages;
+  const total = per * n;
+  // The receiver's SIGTERM closes connections: batches sent in the last second before the break are sent again
+  // on reconnect (docs/log-shipper.md), so received may exceed total by that replay.
+  outageReport = [
+    `| phase | seconds | peak RSS MiB |`,
+    `| --- | ---: | ---: |`,
+    `| receiver up (baseline) | 10 | ${peak('receiver up').toFixed(1)} |`,
+    `| receiver down | ${OUTAGE_S} | ${peak('receiver down').toFixed(1)} |`,
+    `| catch-up (receiver back until every line arrived) | ${(s.last_at - s.first_at).toFixed(0)} | ${peak('catch-up').toFixed(1)} |`,
+    '',
+    `${n} containers × ${perSecond} lines/s, ${total} lines; received ${received} (${received >= total ? `0 lost${received > total ? `, ${received - total} replayed after the break` : ''}` : `${total - received} LOST`}); node flags: ${flags.join(' ') || 'none'}; shipper CPU ${cpu.toFixed(1)} s.`,
+  ].join('\n');
+  console.error(outageReport);
 }
 
 /** Why gelf-pro's message builder and adapters are not on the hot path: measured, not assumed. */
@@ -163,27 +230,37 @@ async function gelfProComparison(): Promise<void> {
 }
 
 async function main(): Promise<void> {
+  const outageOnly = process.argv.includes('--outage-only');
   console.error(`swarmwatch shipper benchmark: ${LINES} lines per setting (driver gzip: ${DRIVER_GZIP_LINES}), ${os.cpus().length} cores`);
   const engine = await startEngine({ name: 'shipbench', defaultBridge: false });
   try {
     await ensureBusyboxImage(engine);
-    await gelfProComparison();
-    for (const n of [1, 10, 50]) {
-      await shipperRun(engine, n, 'tcp', 'none', 'api');
-      await shipperRun(engine, n, 'tcp', 'none', 'file');
-      await driverRun(engine, n, 'tcp', 'none', LINES);
+    if (!outageOnly) {
+      await gelfProComparison();
+      for (const n of [1, 10, 50]) {
+        await shipperRun(engine, n, 'tcp', 'none', 'api');
+        await shipperRun(engine, n, 'tcp', 'none', 'file');
+        await driverRun(engine, n, 'tcp', 'none', LINES);
+      }
+      await shipperRun(engine, 1, 'udp', 'gzip', 'file');
+      await shipperRun(engine, 10, 'udp', 'gzip', 'api');
+      await shipperRun(engine, 10, 'udp', 'gzip', 'file');
+      await driverRun(engine, 1, 'udp', 'gzip', DRIVER_GZIP_LINES);
+      await driverRun(engine, 10, 'udp', 'gzip', DRIVER_GZIP_LINES);
     }
-    await shipperRun(engine, 10, 'udp', 'gzip', 'api');
-    await shipperRun(engine, 10, 'udp', 'gzip', 'file');
-    await driverRun(engine, 1, 'udp', 'gzip', DRIVER_GZIP_LINES);
-    await driverRun(engine, 10, 'udp', 'gzip', DRIVER_GZIP_LINES);
+    await outageRun(engine);
   } finally {
     await engine.stop();
     fs.rmSync(work, { recursive: true, force: true });
   }
-  console.log('| sender | transport | containers | lines sent | received | lines/s | CPU s per 100k lines | note |');
-  console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |');
-  for (const r of rows) console.log(`| ${r.who} | ${r.setting} | ${r.containers || '–'} | ${r.lines} | ${r.received} | ${r.linesPerSec.toFixed(0)} | ${Number.isNaN(r.cpuPer100k) ? '–' : r.cpuPer100k.toFixed(2)} | ${r.note ?? ''} |`);
+  if (rows.length > 0) {
+    console.log('| sender | transport | containers | lines sent | received | lines/s | CPU s per 100k lines | note |');
+    console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |');
+    for (const r of rows) console.log(`| ${r.who} | ${r.setting} | ${r.containers || '–'} | ${r.lines} | ${r.received} | ${r.linesPerSec.toFixed(0)} | ${Number.isNaN(r.cpuPer100k) ? '–' : r.cpuPer100k.toFixed(2)} | ${r.note ?? ''} |`);
+    console.log('');
+  }
+  console.log(`Receiver outage of ${OUTAGE_S} s (TCP, as shipped):\n`);
+  console.log(outageReport);
 }
 
 main().catch((err) => { console.error(err); process.exit(1); });

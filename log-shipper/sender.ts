@@ -14,6 +14,11 @@ export interface SenderOptions {
    * but a receiver that died may never have read them. Trades a few duplicates for no loss.
    */
   replayWindowMs: number;
+  /**
+   * At most this many message bytes are kept for that replay: at catch-up speed one second is ≈ 100,000 messages
+   * (≈ 115 MB of heap), far more than a receiver's socket buffers can have swallowed (Linux: ≤ 6 MiB by default).
+   */
+  replayMaxBytes: number;
 }
 
 /**
@@ -27,7 +32,8 @@ export class Sender {
   private running?: Promise<void>;
   private wake?: () => void;
   private failingSince?: number;
-  private recent: { at: number; batch: readonly OutMessage[] }[] = [];
+  private recent: { at: number; bytes: number; batch: readonly OutMessage[] }[] = [];
+  private recentBytes = 0;
 
   constructor(
     private readonly queue: DeliveryQueue,
@@ -175,8 +181,13 @@ export class Sender {
   private remember(batch: readonly OutMessage[]): void {
     if (!this.transport.streamOriented || this.opts.replayWindowMs <= 0) return;
     const now = Date.now();
-    this.recent.push({ at: now, batch });
-    while (this.recent.length > 0 && now - this.recent[0]!.at > this.opts.replayWindowMs) this.recent.shift();
+    let bytes = 0;
+    for (const m of batch) bytes += m.bytes;
+    this.recent.push({ at: now, bytes, batch });
+    this.recentBytes += bytes;
+    while (this.recent.length > 0 && (now - this.recent[0]!.at > this.opts.replayWindowMs || this.recentBytes > this.opts.replayMaxBytes)) {
+      this.recentBytes -= this.recent.shift()!.bytes;
+    }
   }
 
   private replayBatch: OutMessage[] = [];
@@ -185,6 +196,7 @@ export class Sender {
     const now = Date.now();
     this.replayBatch = this.recent.filter((r) => now - r.at <= this.opts.replayWindowMs).flatMap((r) => r.batch);
     this.recent = [];
+    this.recentBytes = 0;
     if (this.replayBatch.length > 0) this.log.warn(`the connection broke: sending the last ${this.replayBatch.length} delivered messages again (a receiver that died may not have read them)`);
   }
 }

@@ -102,7 +102,7 @@ export class LogShipper implements Component {
     };
     this.transport = createTransport(this.settings, hooks, this.log);
     this.sender = new Sender(this.queue, this.transport, this.store, this.cursors, this.metrics, this.log, {
-      batchBytes: this.settings.batchBytes, reconnectMaxDelayMs: this.settings.reconnectMaxDelayMs, replayWindowMs: 1000,
+      batchBytes: this.settings.batchBytes, reconnectMaxDelayMs: this.settings.reconnectMaxDelayMs, replayWindowMs: 1000, replayMaxBytes: 4 * 1048576,
     });
     this.sender.start();
     this.ctx.state.on('containers', this.onContainers);
