@@ -42,9 +42,13 @@ export class ContainerReader {
   private wakeUp?: () => void;
   private woken = false;
   private running?: Promise<void>;
+  /** Resolves at stop(): a read paused until the buffer drains must not hold the shutdown while the destination is down. */
+  private readonly stopping: Promise<void>;
+  private stopNow: () => void = () => undefined;
 
   constructor(readonly id: string, start: Cursor | undefined, private readonly deps: ReaderDeps) {
     this.tracker = new PositionTracker(start);
+    this.stopping = new Promise((resolve) => { this.stopNow = resolve; });
   }
 
   start(): void {
@@ -67,6 +71,7 @@ export class ContainerReader {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.stopNow();
     this.stream?.destroy();
     this.wakeUp?.();
     await this.running;
@@ -235,7 +240,7 @@ export class ContainerReader {
         if (source.readMore(onEntry)) {
           reportGap();
           idleSince = 0;
-          if (full) { full = false; await this.deps.drained(); }
+          if (full) { full = false; await Promise.race([this.deps.drained(), this.stopping]); }
           // Reads are synchronous: give the sender and other readers the event loop between chunks.
           else await new Promise((resolve) => setImmediate(resolve));
           continue;

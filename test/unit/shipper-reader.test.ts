@@ -114,3 +114,29 @@ it('counts a log rotated away while reading was paused (delivery behind), and go
   expect(got).toEqual(['l0', 'l1', 'l2', 'l6', 'l7', 'l8', 'l9', 'l10', 'l11']);
   expect(dropped).toEqual(['rotated_before_read']);
 });
+
+it('stops while reading is paused on a full buffer (the destination down): SIGTERM must not wait for delivery', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-reader-'));
+  dirs.push(dir);
+  const file = path.join(dir, 'c-json.log');
+  fs.writeFileSync(file, line('one', 1) + line('two', 2));
+  const id = 'c'.repeat(64);
+  const record = { id, name: 'paused', state: 'running', labels: {}, tty: false, logDriver: 'json-file', swarm: {} } as unknown as ContainerRecord;
+  let delivered = 0;
+  const reader = new ContainerReader(id, undefined, {
+    docker: {} as DockerAccess,
+    log: createLogger('test'),
+    container: () => record,
+    maxBytes: 1 << 20,
+    multilineTimeoutMs: 1000,
+    deliver: () => { delivered++; return false; },
+    drained: () => new Promise<void>(() => undefined),
+    onDropped: () => undefined,
+    acquireCatchUp: () => Promise.resolve(() => undefined),
+    logFileOf: () => file,
+  });
+  reader.start();
+  await until('reading paused', () => delivered > 0);
+  const stopped = await Promise.race([reader.stop().then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 2000))]);
+  expect(stopped).toBe(true);
+});
