@@ -4,5 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-build.sh
-# A 1 MB young generation and a full GC after each scrape (--expose-gc, core/http/server.ts) keep RSS near the live set (docs/benchmarks.md).
-exec node --max-semi-space-size=1 --expose-gc dist/cli/main.js agent "$@"
+# A 1 MB young generation, and V8 without background GC/compiler threads (whose compile memory stayed in RSS):
+# measured in docs/benchmarks.md (Exporter); bench/exporter-bench.ts and bench/scripts/agent-rss.mjs use the same flags.
+exec node --max-semi-space-size=1 --single-threaded dist/cli/main.js agent "$@"

@@ -7,19 +7,6 @@ import type { ByteSink } from '../metrics/exposition-writer.js';
 import type { TextCollector } from '../runtime/component.js';
 
 /**
- * A scrape allocates megabytes of short-lived label text that V8 would otherwise promote and keep in old space
- * until its own heuristics run a full GC; with `--expose-gc` (set by `npm start` and the image) one full GC after
- * each scrape keeps RSS near the live set. At a 15 s scrape interval its few milliseconds do not matter.
- */
-let gcPending = false;
-function collectGarbageAfterScrape(): void {
-  const gc = (globalThis as { gc?: () => void }).gc;
-  if (!gc || gcPending) return;
-  gcPending = true;
-  setTimeout(() => { gcPending = false; gc(); }, 50).unref();
-}
-
-/**
  * A scrape client that stops reading is dropped after this long without progress: streamed scrapes run one at a
  * time (core/metrics/exposition-writer.ts), so a stalled reader would otherwise hold every later scrape.
  */
@@ -74,7 +61,6 @@ export function createApp(registry: Registry, textCollectors: TextCollector[], l
       }
     }
     res.end();
-    collectGarbageAfterScrape();
   });
   app.get('/-/healthy', (_req, res) => { res.type('text/plain').send('OK\n'); });
   return app;

@@ -193,7 +193,7 @@ describe('the swarmwatch image', () => {
   it('runs as uid 1000 by default, has its healthcheck and entrypoint', async () => {
     const cfg = JSON.parse((await leader.docker(['image', 'inspect', '--format', '{{json .Config}}', image.tag])).stdout) as { User: string; Entrypoint: string[]; Cmd: string[]; Healthcheck?: { Test: string[] } };
     expect(cfg.User).toBe('1000:1000');
-    expect(cfg.Entrypoint).toEqual(['node', '--max-semi-space-size=1', '--expose-gc', '/app/dist/cli/main.js']);
+    expect(cfg.Entrypoint).toEqual(['node', '--max-semi-space-size=1', '--single-threaded', '/app/dist/cli/main.js']);
     expect(cfg.Cmd).toEqual(['agent']);
     expect(cfg.Healthcheck?.Test.join(' ')).toMatch(/-\/healthy/);
     const r = await leader.docker(['run', '--rm', '--network', 'none', image.tag, '--help']);
