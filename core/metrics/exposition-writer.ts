@@ -44,8 +44,15 @@ export function ascii(s: string): Buffer {
   return Buffer.from(s, 'latin1');
 }
 
+/**
+ * Label text as bytes, in memory of its own. Buffer.from would take a slice of Node's shared 8 KiB pool, where one
+ * live slice keeps the whole slab: label sets live as long as their container, so slabs filled with short-lived
+ * buffers stayed resident (≈ 200 slabs, 1.6 MB, at 1,000 containers).
+ */
 export function utf8(s: string): Buffer {
-  return Buffer.from(s, 'utf8');
+  const b = Buffer.allocUnsafeSlow(Buffer.byteLength(s, 'utf8'));
+  b.write(s, 0, 'utf8');
+  return b;
 }
 
 export class ExpositionWriter {

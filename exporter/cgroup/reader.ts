@@ -18,7 +18,7 @@ import {
   FileReader, KeyTable, countLines, parseKeyValues, parseLimitAt, parseSingle, parseUintAt, parsedEnd,
 } from './fastread.js';
 import type { CgroupLayout } from './layout.js';
-import type { CgroupPaths } from './resolve.js';
+import { detach, type CgroupPaths } from './resolve.js';
 
 // ---- value slots ------------------------------------------------------------------------------------
 export const S = {
@@ -85,7 +85,8 @@ export interface NetInterface {
 
 /** Everything the collector keeps about one running container. */
 export interface ContainerCgroup {
-  paths: CgroupPaths;
+  /** The container's cgroup path relative to the hierarchy root (the `id` label). */
+  id: string;
   pid: number;
   /** The container's files by name (`memory.stat`, `net/dev`, …). */
   f: CgroupFiles;
@@ -166,19 +167,39 @@ const V2_FILES = fileTable([
 ]);
 
 /**
- * A container's file paths, built when read from a few directory strings. Prebuilt paths cost more than they
- * save: ≈ 30 absolute paths per container held ≈ 13 MB of V8 strings at 1,000 containers, the largest part of the
- * exporter's live heap; building one per read makes a short-lived string that the young-generation GC frees.
+ * A container's file paths, built when read as mount + relative directory + name. Prebuilt paths cost more than
+ * they save: ≈ 30 absolute paths per container held ≈ 13 MB of V8 strings at 1,000 containers, the largest part of
+ * the exporter's live heap. Mount points are shared by all containers and the relative directory (`/docker/<id>`),
+ * the same under every controller, is held once; a path built per read is a short-lived young-generation string.
  */
 export class CgroupFiles {
-  constructor(private readonly table: ReadonlyMap<string, number>, private readonly dirs: ReadonlyArray<string | undefined>) {}
+  private readonly mounts: Array<string | undefined> = [];
+  private readonly rels: string[] = [];
+
+  constructor(private readonly table: ReadonlyMap<string, number>) {}
+
+  /** Records directory `dir` for a slot; `mount` is the hierarchy it lies in (shared string). */
+  set(slot: number, mount: string | undefined, dir: string | undefined): void {
+    if (dir === undefined) return;
+    if (mount === undefined || !dir.startsWith(mount) || (dir.length > mount.length && dir[mount.length] !== '/' && !mount.endsWith('/'))) {
+      this.mounts[slot] = dir;
+      this.rels[slot] = '';
+      return;
+    }
+    const rel = dir.slice(mount.length);
+    // A slice would keep the whole `dir` alive: reuse an equal relative path of another slot, else copy it flat.
+    const same = this.rels.find((r) => r === rel);
+    this.mounts[slot] = mount;
+    this.rels[slot] = same ?? detach(rel);
+  }
 
   /** Absolute path of `name`, or undefined when its controller is not mounted (or the file is not one we read). */
   get(name: string): string | undefined {
     const slot = this.table.get(name);
-    const dir = slot === undefined ? undefined : this.dirs[slot];
-    if (dir === undefined) return undefined;
-    return dir.endsWith('/') ? dir + name : dir + '/' + name;
+    const mount = slot === undefined ? undefined : this.mounts[slot];
+    if (mount === undefined) return undefined;
+    const rel = this.rels[slot!]!;
+    return rel === '' && mount.endsWith('/') ? mount + name : mount + rel + '/' + name;
   }
 }
 
@@ -189,22 +210,31 @@ export class CgroupReader {
   private readonly blkGroupExists = BLKIO_GROUPS.map(() => true);
   gen = 0;
 
-  constructor(readonly layout: CgroupLayout, readonly percpu = false) {}
+  private readonly procRoot: string;
+
+  constructor(readonly layout: CgroupLayout, readonly percpu = false) {
+    this.procRoot = path.join(layout.hostRoot, 'proc');
+  }
 
   /** Builds the per-container record for freshly resolved paths. */
   open(paths: CgroupPaths, pid: number): ContainerCgroup {
-    const dirs: Array<string | undefined> = [];
-    if (this.layout.readV2) {
-      dirs[D.UNIFIED] = paths.unified;
+    const L = this.layout;
+    const files = new CgroupFiles(L.readV2 ? V2_FILES : V1_FILES);
+    if (L.readV2) {
+      files.set(D.UNIFIED, L.unified, paths.unified);
     } else {
       const { cpu, cpuacct, memory, blkio, pids } = paths.v1;
-      dirs[D.CPU] = cpu; dirs[D.CPUACCT] = cpuacct; dirs[D.MEMORY] = memory; dirs[D.BLKIO] = blkio; dirs[D.PIDS] = pids;
+      files.set(D.CPU, L.v1.cpu, cpu);
+      files.set(D.CPUACCT, L.v1.cpuacct, cpuacct);
+      files.set(D.MEMORY, L.v1.memory, memory);
+      files.set(D.BLKIO, L.v1.blkio, blkio);
+      files.set(D.PIDS, L.v1.pids, pids);
       // cAdvisor counts processes in the cpu cgroup; fall back to cpuacct when cpu is not mounted.
-      dirs[D.PROCS] = cpu ?? cpuacct;
+      if (cpu) files.set(D.PROCS, L.v1.cpu, cpu);
+      else files.set(D.PROCS, L.v1.cpuacct, cpuacct);
     }
-    if (pid > 0) dirs[D.PROC_PID] = path.join(this.layout.hostRoot, 'proc', String(pid));
-    const files = new CgroupFiles(this.layout.readV2 ? V2_FILES : V1_FILES, dirs);
-    return { paths, pid, f: files, v: new Float64Array(S.COUNT).fill(NaN), percpu: [], blk: [], net: [], gen: 0, blkGroup: -1 };
+    if (pid > 0) files.set(D.PROC_PID, this.procRoot, path.join(this.procRoot, String(pid)));
+    return { id: paths.id, pid, f: files, v: new Float64Array(S.COUNT).fill(NaN), percpu: [], blk: [], net: [], gen: 0, blkGroup: -1 };
   }
 
   // ---- small helpers ----------------------------------------------------------------------------------

@@ -47,8 +47,11 @@ export function parseProcCgroup(text: string): ProcCgroup {
  * A flat copy of `s`. Paths parsed out of /proc/<pid>/cgroup are slices of the whole file's text, and V8 keeps that
  * text alive as long as a slice lives: the id label held ≈ 500 bytes per container for a 70-byte value.
  */
-function detach(s: string): string {
-  return Buffer.from(s, 'latin1').toString('latin1');
+export function detach(s: string): string {
+  // Not Buffer.from: a slice of Node's shared pool would keep an 8 KiB slab resident as long as anything else in it.
+  const b = Buffer.allocUnsafeSlow(Buffer.byteLength(s, 'utf8'));
+  b.write(s, 0, 'utf8');
+  return b.toString('utf8');
 }
 
 function usable(p: string | undefined): p is string {

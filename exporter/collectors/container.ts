@@ -234,7 +234,7 @@ export function createContainerCollector(opts: ContainerCollectorOptions): Conta
         e.name = rec.name; e.image = rec.image;
       } else if (e.name !== rec.name || e.image !== rec.image) {
         e.name = rec.name; e.image = rec.image;
-        e.lbl = labelsOf(rec, e.cg.paths.id);
+        e.lbl = labelsOf(rec, e.cg.id);
       }
       const { gone, problems } = rd.read(e.cg);
       for (const p of problems) problem(errors, rec.id, p.code, p.file, p.detail);
