@@ -5,6 +5,7 @@
  *
  *   SWARMWATCH_BENCH_LINES=100000 npm run bench:shipper
  *   npm run bench:shipper -- --outage-only      (just the receiver-outage memory run; SWARMWATCH_BENCH_OUTAGE_S=60)
+ *   SWARMWATCH_BENCH_ONLY='ours-file-tcp-none-1$|driver-tcp-none-1$' npm run bench:shipper   (a subset of settings)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -85,8 +86,12 @@ function row(who: string, setting: string, containers: number, lines: number, s:
   console.error(`${who.padEnd(24)} ${setting.padEnd(14)} n=${String(containers).padStart(2)}  ${r.received}/${lines} lines  ${r.linesPerSec.toFixed(0).padStart(7)} lines/s  ${r.cpuPer100k.toFixed(2)} CPU s/100k${note ? `  (${note})` : ''}`);
 }
 
-/** The V8 flags the agent ships with, read from scripts/start.sh so the benchmark follows them. */
+/**
+ * The V8 flags the agent ships with, read from scripts/start.sh so the benchmark follows them;
+ * SWARMWATCH_BENCH_NODE_FLAGS overrides them (e.g. "" for Node's defaults).
+ */
 function shippedNodeFlags(): string[] {
+  if (process.env.SWARMWATCH_BENCH_NODE_FLAGS !== undefined) return process.env.SWARMWATCH_BENCH_NODE_FLAGS.split(/\s+/).filter(Boolean);
   const m = /exec node (.*?) dist\/cli\/main\.js/.exec(fs.readFileSync(path.join(ROOT, 'scripts/start.sh'), 'utf8'));
   return m ? m[1]!.split(/\s+/).filter(Boolean) : [];
 }
@@ -103,9 +108,10 @@ async function startShipperProcess(engine: PrivateEngine, args: string[], nodeFl
 
 async function shipperRun(engine: PrivateEngine, n: number, proto: 'tcp' | 'udp', compression: string, mode: 'api' | 'file'): Promise<void> {
   const prefix = `ours-${mode}-${proto}-${compression}-${n}`;
+  if (!wanted(prefix)) return;
   const per = Math.floor(LINES / n);
   const r = await receiver(proto);
-  const child = await startShipperProcess(engine, [`--shipper.destination=${proto}://127.0.0.1:${r.port}`, `--shipper.compression=${compression}`, `--shipper.state-dir=${path.join(work, prefix)}`, `--shipper.include-names=^${prefix}-`, `--shipper.read-mode=${mode}`]);
+  const child = await startShipperProcess(engine, [`--shipper.destination=${proto}://127.0.0.1:${r.port}`, `--shipper.compression=${compression}`, `--shipper.state-dir=${path.join(work, prefix)}`, `--shipper.include-names=^${prefix}-`, `--shipper.read-mode=${mode}`], shippedNodeFlags());
   // Same conditions as the driver: the shipper is up, then the containers write; CPU counted from here.
   const cpu0 = cpuSeconds(child.pid!) + cpuSeconds(engine.pid);
   await runContainers(engine, prefix, n, per, []);
@@ -115,12 +121,13 @@ async function shipperRun(engine: PrivateEngine, n: number, proto: 'tcp' | 'udp'
   child.kill('SIGKILL');
   await r.stop();
   const lost = per * n - s.messages;
-  row(`swarmwatch (${mode})`, proto === 'tcp' ? 'TCP' : `UDP ${compression}`, n, per * n, s, cpu, `${lost > 0 ? `lost ${lost}` : 'no loss'}; RSS ${rss.toFixed(0)} MiB`);
+  row(`swarmwatch (${mode})`, proto === 'tcp' ? 'TCP' : `UDP ${compression}`, n, per * n, s, cpu, `${lost > 0 ? `lost ${lost}` : 'no loss'}; RSS ${rss.toFixed(0)} MiB; node ${shippedNodeFlags().join(' ') || '(defaults)'}`);
   await engine.docker(['rm', '-f', ...Array.from({ length: n }, (_, i) => `${prefix}-${i}`)]);
 }
 
 async function driverRun(engine: PrivateEngine, n: number, proto: 'tcp' | 'udp', compression: string, total: number): Promise<void> {
   const prefix = `driver-${proto}-${compression}-${n}`;
+  if (!wanted(prefix)) return;
   const per = Math.floor(total / n);
   const r = await receiver(proto);
   const dockerd0 = cpuSeconds(engine.pid);
@@ -135,6 +142,10 @@ async function driverRun(engine: PrivateEngine, n: number, proto: 'tcp' | 'udp',
   row("Docker's gelf driver", proto === 'tcp' ? 'TCP' : `UDP ${compression}`, n, per * n, s, cpu, lost > 0 ? `lost ${lost} (${((lost / (per * n)) * 100).toFixed(0)}%)` : 'no loss');
   await engine.docker(['rm', '-f', ...Array.from({ length: n }, (_, i) => `${prefix}-${i}`)]);
 }
+
+/** Runs only the settings whose name matches (e.g. "ours-file-tcp-none-1|driver-tcp-none-1"); the outage run is "outage". */
+const ONLY = process.env.SWARMWATCH_BENCH_ONLY ? new RegExp(process.env.SWARMWATCH_BENCH_ONLY) : undefined;
+const wanted = (name: string) => !ONLY || ONLY.test(name);
 
 const OUTAGE_S = Number(process.env.SWARMWATCH_BENCH_OUTAGE_S ?? 60);
 let outageReport = '';
@@ -152,7 +163,7 @@ async function outageRun(engine: PrivateEngine): Promise<void> {
   const per = perSecond * seconds;
   let r = await receiver('tcp');
   const port = r.port;
-  const flags = process.env.SWARMWATCH_BENCH_NODE_FLAGS !== undefined ? process.env.SWARMWATCH_BENCH_NODE_FLAGS.split(/\s+/).filter(Boolean) : shippedNodeFlags();
+  const flags = shippedNodeFlags();
   const child = await startShipperProcess(engine, [`--shipper.destination=tcp://127.0.0.1:${port}`, `--shipper.state-dir=${path.join(work, prefix)}`, `--shipper.include-names=^${prefix}-`], flags);
   const samples: { phase: string; rss: number }[] = [];
   let phase = 'receiver up';
@@ -236,7 +247,7 @@ async function main(): Promise<void> {
   try {
     await ensureBusyboxImage(engine);
     if (!outageOnly) {
-      await gelfProComparison();
+      if (wanted('gelf-pro')) await gelfProComparison();
       for (const n of [1, 10, 50]) {
         await shipperRun(engine, n, 'tcp', 'none', 'api');
         await shipperRun(engine, n, 'tcp', 'none', 'file');
@@ -248,7 +259,7 @@ async function main(): Promise<void> {
       await driverRun(engine, 1, 'udp', 'gzip', DRIVER_GZIP_LINES);
       await driverRun(engine, 10, 'udp', 'gzip', DRIVER_GZIP_LINES);
     }
-    await outageRun(engine);
+    if (wanted('outage')) await outageRun(engine);
   } finally {
     await engine.stop();
     fs.rmSync(work, { recursive: true, force: true });
@@ -259,8 +270,7 @@ async function main(): Promise<void> {
     for (const r of rows) console.log(`| ${r.who} | ${r.setting} | ${r.containers || '–'} | ${r.lines} | ${r.received} | ${r.linesPerSec.toFixed(0)} | ${Number.isNaN(r.cpuPer100k) ? '–' : r.cpuPer100k.toFixed(2)} | ${r.note ?? ''} |`);
     console.log('');
   }
-  console.log(`Receiver outage of ${OUTAGE_S} s (TCP, as shipped):\n`);
-  console.log(outageReport);
+  if (outageReport) console.log(`Receiver outage of ${OUTAGE_S} s (TCP, as shipped):\n\n${outageReport}`);
 }
 
 main().catch((err) => { console.error(err); process.exit(1); });

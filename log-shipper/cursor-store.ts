@@ -73,9 +73,13 @@ export class CursorStore {
     try {
       await fh.writeFile(this.serialize(entries));
       await fh.sync();
-    } finally {
-      await fh.close();
+    } catch (err) {
+      // A full disk fails here twice a second: leave no empty temp file per attempt behind.
+      await fh.close().catch(() => undefined);
+      fs.rmSync(tmp, { force: true });
+      throw err;
     }
+    await fh.close();
     let done = false;
     return {
       commit: () => {
@@ -102,9 +106,12 @@ export class CursorStore {
     try {
       fs.writeSync(fd, this.serialize(entries));
       if (opts.durable) fs.fsyncSync(fd);
-    } finally {
+    } catch (err) {
       fs.closeSync(fd);
+      fs.rmSync(tmp, { force: true });
+      throw err;
     }
+    fs.closeSync(fd);
     fs.renameSync(tmp, this.file);
     if (opts.durable) this.syncDir();
     else this.syncDirSoon();

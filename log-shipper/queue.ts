@@ -24,7 +24,7 @@ export interface OutMessage {
  * log file holds what we do not read.
  */
 export class DeliveryQueue extends EventEmitter<{ drain: []; data: [] }> {
-  private items: OutMessage[] = [];
+  private items: (OutMessage | undefined)[] = [];
   private head = 0;
   private bytesQueued = 0;
   private waiting = false;
@@ -57,7 +57,11 @@ export class DeliveryQueue extends EventEmitter<{ drain: []; data: [] }> {
   }
 
   remove(count: number): void {
-    for (let i = 0; i < count; i++) this.bytesQueued -= this.items[this.head + i]!.bytes;
+    for (let i = 0; i < count; i++) {
+      this.bytesQueued -= this.items[this.head + i]!.bytes;
+      // Delivered: let the collector have it now, not at the next compaction (up to half the array later).
+      this.items[this.head + i] = undefined;
+    }
     this.head += count;
     if (this.head > 4096 && this.head * 2 > this.items.length) {
       this.items = this.items.slice(this.head);
