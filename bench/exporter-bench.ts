@@ -268,6 +268,29 @@ function get(url: string): Promise<string> {
   });
 }
 
+/**
+ * The agent as users run it: `swarmwatch exporter` in its own process with the shipped node flags, against the bench
+ * engine; 5 s to start and list containers, then `scrapes` scrapes of /metrics over HTTP. CPU = utime+stime delta.
+ */
+async function agentAsShipped(dockerHost: string, scrapes: number): Promise<{ scrapes: number; series: number; cpuPerScrape: number; idle: number; rss: number; hwm: number }> {
+  const cli = path.resolve(here, '../cli/main.js');
+  const port = 19600 + Math.floor(Math.random() * 300);
+  const child = spawn(process.execPath, [...SHIPPED_FLAGS, cli, 'exporter', `--http.listen=127.0.0.1:${port}`, '--log.level=warn'], { env: { ...process.env, DOCKER_HOST: dockerHost }, stdio: 'ignore' });
+  const status = (key: string): number => Number(new RegExp(`${key}:\\s+(\\d+) kB`).exec(fs.readFileSync(`/proc/${child.pid}/status`, 'latin1'))![1]) * 1024;
+  try {
+    await new Promise((r) => setTimeout(r, 5000));
+    const idle = status('VmRSS');
+    const c0 = procCpuMs(child.pid!);
+    let series = 0;
+    for (let i = 0; i < scrapes; i++) series = (await get(`http://127.0.0.1:${port}/metrics`)).split('\n').filter((l) => l.startsWith('container_')).length;
+    const cpuPerScrape = (procCpuMs(child.pid!) - c0) / scrapes;
+    return { scrapes, series, cpuPerScrape, idle, rss: status('VmRSS'), hwm: status('VmHWM') };
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+  }
+}
+
 async function real(count: number, withNetdata: boolean): Promise<void> {
   const bed = await import('../test/bed/index.js');
   const { DockerAccess } = await import('../core/docker/access.js');
@@ -304,6 +327,9 @@ async function real(count: number, withNetdata: boolean): Promise<void> {
       `CPU ${ms(ours.cpuPerScrape)} ms/scrape, latency p50 ${ms(ours.p50)} ms p99 ${ms(ours.p99)} ms, RSS of the bench process ${mib(ours.rss)} MiB (includes the state model and the docker client)`);
     collector.stop();
     state.stop();
+    const agent = await agentAsShipped(engine.dockerHost, Number(arg('agent-scrapes') ?? 20));
+    console.log(`swarmwatch exporter as shipped (node ${SHIPPED_FLAGS.join(' ')}, its own process, ${agent.scrapes} scrapes over HTTP): ${agent.series} series, ` +
+      `CPU ${ms(agent.cpuPerScrape)} ms/scrape, RSS idle ${mib(agent.idle)} MiB, after ${mib(agent.rss)} MiB, peak (VmHWM) ${mib(agent.hwm)} MiB`);
 
     if (withNetdata) {
       const bin = ['/usr/sbin/netdata', '/usr/bin/netdata'].find((p) => fs.existsSync(p));
@@ -351,7 +377,10 @@ async function real(count: number, withNetdata: boolean): Promise<void> {
       console.log(`netdata discovered ${discovered} container cgroups; CPU without scrapes: ${ms(idlePerS)} ms per second of wall time`);
       console.log(`netdata ${spawnSync(bin, ['-v'], { encoding: 'utf8' }).stdout.trim()} (cgroups plugin only, update every 1 s), ${count} real containers: ${ndSeries} series, ` +
         `CPU ${ms((cpuB - cpuA) / ndScrapes)} ms/scrape (process tree CPU over ${wall.toFixed(0)} s / ${ndScrapes} scrapes; ${((cpuB - cpuA) / 10 / wall).toFixed(2)}% of a core), RSS ${mib(ndRss)} MiB`);
-      console.log(`| tool | containers | series | CPU ms/scrape | RSS MiB |\n|---|---|---|---|---|\n| swarmwatch | ${count} | ${series} | ${ms(ours.cpuPerScrape)} | ${mib(ours.rss)} (whole bench process) |\n| netdata | ${count} | ${ndSeries} | ${ms((cpuB - cpuA) / ndScrapes)} (whole process tree, collection every 1 s included) | ${mib(ndRss)} |`);
+      const ndCpu = (cpuB - cpuA) / ndScrapes;
+      console.log(`| tool | containers | series | CPU ms/scrape | RSS MiB |\n|---|---|---|---|---|\n| swarmwatch collector in this process | ${count} | ${series} | ${ms(ours.cpuPerScrape)} | ${mib(ours.rss)} (whole bench process) |\n` +
+        `| swarmwatch exporter as shipped | ${count} | ${agent.series} | ${ms(agent.cpuPerScrape)} | ${mib(agent.hwm)} peak, ${mib(agent.rss)} after |\n| netdata | ${count} | ${ndSeries} | ${ms(ndCpu)} (whole process tree, collection every 1 s included) | ${mib(ndRss)} |`);
+      console.log(`exporter as shipped / netdata: CPU per scrape ${(agent.cpuPerScrape / ndCpu).toFixed(2)}x, peak RSS ${(agent.hwm / ndRss).toFixed(2)}x`);
     }
   } finally {
     if (netdata?.pid) { try { process.kill(netdata.pid, 'SIGTERM'); } catch { /* gone */ } await new Promise((r) => setTimeout(r, 1500)); try { process.kill(netdata.pid, 'SIGKILL'); } catch { /* gone */ } }
