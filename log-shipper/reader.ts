@@ -237,7 +237,7 @@ export class ContainerReader {
     try {
       let idleSince = 0;
       while (!this.stopped) {
-        if (source.readMore(onEntry)) {
+        if (source.readMore(onEntry, () => full)) {
           reportGap();
           idleSince = 0;
           if (full) { full = false; await Promise.race([this.deps.drained(), this.stopping]); }

@@ -80,6 +80,8 @@ describe('stack file', () => {
     const logs = shipper.volumes.find((v: any) => v.target === '/var/lib/docker/containers');
     expect(logs).toMatchObject({ type: 'bind', source: '/var/lib/docker/containers', read_only: true });
     expect(shipper.environment.SWARMWATCH_SHIPPER_DOCKER_ROOT).toBe('/var/lib/docker');
+    // The catch-up after a GELF outage stays well under the service's 256M limit only with a capped heap.
+    expect(shipper.environment.NODE_OPTIONS).toBe('--max-old-space-size=128');
     expect(alertmanager.deploy.mode).toBe('global');
     expect(alertmanager.deploy.placement.constraints).toContain('node.role == manager');
     for (const v of ['SMTP_PASSWORD', 'WEBHOOK_HMAC_SECRET', 'API_TOKEN']) {

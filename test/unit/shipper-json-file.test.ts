@@ -34,6 +34,28 @@ describe('JsonFileSource', () => {
     since.close();
   });
 
+  it('stops mid-chunk when the consumer is full and goes on from the next line at the next call', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-jf-'));
+    dirs.push(dir);
+    const log = path.join(dir, 'c-json.log');
+    fs.writeFileSync(log, Array.from({ length: 50 }, (_, i) => entry(i)).join(''));
+    const src = new JsonFileSource(log, undefined);
+    src.open();
+    const got: string[] = [];
+    let budget = 0;
+    const calls: number[] = [];
+    // A consumer that takes 7 entries per call, as a delivery buffer that fills and drains would.
+    for (let call = 0; call < 100; call++) {
+      budget = 7;
+      const before = got.length;
+      if (!src.readMore((e) => { got.push(e.text); budget--; }, () => budget <= 0)) break;
+      calls.push(got.length - before);
+    }
+    src.close();
+    expect(got).toEqual(Array.from({ length: 50 }, (_, i) => `line ${i}`));
+    expect(Math.max(...calls)).toBe(7);
+  });
+
   it('follows the live file across two rotations between reads, without loss or duplicates', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-jf-'));
     dirs.push(dir);

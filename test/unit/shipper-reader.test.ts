@@ -97,7 +97,10 @@ it('counts a log rotated away while reading was paused (delivery behind), and go
   });
   readers.push(reader);
   reader.start();
-  await until('the first file read, reading paused', () => got.length === 3);
+  // Reading stops at the first record the full buffer took (the rest of the chunk waits).
+  await until('the first record read, reading paused', () => got.length === 1);
+  await new Promise((r) => setTimeout(r, 100));
+  expect(got).toEqual(['l0']);
   // While paused the engine rotates twice with max-file=2: the file being read and the next one are deleted.
   fs.renameSync(file, `${file}.1`);
   write(file, 3, 3);
