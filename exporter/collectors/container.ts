@@ -442,126 +442,87 @@ const NET: Family[] = [
   family('container_network_transmit_packets_dropped_total', 'counter', 'Cumulative count of packets dropped while transmitting'),
 ];
 
-/** A family with one series per container from a value slot. */
-function slotStep(f: Family, slot: number): Step {
+type EmitRow = (r: Row, sc: Scrape, w: ExpositionWriter, f: Family) => void;
+
+/**
+ * A family's step: its header, then `emitRow` for each container from `from` on, pausing where the writer must wait
+ * for the socket. The loop is one small function shared by every family and the per-row work a small function per
+ * kind of family: V8's optimising compile of one large render function held ≈ 17 MiB (docs/benchmarks.md).
+ */
+function rowStep(f: Family, emitRow: EmitRow): Step {
   return (sc, from, w) => {
     if (from === 0) w.family(f.header);
     const rows = sc.rows;
     let i = from;
     while (i < rows.length) {
-      const r = rows[i++]!;
-      const x = r.cg.v[slot]!;
-      if (x === x) w.series(f.name, r.e.lbl, CLOSE, x);
+      emitRow(rows[i++]!, sc, w, f);
       if (w.mustWait) break;
     }
     return i;
   };
+}
+
+/** A family with one series per container from a value slot. */
+function slotStep(f: Family, slot: number): Step {
+  return rowStep(f, (r, _sc, w) => {
+    const x = r.cg.v[slot]!;
+    if (x === x) w.series(f.name, r.e.lbl, CLOSE, x);
+  });
 }
 
 /** A family with at most one series per container, from `pick` (undefined or NaN: no series). */
 function valueStep(f: Family, pick: (r: Row, sc: Scrape) => number | undefined): Step {
-  return (sc, from, w) => {
-    if (from === 0) w.family(f.header);
-    const rows = sc.rows;
-    let i = from;
-    while (i < rows.length) {
-      const r = rows[i++]!;
-      const x = pick(r, sc);
-      if (x !== undefined && x === x) w.series(f.name, r.e.lbl, CLOSE, x);
-      if (w.mustWait) break;
-    }
-    return i;
-  };
+  return rowStep(f, (r, sc, w) => {
+    const x = pick(r, sc);
+    if (x !== undefined && x === x) w.series(f.name, r.e.lbl, CLOSE, x);
+  });
 }
 
-const cpuUsageStep: Step = (sc, from, w) => {
-  const f = F.cpuUsage;
-  if (from === 0) w.family(f.header);
-  const rows = sc.rows;
-  let i = from;
-  while (i < rows.length) {
-    const { e, cg } = rows[i++]!;
-    if (sc.percpu && cg.percpu.length > 0) {
-      for (let k = 0; k < cg.percpu.length; k++) {
-        const x = cg.percpu[k]!;
-        if (x > 0) w.series(f.name, e.lbl, cpuTail(k), x / 1e9);
-      }
-    } else {
-      const x = cg.v[S.CPU_TOTAL_NS]!;
-      if (x === x) w.series(f.name, e.lbl, CPU_TOTAL, x / 1e9);
+const cpuUsageStep = rowStep(F.cpuUsage, ({ e, cg }, sc, w, f) => {
+  if (sc.percpu && cg.percpu.length > 0) {
+    for (let k = 0; k < cg.percpu.length; k++) {
+      const x = cg.percpu[k]!;
+      if (x > 0) w.series(f.name, e.lbl, cpuTail(k), x / 1e9);
     }
-    if (w.mustWait) break;
+  } else {
+    const x = cg.v[S.CPU_TOTAL_NS]!;
+    if (x === x) w.series(f.name, e.lbl, CPU_TOTAL, x / 1e9);
   }
-  return i;
-};
+});
 
-const memFailuresStep: Step = (sc, from, w) => {
-  const f = F.memFailures;
-  if (from === 0) w.family(f.header);
-  const rows = sc.rows;
-  let i = from;
-  while (i < rows.length) {
-    const { e, cg } = rows[i++]!;
-    const pf = cg.v[S.PGFAULT]!;
-    const pm = cg.v[S.PGMAJFAULT]!;
-    if (pf === pf) { w.series(f.name, e.lbl, PGFAULT_CONTAINER, pf); w.series(f.name, e.lbl, PGFAULT_HIERARCHY, pf); }
-    if (pm === pm) { w.series(f.name, e.lbl, PGMAJFAULT_CONTAINER, pm); w.series(f.name, e.lbl, PGMAJFAULT_HIERARCHY, pm); }
-    if (w.mustWait) break;
-  }
-  return i;
-};
+const memFailuresStep = rowStep(F.memFailures, ({ e, cg }, _sc, w, f) => {
+  const pf = cg.v[S.PGFAULT]!;
+  const pm = cg.v[S.PGMAJFAULT]!;
+  if (pf === pf) { w.series(f.name, e.lbl, PGFAULT_CONTAINER, pf); w.series(f.name, e.lbl, PGFAULT_HIERARCHY, pf); }
+  if (pm === pm) { w.series(f.name, e.lbl, PGMAJFAULT_CONTAINER, pm); w.series(f.name, e.lbl, PGMAJFAULT_HIERARCHY, pm); }
+});
 
 /** One of the 8 network families: a series per interface, column k of /proc/<pid>/net/dev. */
 function networkStep(f: Family, k: number): Step {
-  return (sc, from, w) => {
-    if (from === 0) w.family(f.header);
-    const rows = sc.rows;
-    let i = from;
-    while (i < rows.length) {
-      const { e, cg } = rows[i++]!;
-      for (const ni of cg.net) w.series(f.name, e.lbl, sc.interfaceTail(ni.name), ni.v[k]!);
-      if (w.mustWait) break;
-    }
-    return i;
-  };
+  return rowStep(f, ({ e, cg }, sc, w) => {
+    for (const ni of cg.net) w.series(f.name, e.lbl, sc.interfaceTail(ni.name), ni.v[k]!);
+  });
 }
 
 /** container_fs_*: a series per block device, bytes or operations of one direction. */
 function fsStep(f: Family, ios: boolean, op: number): Step {
-  return (sc, from, w) => {
-    if (from === 0) w.family(f.header);
-    const rows = sc.rows;
-    let i = from;
-    while (i < rows.length) {
-      const { e, cg } = rows[i++]!;
-      for (const d of cg.blk) {
-        const x = (ios ? d.ios : d.bytes)[op]!;
-        if (x === x) w.series(f.name, e.lbl, sc.deviceTails(d.major, d.minor).device, x);
-      }
-      if (w.mustWait) break;
+  return rowStep(f, ({ e, cg }, sc, w) => {
+    for (const d of cg.blk) {
+      const x = (ios ? d.ios : d.bytes)[op]!;
+      if (x === x) w.series(f.name, e.lbl, sc.deviceTails(d.major, d.minor).device, x);
     }
-    return i;
-  };
+  });
 }
 
-const blkioUsageStep: Step = (sc, from, w) => {
-  const f = F.blkioDeviceUsage;
-  if (from === 0) w.family(f.header);
-  const rows = sc.rows;
-  let i = from;
-  while (i < rows.length) {
-    const { e, cg } = rows[i++]!;
-    for (const d of cg.blk) {
-      const tails = sc.deviceTails(d.major, d.minor).usage;
-      for (let op = 0; op < BLK_OPS.length; op++) {
-        const x = d.bytes[op]!;
-        if (x === x) w.series(f.name, e.lbl, tails[op]!, x);
-      }
+const blkioUsageStep = rowStep(F.blkioDeviceUsage, ({ e, cg }, sc, w, f) => {
+  for (const d of cg.blk) {
+    const tails = sc.deviceTails(d.major, d.minor).usage;
+    for (let op = 0; op < BLK_OPS.length; op++) {
+      const x = d.bytes[op]!;
+      if (x === x) w.series(f.name, e.lbl, tails[op]!, x);
     }
-    if (w.mustWait) break;
   }
-  return i;
-};
+});
 
 /** Every family in output order (cAdvisor's). */
 const STEPS: Step[] = [
