@@ -12,7 +12,7 @@ import type { DockerAccess } from '../../core/docker/access.js';
 import { createLogger } from '../../core/log.js';
 import type { ContainerRecord } from '../../core/state/types.js';
 import type { LogRecord } from '../../log-shipper/assembler.js';
-import { ContainerReader } from '../../log-shipper/reader.js';
+import { ContainerReader, type ReaderDeps } from '../../log-shipper/reader.js';
 
 const dirs: string[] = [];
 const readers: ContainerReader[] = [];
@@ -31,6 +31,18 @@ const until = async (what: string, fn: () => boolean, ms = 3000) => {
 
 const line = (text: string, i: number) => JSON.stringify({ log: `${text}\n`, stream: 'stdout', time: `2026-01-01T00:00:00.${String(i).padStart(9, '0')}Z` }) + '\n';
 
+/** A reader of `file` in read-mode file, with no engine behind it; each test adds delivery and what it watches. */
+const fileReaderDeps = (container: () => ContainerRecord, file: string): Omit<ReaderDeps, 'deliver' | 'drained'> => ({
+  docker: {} as DockerAccess,
+  log: createLogger('test'),
+  container,
+  maxBytes: 1 << 20,
+  multilineTimeoutMs: 1000,
+  onDropped: () => undefined,
+  acquireCatchUp: () => Promise.resolve(() => undefined),
+  logFileOf: () => file,
+});
+
 it('gives the catch-up slot back once a container that was only created runs, and still reads all of it', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-reader-'));
   dirs.push(dir);
@@ -41,16 +53,10 @@ it('gives the catch-up slot back once a container that was only created runs, an
   let held = 0;
   const got: string[] = [];
   const reader = new ContainerReader(id, undefined, {
-    docker: {} as DockerAccess,
-    log: createLogger('test'),
-    container: () => record,
-    maxBytes: 1 << 20,
-    multilineTimeoutMs: 1000,
+    ...fileReaderDeps(() => record, file),
     deliver: (r: LogRecord) => { got.push(...r.lines); return true; },
     drained: () => Promise.resolve(),
-    onDropped: () => undefined,
     acquireCatchUp: () => { held++; return Promise.resolve(() => { held--; }); },
-    logFileOf: () => file,
   });
   readers.push(reader);
   reader.start();
@@ -83,17 +89,11 @@ it('counts a log rotated away while reading was paused (delivery behind), and go
   let resume: () => void = () => undefined;
   const drained = new Promise<void>((resolve) => { resume = resolve; });
   const reader = new ContainerReader(id, undefined, {
-    docker: {} as DockerAccess,
-    log: createLogger('test'),
-    container: () => record,
-    maxBytes: 1 << 20,
-    multilineTimeoutMs: 1000,
+    ...fileReaderDeps(() => record, file),
     // The destination is down: the buffer is full after the first record until it drains.
     deliver: (r: LogRecord) => { got.push(...r.lines); return !full; },
     drained: () => drained,
     onDropped: (reason) => { dropped.push(reason); },
-    acquireCatchUp: () => Promise.resolve(() => undefined),
-    logFileOf: () => file,
   });
   readers.push(reader);
   reader.start();
@@ -127,16 +127,9 @@ it('stops while reading is paused on a full buffer (the destination down): SIGTE
   const record = { id, name: 'paused', state: 'running', labels: {}, tty: false, logDriver: 'json-file', swarm: {} } as unknown as ContainerRecord;
   let delivered = 0;
   const reader = new ContainerReader(id, undefined, {
-    docker: {} as DockerAccess,
-    log: createLogger('test'),
-    container: () => record,
-    maxBytes: 1 << 20,
-    multilineTimeoutMs: 1000,
+    ...fileReaderDeps(() => record, file),
     deliver: () => { delivered++; return false; },
     drained: () => new Promise<void>(() => undefined),
-    onDropped: () => undefined,
-    acquireCatchUp: () => Promise.resolve(() => undefined),
-    logFileOf: () => file,
   });
   reader.start();
   await until('reading paused', () => delivered > 0);
