@@ -6,6 +6,7 @@
  *   SWARMWATCH_BENCH_LINES=100000 npm run bench:shipper
  *   npm run bench:shipper -- --outage-only      (just the receiver-outage memory run; SWARMWATCH_BENCH_OUTAGE_S=60)
  *   SWARMWATCH_BENCH_ONLY='ours-file-tcp-none-1$|driver-tcp-none-1$' npm run bench:shipper   (a subset of settings)
+ *   SWARMWATCH_BENCH_REPEAT=3 npm run bench:shipper   (TCP settings 3 times, interleaved; medians and ratios printed)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -147,6 +148,29 @@ async function driverRun(engine: PrivateEngine, n: number, proto: 'tcp' | 'udp',
 const ONLY = process.env.SWARMWATCH_BENCH_ONLY ? new RegExp(process.env.SWARMWATCH_BENCH_ONLY) : undefined;
 const wanted = (name: string) => !ONLY || ONLY.test(name);
 
+const REPEAT = Math.max(1, Number(process.env.SWARMWATCH_BENCH_REPEAT ?? 1));
+
+/** Median lines/s per sender, transport and container count, with each of ours as a ratio to the driver's median. */
+function medians(): string {
+  const groups = new Map<string, Row[]>();
+  for (const r of rows) {
+    if (!r.containers) continue;
+    const key = `${r.who}|${r.setting}|${r.containers}`;
+    groups.set(key, [...(groups.get(key) ?? []), r]);
+  }
+  const median = (xs: number[]) => { const a = [...xs].sort((x, y) => x - y); return a.length % 2 ? a[(a.length - 1) / 2]! : (a[a.length / 2 - 1]! + a[a.length / 2]!) / 2; };
+  const out = ['| sender | transport | containers | runs | median lines/s | range | median / driver (same transport, same containers) |', '| --- | --- | ---: | ---: | ---: | --- | ---: |'];
+  for (const [key, rs] of groups) {
+    const [who, setting, n] = key.split('|');
+    const m = median(rs.map((r) => r.linesPerSec));
+    const driver = groups.get(`Docker's gelf driver|${setting}|${n}`);
+    const ratio = driver && !who!.startsWith('Docker') ? `${(m / median(driver.map((r) => r.linesPerSec))).toFixed(2)}×` : '';
+    const lo = Math.min(...rs.map((r) => r.linesPerSec)), hi = Math.max(...rs.map((r) => r.linesPerSec));
+    out.push(`| ${who} | ${setting} | ${n} | ${rs.length} | ${m.toFixed(0)} | ${lo.toFixed(0)}–${hi.toFixed(0)} | ${ratio} |`);
+  }
+  return out.join('\n');
+}
+
 const OUTAGE_S = Number(process.env.SWARMWATCH_BENCH_OUTAGE_S ?? 60);
 let outageReport = '';
 
@@ -248,10 +272,14 @@ async function main(): Promise<void> {
     await ensureBusyboxImage(engine);
     if (!outageOnly) {
       if (wanted('gelf-pro')) await gelfProComparison();
+      // TCP settings are repeated REPEAT times, interleaved (ours, driver, ours, driver…): the driver's own figure
+      // moves 2–3× between runs on a shared machine, so the ratio is read from medians.
       for (const n of [1, 10, 50]) {
-        await shipperRun(engine, n, 'tcp', 'none', 'api');
-        await shipperRun(engine, n, 'tcp', 'none', 'file');
-        await driverRun(engine, n, 'tcp', 'none', LINES);
+        for (let rep = 0; rep < REPEAT; rep++) {
+          await shipperRun(engine, n, 'tcp', 'none', 'api');
+          await shipperRun(engine, n, 'tcp', 'none', 'file');
+          await driverRun(engine, n, 'tcp', 'none', LINES);
+        }
       }
       await shipperRun(engine, 1, 'udp', 'gzip', 'file');
       await shipperRun(engine, 10, 'udp', 'gzip', 'api');
@@ -268,6 +296,8 @@ async function main(): Promise<void> {
     console.log('| sender | transport | containers | lines sent | received | lines/s | CPU s per 100k lines | note |');
     console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |');
     for (const r of rows) console.log(`| ${r.who} | ${r.setting} | ${r.containers || '–'} | ${r.lines} | ${r.received} | ${r.linesPerSec.toFixed(0)} | ${Number.isNaN(r.cpuPer100k) ? '–' : r.cpuPer100k.toFixed(2)} | ${r.note ?? ''} |`);
+    console.log('');
+    console.log(medians());
     console.log('');
   }
   if (outageReport) console.log(`Receiver outage of ${OUTAGE_S} s (TCP, as shipped):\n\n${outageReport}`);

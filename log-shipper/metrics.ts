@@ -17,6 +17,9 @@ export class ShipperMetrics {
   readonly connected: Gauge;
   readonly readers: Gauge;
 
+  /** Where swarmwatch_shipper_queue_bytes is read from at scrape time. */
+  queuedBytes?: () => number;
+
   constructor(registry: Registry) {
     const r = [registry];
     this.lines = new Counter({ name: 'swarmwatch_shipper_lines_total', help: 'Log lines delivered to the GELF destination, by Swarm service (empty for plain containers)', labelNames: ['service'], registers: r });
@@ -29,7 +32,9 @@ export class ShipperMetrics {
     this.deliveryErrors = new Counter({ name: 'swarmwatch_shipper_delivery_errors_total', help: 'Failed delivery attempts (each is retried), by error code', labelNames: ['code'], registers: r });
     this.cursorWriteErrors = new Counter({ name: 'swarmwatch_shipper_cursor_write_errors_total', help: 'Failed writes of the cursor file', registers: r });
     this.lag = new Gauge({ name: 'swarmwatch_shipper_lag_seconds', help: 'Age of the last delivered line of each container when it was delivered', labelNames: ['container_name', 'service'], registers: r });
-    this.queueBytes = new Gauge({ name: 'swarmwatch_shipper_queue_bytes', help: 'Encoded messages waiting for delivery', registers: r });
+    const metrics = this;
+    // Read at scrape time: setting it on every queued message cost ≈ 1 % of the shipper's CPU.
+    this.queueBytes = new Gauge({ name: 'swarmwatch_shipper_queue_bytes', help: 'Encoded messages waiting for delivery', registers: r, collect() { if (metrics.queuedBytes) this.set(metrics.queuedBytes()); } });
     this.connected = new Gauge({ name: 'swarmwatch_shipper_destination_up', help: '1 when the last delivery attempt succeeded', registers: r });
     this.readers = new Gauge({ name: 'swarmwatch_shipper_readers', help: 'Containers whose log stream is open', registers: r });
   }

@@ -175,7 +175,6 @@ export class Sender {
     }
     for (const m of last.values()) this.metrics.lag.set({ container_name: m.containerName, service: m.service }, Math.max(0, now - toSeconds(m.time)));
     this.metrics.connected.set(1);
-    this.metrics.queueBytes.set(this.queue.bytes);
   }
 
   private remember(batch: readonly OutMessage[]): void {

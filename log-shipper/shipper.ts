@@ -83,6 +83,7 @@ export class LogShipper implements Component {
     this.metrics = new ShipperMetrics(ctx.registry);
     this.store = new CursorStore(settings.stateDir);
     this.queue = new DeliveryQueue(settings.bufferBytes);
+    this.metrics.queuedBytes = () => this.queue.bytes;
   }
 
   async start(): Promise<void> {
@@ -143,9 +144,7 @@ export class LogShipper implements Component {
       json, bytes: Buffer.byteLength(json), lines: 1, time: record.time, cursor: record.cursor,
       shrink: (max) => encoder.encode(bodyOf(record, max)),
     };
-    const ok = this.queue.push(m);
-    this.metrics.queueBytes.set(this.queue.bytes);
-    return ok;
+    return this.queue.push(m);
   }
 
   private acquireCatchUp(): Promise<() => void> {
