@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { FileReader } from '../exporter/cgroup/fastread.js';
 import { createContainerCollector, type ContainerSource } from '../exporter/collectors/container.js';
 import type { ContainerRecord } from '../core/state/types.js';
+import { shippedNodeFlags } from './shipped-node-flags.js';
 
 // The --child-rss process measures the collector alone: the harness's own modules load only in the other modes.
 const rssOnly = process.argv[2] === '--child-rss';
@@ -40,7 +41,7 @@ function pct(sorted: number[], p: number): number {
 }
 const ms = (x: number) => x.toFixed(2);
 /** The node flags the agent ships with (scripts/start.sh, deploy/Dockerfile); the RSS column runs with them. */
-const SHIPPED_FLAGS = ['--max-semi-space-size=1', '--single-threaded'];
+const SHIPPED_FLAGS = shippedNodeFlags();
 const mib = (x: number) => (x / 1048576).toFixed(1);
 
 // ---------------------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import gelfPro from 'gelf-pro';
 import { ensureBusyboxImage, startEngine, type PrivateEngine } from '../test/bed/index.js';
 import { GelfEncoder } from '../log-shipper/gelf-message.js';
+import { shippedNodeFlags } from './shipped-node-flags.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const IMAGE = 'swarmwatch-test/busybox:1';
@@ -85,16 +86,6 @@ function row(who: string, setting: string, containers: number, lines: number, s:
   const r: Row = { who, setting, containers, lines, received: s.messages, seconds, linesPerSec: s.messages / seconds, cpuPer100k: (cpu / Math.max(s.messages, 1)) * 100_000, note };
   rows.push(r);
   console.error(`${who.padEnd(24)} ${setting.padEnd(14)} n=${String(containers).padStart(2)}  ${r.received}/${lines} lines  ${r.linesPerSec.toFixed(0).padStart(7)} lines/s  ${r.cpuPer100k.toFixed(2)} CPU s/100k${note ? `  (${note})` : ''}`);
-}
-
-/**
- * The V8 flags the agent ships with, read from scripts/start.sh so the benchmark follows them;
- * SWARMWATCH_BENCH_NODE_FLAGS overrides them (e.g. "" for Node's defaults).
- */
-function shippedNodeFlags(): string[] {
-  if (process.env.SWARMWATCH_BENCH_NODE_FLAGS !== undefined) return process.env.SWARMWATCH_BENCH_NODE_FLAGS.split(/\s+/).filter(Boolean);
-  const m = /exec node (.*?) dist\/cli\/main\.js/.exec(fs.readFileSync(path.join(ROOT, 'scripts/start.sh'), 'utf8'));
-  return m ? m[1]!.split(/\s+/).filter(Boolean) : [];
 }
 
 async function startShipperProcess(engine: PrivateEngine, args: string[], nodeFlags: string[] = []): Promise<ChildProcess> {

@@ -4,11 +4,12 @@
 //   REPEAT=3             runs per flag set, interleaved so that every set sees the same machine load
 //   SCRAPES=20           scrapes per run (CPU = utime+stime delta / scrapes; RSS/HWM from /proc/<pid>/status)
 import { startEngine, ensureBusyboxImage } from '../../dist/test/bed/index.js';
+import { shippedNodeFlags } from '../../dist/bench/shipped-node-flags.js';
 import { fileURLToPath } from 'node:url';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
-const SHIPPED = '--max-semi-space-size=1 --single-threaded';
+const SHIPPED = shippedNodeFlags().join(' ');
 const n = Number(process.argv[2] ?? 200);
 const flagSets = (process.env.FLAGS ?? SHIPPED).split(';').map((s) => s.trim());
 const repeat = Number(process.env.REPEAT ?? 1);

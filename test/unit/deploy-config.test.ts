@@ -94,3 +94,13 @@ describe('stack file', () => {
     for (const [name, c] of Object.entries(stack.configs)) expect(fs.existsSync(path.resolve(DEPLOY, c.file)), name).toBe(true);
   });
 });
+
+describe('node flags', () => {
+  it('the image runs node with the same V8 flags as npm start (the benchmarks measure those)', () => {
+    const started = /exec node (.*?) dist\/cli\/main\.js/.exec(fs.readFileSync(path.join(ROOT, 'scripts/start.sh'), 'utf8'))?.[1]?.split(/\s+/);
+    const entry = /^ENTRYPOINT (\[.*\])$/m.exec(fs.readFileSync(path.join(DEPLOY, 'Dockerfile'), 'utf8'))?.[1];
+    expect(started, 'scripts/start.sh runs node with flags').toBeDefined();
+    const argv = JSON.parse(entry!) as string[];
+    expect(argv.slice(1, -1)).toEqual(started);
+  });
+});
