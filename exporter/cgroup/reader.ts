@@ -115,6 +115,19 @@ const V1_MEM_KEYS = new KeyTable([
 const V2_MEM_KEYS = new KeyTable([
   ['anon', 0], ['file', 1], ['file_mapped', 2], ['inactive_file', 4], ['active_file', 5], ['pgfault', 10], ['pgmajfault', 11],
 ]);
+/**
+ * The memory.stat slots both cgroup versions share (their key tables put inactive_file at 4, active_file at 5,
+ * pgfault and pgmajfault at 10 and 11), and the working set: usage − (total_)inactive_file, floored at 0 (A.4).
+ */
+function applyMemoryStat(v: Float64Array, t: Float64Array): void {
+  v[S.PGFAULT] = t[10]!;
+  v[S.PGMAJFAULT] = t[11]!;
+  v[S.INACTIVE_FILE] = t[4]!;
+  v[S.ACTIVE_FILE] = t[5]!;
+  const usage = v[S.MEM_USAGE]!;
+  if (!Number.isNaN(usage) && !Number.isNaN(t[4]!)) v[S.MEM_WORKING_SET] = usage > t[4]! ? usage - t[4]! : 0;
+}
+
 const V1_CPU_STAT_KEYS = new KeyTable([['nr_periods', 0], ['nr_throttled', 1], ['throttled_time', 2]]);
 const V2_CPU_STAT_KEYS = new KeyTable([
   ['usage_usec', 3], ['user_usec', 4], ['system_usec', 5], ['nr_periods', 0], ['nr_throttled', 1], ['throttled_usec', 2],
@@ -379,13 +392,7 @@ export class CgroupReader {
         v[S.MEM_CACHE] = h ? t[1]! : t[7]!;
         v[S.MEM_MAPPED_FILE] = h ? t[2]! : t[8]!;
         v[S.MEM_SWAP] = h ? t[3]! : t[9]!;
-        v[S.PGFAULT] = t[10]!;
-        v[S.PGMAJFAULT] = t[11]!;
-        v[S.INACTIVE_FILE] = t[4]!;
-        v[S.ACTIVE_FILE] = t[5]!;
-        const usage = v[S.MEM_USAGE]!;
-        // working set = usage - total_inactive_file, floored at 0 (A.4).
-        if (!Number.isNaN(usage) && !Number.isNaN(t[4]!)) v[S.MEM_WORKING_SET] = usage > t[4]! ? usage - t[4]! : 0;
+        applyMemoryStat(v, t);
       }
       t.fill(NaN);
       // oom_kill exists in memory.oom_control since kernel 4.13.
@@ -427,12 +434,7 @@ export class CgroupReader {
       v[S.MEM_RSS] = t[0]!;
       v[S.MEM_CACHE] = t[1]!;
       v[S.MEM_MAPPED_FILE] = t[2]!;
-      v[S.PGFAULT] = t[10]!;
-      v[S.PGMAJFAULT] = t[11]!;
-      v[S.INACTIVE_FILE] = t[4]!;
-      v[S.ACTIVE_FILE] = t[5]!;
-      const usage = v[S.MEM_USAGE]!;
-      if (!Number.isNaN(usage) && !Number.isNaN(t[4]!)) v[S.MEM_WORKING_SET] = usage > t[4]! ? usage - t[4]! : 0;
+      applyMemoryStat(v, t);
     }
     v[S.MEM_SWAP] = this.single(f.get('memory.swap.current'));
     t.fill(NaN);
