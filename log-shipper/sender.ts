@@ -79,11 +79,7 @@ export class Sender {
         continue;
       }
       const batch = this.queue.peek(this.opts.batchBytes);
-      const next = new Map(this.cursors);
-      for (const m of batch) {
-        const prev = next.get(m.containerId);
-        next.set(m.containerId, { cursor: m.cursor, name: m.containerName, removedAt: prev?.removedAt });
-      }
+      const next = advanceCursors(new Map(this.cursors), batch, batch.length);
       let prepared: PreparedCursors | undefined;
       try {
         prepared = await this.store.prepare(next);
@@ -152,11 +148,7 @@ export class Sender {
    * without fsync (a kill -9 keeps the page cache; the batch's fsynced file follows once the rest is taken).
    */
   private commitPrefix(batch: readonly OutMessage[], n: number): void {
-    for (let i = 0; i < n; i++) {
-      const m = batch[i]!;
-      const prev = this.cursors.get(m.containerId);
-      this.cursors.set(m.containerId, { cursor: m.cursor, name: m.containerName, removedAt: prev?.removedAt });
-    }
+    advanceCursors(this.cursors, batch, n);
     try {
       this.store.writeNow(this.cursors, { durable: false });
     } catch (err) {
@@ -198,4 +190,13 @@ export class Sender {
     this.recentBytes = 0;
     if (this.replayBatch.length > 0) this.log.warn(`the connection broke: sending the last ${this.replayBatch.length} delivered messages again (a receiver that died may not have read them)`);
   }
+}
+
+/** Moves each container's cursor to its last message among the first `n` of the batch; returns `cursors`. */
+function advanceCursors(cursors: Map<string, CursorEntry>, batch: readonly OutMessage[], n: number): Map<string, CursorEntry> {
+  for (let i = 0; i < n; i++) {
+    const m = batch[i]!;
+    cursors.set(m.containerId, { cursor: m.cursor, name: m.containerName, removedAt: cursors.get(m.containerId)?.removedAt });
+  }
+  return cursors;
 }

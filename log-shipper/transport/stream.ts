@@ -117,7 +117,7 @@ export class StreamTransport implements Transport {
     while (written < data.length) {
       // Looked up before every write: once the socket is destroyed its descriptor number may belong to a new file.
       const fd = socketFd(s);
-      if (fd === undefined || s.destroyed) throw new SwarmwatchError(SW_ERR_SHIPPER_DESTINATION, `connection to ${this.url} closed during a write`, { culprit: this.url });
+      if (fd === undefined || s.destroyed) throw this.closedDuringWrite();
       let n = 0;
       try {
         n = fs.writeSync(fd, data, written, data.length - written);
@@ -125,7 +125,7 @@ export class StreamTransport implements Transport {
         const code = (err as NodeJS.ErrnoException).code;
         if (code !== 'EAGAIN' && code !== 'EWOULDBLOCK') {
           s.destroy();
-          throw new SwarmwatchError(SW_ERR_SHIPPER_DESTINATION, `write to ${this.url} failed: ${code ?? (err as Error).message}`, { culprit: this.url, cause: err });
+          throw this.writeFailed(err);
         }
       }
       if (n > 0) {
@@ -138,7 +138,7 @@ export class StreamTransport implements Transport {
         continue;
       }
       if (Date.now() - lastProgress > this.opts.writeTimeoutMs) {
-        const err = new SwarmwatchError(SW_ERR_SHIPPER_WRITE_TIMEOUT, `${this.url} accepted no data for ${this.opts.writeTimeoutMs} ms`, { culprit: this.url });
+        const err = this.writeTimedOut();
         s.destroy(err);
         throw err;
       }
@@ -156,20 +156,20 @@ export class StreamTransport implements Transport {
     for (const m of batch) data += m.json + '\0';
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
-        const err = new SwarmwatchError(SW_ERR_SHIPPER_WRITE_TIMEOUT, `${this.url} accepted no data for ${this.opts.writeTimeoutMs} ms`, { culprit: this.url });
+        const err = this.writeTimedOut();
         s.destroy(err);
         reject(err);
       }, this.opts.writeTimeoutMs);
       const onClose = () => {
         clearTimeout(timer);
-        reject(new SwarmwatchError(SW_ERR_SHIPPER_DESTINATION, `connection to ${this.url} closed during a write`, { culprit: this.url }));
+        reject(this.closedDuringWrite());
       };
       s.once('close', onClose);
       let reported = false;
       s.write(data, (err) => {
         clearTimeout(timer);
         s.off('close', onClose);
-        if (err) { reject(new SwarmwatchError(SW_ERR_SHIPPER_DESTINATION, `write to ${this.url} failed: ${(err as NodeJS.ErrnoException).code ?? err.message}`, { culprit: this.url, cause: err })); return; }
+        if (err) { reject(this.writeFailed(err)); return; }
         if (!reported) onProgress?.(batch.length);
         resolve();
       });
@@ -177,6 +177,19 @@ export class StreamTransport implements Transport {
       // onwrite synchronously for a synchronous write), so report now rather than a few ticks later.
       if (s.writableLength === 0) { reported = true; onProgress?.(batch.length); }
     });
+  }
+
+  private closedDuringWrite(): SwarmwatchError {
+    return new SwarmwatchError(SW_ERR_SHIPPER_DESTINATION, `connection to ${this.url} closed during a write`, { culprit: this.url });
+  }
+
+  private writeTimedOut(): SwarmwatchError {
+    return new SwarmwatchError(SW_ERR_SHIPPER_WRITE_TIMEOUT, `${this.url} accepted no data for ${this.opts.writeTimeoutMs} ms`, { culprit: this.url });
+  }
+
+  private writeFailed(err: unknown): SwarmwatchError {
+    const e = err as NodeJS.ErrnoException;
+    return new SwarmwatchError(SW_ERR_SHIPPER_DESTINATION, `write to ${this.url} failed: ${e.code ?? e.message}`, { culprit: this.url, cause: err });
   }
 
   async close(): Promise<void> {
