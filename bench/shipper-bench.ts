@@ -98,22 +98,38 @@ async function startShipperProcess(engine: PrivateEngine, args: string[], nodeFl
   return child;
 }
 
-async function shipperRun(engine: PrivateEngine, n: number, proto: 'tcp' | 'udp', compression: string, mode: 'api' | 'file'): Promise<void> {
-  const prefix = `ours-${mode}-${proto}-${compression}-${n}`;
+/**
+ * SWARMWATCH_BENCH_CPU_PROF=DIR writes a V8 CPU profile of each run of ours (every thread) into DIR, named after
+ * the setting; the shipper then stops with SIGTERM, as a profile is written only at a clean exit.
+ */
+const CPU_PROF_DIR = process.env.SWARMWATCH_BENCH_CPU_PROF;
+const profileFlags = (_setting: string) => (CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`] : []);
+
+async function stopShipper(child: ChildProcess): Promise<void> {
+  if (!CPU_PROF_DIR) { child.kill('SIGKILL'); return; }
+  await new Promise<void>((resolve) => { child.once('exit', () => resolve()); child.kill('SIGTERM'); });
+}
+
+/** A non-default setting of ours measured beside the default in the same run (name suffix, label, options). */
+interface Variant { suffix: string; label: string; args: string[] }
+const ONE_THREAD: Variant = { suffix: '-onethread', label: ', one thread', args: ['--shipper.udp-send-thread=false'] };
+
+async function shipperRun(engine: PrivateEngine, n: number, proto: 'tcp' | 'udp', compression: string, mode: 'api' | 'file', variant?: Variant): Promise<void> {
+  const prefix = `ours-${mode}-${proto}-${compression}-${n}${variant?.suffix ?? ''}`;
   if (!wanted(prefix)) return;
   const per = Math.floor(LINES / n);
   const r = await receiver(proto);
-  const child = await startShipperProcess(engine, [`--shipper.destination=${proto}://127.0.0.1:${r.port}`, `--shipper.compression=${compression}`, `--shipper.state-dir=${path.join(work, prefix)}`, `--shipper.include-names=^${prefix}-`, `--shipper.read-mode=${mode}`], shippedNodeFlags());
+  const child = await startShipperProcess(engine, [`--shipper.destination=${proto}://127.0.0.1:${r.port}`, `--shipper.compression=${compression}`, `--shipper.state-dir=${path.join(work, prefix)}`, `--shipper.include-names=^${prefix}-`, `--shipper.read-mode=${mode}`, ...(variant?.args ?? [])], [...shippedNodeFlags(), ...profileFlags(prefix)]);
   // Same conditions as the driver: the shipper is up, then the containers write; CPU counted from here.
   const cpu0 = cpuSeconds(child.pid!) + cpuSeconds(engine.pid);
   await runContainers(engine, prefix, n, per, []);
   const s = await settle(r, per * n, 5000, 120_000);
   const cpu = cpuSeconds(child.pid!) + cpuSeconds(engine.pid) - cpu0;
   const rss = rssMiB(child.pid!);
-  child.kill('SIGKILL');
+  await stopShipper(child);
   await r.stop();
   const lost = per * n - s.messages;
-  row(`swarmwatch (${mode})`, proto === 'tcp' ? 'TCP' : `UDP ${compression}`, n, per * n, s, cpu, `${lost > 0 ? `lost ${lost}` : 'no loss'}; RSS ${rss.toFixed(0)} MiB; node ${shippedNodeFlags().join(' ') || '(defaults)'}`);
+  row(`swarmwatch (${mode}${variant?.label ?? ''})`, proto === 'tcp' ? 'TCP' : `UDP ${compression}`, n, per * n, s, cpu, `${lost > 0 ? `lost ${lost}` : 'no loss'}; RSS ${rss.toFixed(0)} MiB; node ${shippedNodeFlags().join(' ') || '(defaults)'}`);
   await engine.docker(['rm', '-f', ...Array.from({ length: n }, (_, i) => `${prefix}-${i}`)]);
 }
 
@@ -272,11 +288,16 @@ async function main(): Promise<void> {
           await driverRun(engine, n, 'tcp', 'none', LINES);
         }
       }
-      await shipperRun(engine, 1, 'udp', 'gzip', 'file');
-      await shipperRun(engine, 10, 'udp', 'gzip', 'api');
-      await shipperRun(engine, 10, 'udp', 'gzip', 'file');
-      await driverRun(engine, 1, 'udp', 'gzip', DRIVER_GZIP_LINES);
-      await driverRun(engine, 10, 'udp', 'gzip', DRIVER_GZIP_LINES);
+      // UDP gzip: ours as shipped (send thread), ours on one thread (the same-run baseline of the send thread),
+      // and the driver, interleaved as TCP.
+      for (const n of [1, 10]) {
+        for (let rep = 0; rep < REPEAT; rep++) {
+          if (n === 10) await shipperRun(engine, n, 'udp', 'gzip', 'api');
+          await shipperRun(engine, n, 'udp', 'gzip', 'file');
+          await shipperRun(engine, n, 'udp', 'gzip', 'file', ONE_THREAD);
+          await driverRun(engine, n, 'udp', 'gzip', DRIVER_GZIP_LINES);
+        }
+      }
     }
     if (wanted('outage')) await outageRun(engine);
   } finally {

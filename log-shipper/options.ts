@@ -9,6 +9,7 @@ export const shipperOptions: OptionSpec[] = [
   { key: 'shipper.compression', type: 'enum', values: ['gzip', 'zlib', 'none'], default: 'gzip', description: 'UDP payload compression (TCP and TLS are never compressed: GELF frames them with a null byte)' },
   { key: 'shipper.compression-level', type: 'int', default: 1, min: -1, max: 9, description: 'zlib/gzip level (1 = fastest, as Docker\'s gelf driver)' },
   { key: 'shipper.udp-chunk-size', type: 'int', default: 1420, min: 64, max: 65507, description: 'UDP datagram size including the 12-byte chunk header: 1420 (WAN) or 8154 (LAN)' },
+  { key: 'shipper.udp-send-thread', type: 'bool', default: true, description: 'Compress and send UDP datagrams on a second thread, so reading and compressing use two cores (UDP gzip: see docs/benchmarks.md); false keeps the shipper on one thread' },
   { key: 'shipper.tls-ca', type: 'path', default: '', description: 'PEM file of the CA that signed the receiver\'s certificate (default: system CAs)' },
   { key: 'shipper.tls-cert', type: 'path', default: '', description: 'PEM client certificate for mutual TLS' },
   { key: 'shipper.tls-key', type: 'path', default: '', description: 'PEM key of the client certificate' },

@@ -32,6 +32,7 @@ export interface ShipperSettings {
   compression: Compression;
   compressionLevel: number;
   udpChunkSize: number;
+  udpSendThread: boolean;
   tls: TlsSettings;
   reconnectMaxDelayMs: number;
   resolveIntervalMs: number;
@@ -128,6 +129,7 @@ export function settingsFrom(config: Config): ShipperSettings | undefined {
     compression: config.str('shipper.compression') as Compression,
     compressionLevel: config.int('shipper.compression-level'),
     udpChunkSize: config.int('shipper.udp-chunk-size'),
+    udpSendThread: config.bool('shipper.udp-send-thread'),
     tls,
     reconnectMaxDelayMs: config.duration('shipper.reconnect-max-delay'),
     resolveIntervalMs: config.duration('shipper.resolve-interval'),

@@ -26,7 +26,7 @@ const STOP_GRACE_MS = 5000;
 export function createTransport(s: ShipperSettings, hooks: TransportHooks, log: Logger): Transport {
   const d = s.destination;
   if (d.scheme === 'udp') {
-    return new UdpTransport({ destination: d, compression: s.compression, compressionLevel: s.compressionLevel, datagramSize: s.udpChunkSize, resolveIntervalMs: s.resolveIntervalMs }, hooks, log);
+    return new UdpTransport({ destination: d, compression: s.compression, compressionLevel: s.compressionLevel, datagramSize: s.udpChunkSize, resolveIntervalMs: s.resolveIntervalMs, sendThread: s.udpSendThread }, hooks, log);
   }
   return new StreamTransport({ destination: d, tls: d.scheme === 'tls' ? s.tls : undefined, writeTimeoutMs: s.writeTimeoutMs, resolveIntervalMs: s.resolveIntervalMs }, hooks, log);
 }

@@ -11,6 +11,11 @@ export function compress(payload: Buffer, kind: Compression, level: number): Buf
   return payload;
 }
 
+/** Largest gzip or zlib output for `bytes` of input (deflateBound plus header and trailer); ≥ `bytes` for none. */
+export function compressedBound(bytes: number): number {
+  return bytes + (bytes >>> 12) + (bytes >>> 14) + (bytes >>> 25) + 64;
+}
+
 /** The parts of a Node zlib stream that its own `*Sync` functions use (lib/zlib.js processChunkSync). */
 interface ZlibHandle {
   reset(): void;
@@ -57,8 +62,7 @@ export class Compressor {
     const h = this.handle;
     const st = this.state;
     if (!h || !st) return compress(payload, this.kind, this.level);
-    // deflateBound plus the gzip header and trailer: one call always finishes.
-    const bound = payload.length + (payload.length >>> 12) + (payload.length >>> 14) + (payload.length >>> 25) + 64;
+    const bound = compressedBound(payload.length);
     if (this.out.length < bound) this.out = Buffer.allocUnsafe(Math.max(bound, this.out.length * 2));
     const out = this.out;
     try {

@@ -5,7 +5,8 @@ import { SwarmwatchError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import type { OutMessage } from '../queue.js';
 import type { Compression, Destination } from '../settings.js';
-import { chunkDatagrams, Compressor, maxPayload } from './chunking.js';
+import { chunkDatagrams, Compressor, compressedBound, maxPayload } from './chunking.js';
+import { sendThreadScript, UdpSendThread } from './udp-send-thread.js';
 import { SW_ERR_SHIPPER_DESTINATION, type Transport, type TransportHooks } from './transport.js';
 
 export interface UdpTransportOptions {
@@ -14,7 +15,11 @@ export interface UdpTransportOptions {
   compressionLevel: number;
   datagramSize: number;
   resolveIntervalMs: number;
+  /** Compress and send on a second thread (see UdpSendThread); false keeps everything on the main thread. */
+  sendThread: boolean;
 }
+
+const SEND_BUFFER_BYTES = 4 * 1024 * 1024;
 
 /**
  * GELF over UDP from one socket (gelf-pro creates a socket per message and resolves the host on every send).
@@ -29,7 +34,12 @@ export class UdpTransport implements Transport {
   private address?: string;
   private resolvedAt = 0;
   private readonly compressor: Compressor;
+  private thread?: UdpSendThread;
+  private threadAddress?: string;
+  private threadFailureLogged = false;
   connected = false;
+  /** Whether the last batch went through the send thread (false: from the main thread). */
+  sentFromThread = false;
 
   constructor(private readonly opts: UdpTransportOptions, private readonly hooks: TransportHooks, private readonly log: Logger) {
     this.url = opts.destination.url;
@@ -61,7 +71,7 @@ export class UdpTransport implements Transport {
     if (this.socket && this.socketAddress === address) return this.socket;
     this.socket?.close();
     this.socket = undefined;
-    const s = dgram.createSocket({ type: net.isIPv6(address) ? 'udp6' : 'udp4', sendBufferSize: 4 * 1024 * 1024 });
+    const s = dgram.createSocket({ type: net.isIPv6(address) ? 'udp6' : 'udp4', sendBufferSize: SEND_BUFFER_BYTES });
     // ICMP port-unreachable surfaces as an error on a later send; UDP is fire-and-forget, so it is only logged.
     s.on('error', (err) => this.log.debug('udp socket error', { error: err.message }));
     s.unref();
@@ -95,7 +105,90 @@ export class UdpTransport implements Transport {
   }
 
   async send(batch: readonly OutMessage[]): Promise<void> {
-    const s = await this.socketFor(await this.resolve());
+    const address = await this.resolve();
+    const thread = this.opts.sendThread ? await this.threadFor(address) : undefined;
+    if (thread) await this.sendThroughThread(thread, batch);
+    else await this.sendHere(await this.socketFor(address), batch);
+    this.sentFromThread = thread !== undefined;
+    this.connected = true;
+  }
+
+  /**
+   * The send thread, started at the first batch and connected to `address`; undefined (send from this thread)
+   * when its script is missing or it cannot start. A thread that died is replaced.
+   */
+  private async threadFor(address: string): Promise<UdpSendThread | undefined> {
+    if (this.thread && !this.thread.alive) {
+      this.log.warn('the UDP send thread stopped; starting a new one', { url: this.url });
+      this.thread = undefined;
+    }
+    if (!this.thread) {
+      const script = sendThreadScript();
+      try {
+        if (!script) throw new Error('udp-send-worker.js is missing (run the build)');
+        this.thread = new UdpSendThread(script, { compression: this.opts.compression, compressionLevel: this.opts.compressionLevel, datagramSize: this.opts.datagramSize, sendBufferSize: SEND_BUFFER_BYTES });
+        this.threadAddress = undefined;
+      } catch (err) {
+        if (!this.threadFailureLogged) this.log.warn(`cannot start the UDP send thread, sending from the main thread: ${(err as Error).message}`);
+        this.threadFailureLogged = true;
+        return undefined;
+      }
+    }
+    if (this.threadAddress !== address) {
+      const answer = await this.thread.connect(address, this.opts.destination.port).catch((err: Error) => ({ error: { code: undefined, message: err.message } }));
+      if (answer.error) throw new SwarmwatchError(SW_ERR_SHIPPER_DESTINATION, `cannot set up UDP to ${this.url}: ${answer.error.code ?? answer.error.message}`, { culprit: this.url });
+      this.threadAddress = address;
+    }
+    return this.thread;
+  }
+
+  /**
+   * Packs the batch into one buffer that moves to the send thread without a copy. A message whose worst-case
+   * compressed size might not fit 128 chunks is compressed and cut here (rare) and travels as finished datagrams.
+   */
+  private async sendThroughThread(thread: UdpSendThread, batch: readonly OutMessage[]): Promise<void> {
+    const fits = maxPayload(this.opts.datagramSize);
+    const ready = new Map<number, Buffer[]>();
+    let total = 0;
+    let items = 0;
+    for (let i = 0; i < batch.length; i++) {
+      const m = batch[i]!;
+      if (compressedBound(m.bytes) <= fits) { total += m.bytes; items++; continue; }
+      const datagrams = this.datagramsOf(m);
+      ready.set(i, datagrams);
+      for (const d of datagrams) total += d.length;
+      items += datagrams.length;
+    }
+    const data = new Uint8Array(total);
+    const buf = Buffer.from(data.buffer);
+    const ends = new Uint32Array(items);
+    const kinds = new Uint8Array(items);
+    let off = 0;
+    let item = 0;
+    for (let i = 0; i < batch.length; i++) {
+      const datagrams = ready.get(i);
+      if (!datagrams) {
+        off += buf.write(batch[i]!.json, off, batch[i]!.bytes);
+        ends[item++] = off;
+        continue;
+      }
+      for (const d of datagrams) {
+        off += d.copy(buf, off);
+        kinds[item] = 1;
+        ends[item++] = off;
+      }
+    }
+    let answer;
+    try {
+      answer = await thread.send(data, ends, kinds);
+    } catch (err) {
+      throw new SwarmwatchError(SW_ERR_SHIPPER_DESTINATION, `send to ${this.url} failed: ${(err as Error).message}`, { culprit: this.url, cause: err });
+    }
+    if (answer.refused) this.log.debug('udp destination refused an earlier datagram', { url: this.url });
+    if (answer.error) throw new SwarmwatchError(SW_ERR_SHIPPER_DESTINATION, `send to ${this.url} failed: ${answer.error.code ?? answer.error.message}`, { culprit: this.url });
+  }
+
+  private async sendHere(s: dgram.Socket, batch: readonly OutMessage[]): Promise<void> {
     // One callback per datagram but one promise per batch: sends complete in order, so the last callback means all
     // datagrams left; the first error fails the batch.
     let pending = 0;
@@ -118,11 +211,13 @@ export class UdpTransport implements Transport {
     queued = true;
     if (pending > 0) await new Promise<void>((resolve) => { finish = resolve; });
     if (failure) throw failure;
-    this.connected = true;
   }
 
   async close(): Promise<void> {
     this.compressor.close();
+    const thread = this.thread;
+    this.thread = undefined;
+    await thread?.close();
     const s = this.socket;
     this.socket = undefined;
     if (s) await new Promise<void>((resolve) => s.close(() => resolve()));

@@ -48,35 +48,43 @@ const hooks = { truncated: 0, reconnects: 0 };
 const transportHooks = { onReconnect: () => { hooks.reconnects++; }, onTruncated: () => { hooks.truncated++; } };
 
 describe('UDP transport', () => {
-  for (const [compression, size] of [['gzip', 1420], ['zlib', 8154], ['none', 1420]] as const) {
-    it(`sends 100 KB messages chunked (${compression}, ${size}-byte datagrams) that an independent receiver decodes`, async () => {
+  const udp = (port: number, compression: 'gzip' | 'zlib' | 'none', datagramSize: number, sendThread: boolean) =>
+    new UdpTransport({ destination: parseDestination(`udp://127.0.0.1:${port}`), compression, compressionLevel: 1, datagramSize, resolveIntervalMs: 30_000, sendThread }, transportHooks, log);
+
+  for (const sendThread of [true, false]) {
+    const where = sendThread ? 'send thread' : 'main thread';
+    for (const [compression, size] of [['gzip', 1420], ['zlib', 8154], ['none', 1420]] as const) {
+      it(`sends 100 KB messages chunked (${compression}, ${size}-byte datagrams, ${where}) that an independent receiver decodes`, async () => {
+        const r = await receiver({ proto: 'udp' });
+        const t = udp(r.port, compression, size, sendThread);
+        // Incompressible text, so gzip still needs ~55 chunks of 1420 bytes.
+        const texts = [0, 1, 2].map(() => randomBytes(75_000).toString('base64'));
+        await t.send(texts.map((x, i) => message(x, i)));
+        expect(t.sentFromThread).toBe(sendThread);
+        await until(() => r.stats().messages >= 3);
+        const got = r.messages();
+        expect(got.map((m) => m.short_message)).toEqual(texts);
+        expect(got[0]).toMatchObject({ version: '1.1', host: 'test-host', level: 6, _container_id: 'c' });
+        await t.close();
+      });
+    }
+
+    it(`truncates a message that would need more than 128 chunks instead of dropping it, keeping batch order (${where})`, async () => {
       const r = await receiver({ proto: 'udp' });
-      const t = new UdpTransport({ destination: parseDestination(`udp://127.0.0.1:${r.port}`), compression, compressionLevel: 1, datagramSize: size, resolveIntervalMs: 30_000 }, transportHooks, log);
-      // Incompressible text, so gzip still needs ~55 chunks of 1420 bytes.
-      const texts = [0, 1, 2].map(() => randomBytes(75_000).toString('base64'));
-      await t.send(texts.map((x, i) => message(x, i)));
+      const t = udp(r.port, 'gzip', 1420, sendThread);
+      const before = hooks.truncated;
+      const text = randomBytes(300_000).toString('base64');
+      await t.send([message('before ✓'), message(text), message('after ✓')]);
       await until(() => r.stats().messages >= 3);
-      const got = r.messages();
-      expect(got.map((m) => m.short_message)).toEqual(texts);
-      expect(got[0]).toMatchObject({ version: '1.1', host: 'test-host', level: 6, _container_id: 'c' });
+      const [first, m, last] = r.messages();
+      expect([first!.short_message, last!.short_message]).toEqual(['before ✓', 'after ✓']);
+      expect(text.startsWith(m!.short_message as string)).toBe(true);
+      expect((m!.short_message as string).length).toBeGreaterThan(50_000);
+      expect(m!._swarmwatch_truncated_bytes).toBe(text.length);
+      expect(hooks.truncated).toBe(before + 1);
       await t.close();
     });
   }
-
-  it('truncates a message that would need more than 128 chunks instead of dropping it', async () => {
-    const r = await receiver({ proto: 'udp' });
-    const t = new UdpTransport({ destination: parseDestination(`udp://127.0.0.1:${r.port}`), compression: 'gzip', compressionLevel: 1, datagramSize: 1420, resolveIntervalMs: 30_000 }, transportHooks, log);
-    const before = hooks.truncated;
-    const text = randomBytes(300_000).toString('base64');
-    await t.send([message(text)]);
-    await until(() => r.stats().messages >= 1);
-    const [m] = r.messages();
-    expect(text.startsWith(m!.short_message as string)).toBe(true);
-    expect((m!.short_message as string).length).toBeGreaterThan(50_000);
-    expect(m!._swarmwatch_truncated_bytes).toBe(text.length);
-    expect(hooks.truncated).toBe(before + 1);
-    await t.close();
-  });
 });
 
 describe('TCP transport', () => {
