@@ -22,6 +22,11 @@ export interface AssemblerOptions {
   /** Start-of-record pattern; undefined ships every line as its own message. */
   multiline?: RegExp;
   multilineTimeoutMs: number;
+  /**
+   * The container has a TTY: its terminal ends every line with "\r\n", so the "\r" belongs to the line ending
+   * (both read modes see it; the message keeps what the program printed).
+   */
+  tty?: boolean;
   emit(record: LogRecord): void;
 }
 
@@ -38,6 +43,8 @@ interface PendingLine {
   before: Cursor;
   last: Cursor;
   frames: number;
+  /** The last byte seen is "\r" (an empty final piece keeps the answer of the piece before it). */
+  endsWithReturn: boolean;
 }
 
 interface PendingRecord {
@@ -59,6 +66,16 @@ export function cutUtf8(buf: Buffer, max: number): Buffer {
   return buf.subarray(0, end);
 }
 
+/** Removes a TTY's "\r" from the end of a line; once the line was cut, it went with the cut-off part. */
+function dropLineEndReturn(line: PendingLine): void {
+  line.total--;
+  if (line.full) return;
+  let i = line.chunks.length - 1;
+  while (i > 0 && line.chunks[i]!.length === 0) i--;
+  line.chunks[i] = line.chunks[i]!.subarray(0, -1);
+  line.kept--;
+}
+
 /**
  * Rejoins lines the engine split at 16 KiB (pieces carry no newline) and, when a pattern is set, joins the lines
  * of a multiline record. Memory per container is bounded by maxBytes per stream; the excess is counted, not kept.
@@ -73,12 +90,13 @@ export class RecordAssembler {
   push(frame: LogFrame, position: Cursor, before: Cursor): void {
     let line = this.lines.get(frame.stream);
     if (!line) {
-      line = { stream: frame.stream, time: frame.time, chunks: [], kept: 0, total: 0, full: false, before, last: position, frames: 0 };
+      line = { stream: frame.stream, time: frame.time, chunks: [], kept: 0, total: 0, full: false, before, last: position, frames: 0, endsWithReturn: false };
       this.lines.set(frame.stream, line);
     }
     line.frames++;
     line.last = position;
     line.total += frame.text.length;
+    if (frame.text.length) line.endsWithReturn = frame.text[frame.text.length - 1] === 13;
     if (!line.full) {
       const piece = cutUtf8(frame.text, this.opts.maxBytes - line.kept);
       line.chunks.push(piece);
@@ -94,7 +112,7 @@ export class RecordAssembler {
    */
   pushText(stream: StreamName, time: EngineTime, text: string, partial: boolean, position: Cursor, before: Cursor): void {
     if (!partial && !this.opts.multiline && this.lines.size === 0 && text.length * 3 <= this.opts.maxBytes) {
-      this.opts.emit({ stream, time, lines: [text], cursor: position, frames: 1 });
+      this.opts.emit({ stream, time, lines: [this.opts.tty && text.endsWith('\r') ? text.slice(0, -1) : text], cursor: position, frames: 1 });
       return;
     }
     this.push({ stream, time, text: Buffer.from(text), partial }, position, before);
@@ -102,6 +120,7 @@ export class RecordAssembler {
 
   private completeLine(line: PendingLine): void {
     this.lines.delete(line.stream);
+    if (this.opts.tty && line.endsWithReturn) dropLineEndReturn(line);
     const buf = line.chunks.length === 1 ? line.chunks[0]! : Buffer.concat(line.chunks, line.kept);
     const text = buf.toString('utf8');
     const truncated = line.total > line.kept ? line.total : undefined;

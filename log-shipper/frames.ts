@@ -48,9 +48,29 @@ export class MultiplexedDecoder {
 }
 
 /**
- * A TTY container's logs come as one raw byte stream: every entry is "<timestamp> <text>\n". An entry the engine
- * split at 16 KiB has no newline, so the next timestamp follows the text directly; we cannot tell it apart from
- * text, which is why TTY lines longer than 16 KiB keep the engine's split (documented limitation).
+ * The engine's log copier cuts a line after this many bytes without a newline (moby daemon/logger/copier.go,
+ * json-file and every driver without its own buffer size); every piece shares the first one's timestamp.
+ */
+export const ENGINE_PIECE_BYTES = 16 * 1024;
+/** "2006-01-02T15:04:05.000000000Z ": the logs API writes timestamps fixed-width and in UTC (RFC3339NanoFixed). */
+const STAMP_BYTES = 31;
+/**
+ * json-file stores each invalid UTF-8 byte of a piece as U+FFFD (3 bytes), the split of a multibyte character
+ * included, and the API replays that: a piece's text is 16,384 bytes plus 2 per replaced byte.
+ */
+const REPLACEMENT = Buffer.from([0xef, 0xbf, 0xbd]);
+
+/** pieceEnd's answers besides an offset. */
+const NO_PIECE = -1;
+const NEED_MORE = -2;
+const STAMP_SHAPE = 'dddd-dd-ddTdd:dd:dd.dddddddddZ ';
+/**
+ * A TTY container's logs come as one raw byte stream: every entry is "<timestamp> <text>\n". A piece the engine
+ * cut from a longer line has no newline, so the next entry's timestamp follows its text directly. Such a boundary
+ * is recognized where it can only be the engine's: a fixed-width timestamp and a space right after exactly a
+ * piece's worth of text with no newline in it (a line's own text never reaches that offset uncut). Pieces are
+ * emitted as entries of their own, as for non-TTY containers, so the tracker counts what the engine counts and the
+ * assembler rejoins them.
  */
 export class RawLineDecoder {
   private carry: Buffer = Buffer.alloc(0);
@@ -59,23 +79,72 @@ export class RawLineDecoder {
 
   push(chunk: Buffer): void {
     const buf = this.carry.length ? Buffer.concat([this.carry, chunk]) : chunk;
-    let start = 0;
-    for (let nl = buf.indexOf(10, start); nl !== -1; nl = buf.indexOf(10, start)) {
-      this.onFrame('stdout', buf.subarray(start, nl + 1));
-      start = nl + 1;
-    }
-    this.carry = start < buf.length ? Buffer.from(buf.subarray(start)) : Buffer.alloc(0);
+    const rest = this.emitEntries(buf, false);
+    this.carry = rest < buf.length ? Buffer.from(buf.subarray(rest)) : Buffer.alloc(0);
   }
 
-  /** An unterminated last entry (stream ended mid-line). */
+  /** The stream ended: entries still held are emitted, an unterminated last one as it is. */
   flush(): void {
-    if (this.carry.length) this.onFrame('stdout', this.carry);
+    const rest = this.emitEntries(this.carry, true);
+    if (rest < this.carry.length) this.onFrame('stdout', this.carry.subarray(rest));
     this.carry = Buffer.alloc(0);
   }
 
   get leftover(): number {
     return this.carry.length;
   }
+
+  /** Emits every entry of buf whose end is known; returns where the rest begins. */
+  private emitEntries(buf: Buffer, ended: boolean): number {
+    let start = 0;
+    for (let end = rawEntryEnd(buf, start, ended); end !== undefined; end = rawEntryEnd(buf, start, ended)) {
+      this.onFrame('stdout', buf.subarray(start, end));
+      start = end;
+    }
+    return start;
+  }
+}
+
+/** End of the raw entry at `start` (after its newline, or where the engine's next piece begins); undefined: not known yet. */
+function rawEntryEnd(buf: Buffer, start: number, ended: boolean): number | undefined {
+  if (start >= buf.length) return undefined;
+  const nl = buf.indexOf(10, start);
+  // Hot path: too short to hold a whole piece, so the newline ends it.
+  if (nl !== -1 && nl - start <= ENGINE_PIECE_BYTES + 1) return nl + 1;
+  const sp = buf.indexOf(32, start);
+  const stamped = sp > start && sp - start <= 40;
+  const end = stamped ? pieceEnd(buf, sp + 1, nl === -1 ? buf.length : nl, ended) : NO_PIECE;
+  if (end >= 0) return end;
+  if (end === NEED_MORE) return undefined;
+  return nl === -1 ? undefined : nl + 1;
+}
+
+/**
+ * Where the piece whose text begins at `text` ends, if the engine cut it: at 16,384 bytes plus two per U+FFFD
+ * before that offset, immediately followed by a timestamp. `limit` is the first newline (or the end of buf).
+ */
+function pieceEnd(buf: Buffer, text: number, limit: number, ended: boolean): number {
+  let replaced = 0;
+  let nextReplacement = buf.indexOf(REPLACEMENT, text);
+  for (let at = text + ENGINE_PIECE_BYTES; ; at += 2) {
+    while (nextReplacement !== -1 && nextReplacement + REPLACEMENT.length <= at) {
+      replaced++;
+      nextReplacement = buf.indexOf(REPLACEMENT, nextReplacement + REPLACEMENT.length);
+    }
+    if (at - text - ENGINE_PIECE_BYTES > 2 * replaced) return NO_PIECE;
+    if (at + STAMP_BYTES > limit) return limit === buf.length && !ended ? NEED_MORE : NO_PIECE;
+    if (isFixedStampAt(buf, at)) return at;
+  }
+}
+
+/** "dddd-dd-ddTdd:dd:dd.dddddddddZ " at `at`. */
+function isFixedStampAt(buf: Buffer, at: number): boolean {
+  for (let i = 0; i < STAMP_BYTES; i++) {
+    const c = buf[at + i]!;
+    const want = STAMP_SHAPE.charCodeAt(i);
+    if (want === 100 /* d */ ? c < 48 || c > 57 : c !== want) return false;
+  }
+  return true;
 }
 
 /** Splits "<RFC3339Nano> <text>[\n]" into a frame; undefined when the prefix is not a timestamp. */

@@ -148,18 +148,11 @@ export class ContainerReader {
     if (runningStates.has(this.deps.container()?.state ?? '')) this.releaseCatchUp();
     let entries = 0;
     let paused = false;
-    const assembler = new RecordAssembler({
-      maxBytes: this.deps.maxBytes,
-      multiline: this.deps.multiline ?? patternFromLabel(c),
-      multilineTimeoutMs: this.deps.multilineTimeoutMs,
-      emit: (record) => {
-        const current = this.deps.container() ?? c;
-        if (!this.deps.deliver(record, current) && !paused) {
-          paused = true;
-          stream.pause();
-          void this.deps.drained().then(() => { paused = false; if (!this.stopped) stream.resume(); });
-        }
-      },
+    const assembler = this.assemblerFor(c, () => {
+      if (paused) return;
+      paused = true;
+      stream.pause();
+      void this.deps.drained().then(() => { paused = false; if (!this.stopped) stream.resume(); });
     });
     let before: Cursor = pos ?? ZERO_CURSOR;
     const onEntry = (name: StreamName, payload: Buffer) => {
@@ -195,6 +188,7 @@ export class ContainerReader {
       maxBytes: this.deps.maxBytes,
       multiline: this.deps.multiline ?? patternFromLabel(c),
       multilineTimeoutMs: this.deps.multilineTimeoutMs,
+      tty: c.tty,
       emit: (record) => {
         if (!this.deps.deliver(record, this.deps.container() ?? c)) onFull();
       },

@@ -1,5 +1,12 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { MultiplexedDecoder, parseEntry, RawLineDecoder, type StreamName } from '../../log-shipper/frames.js';
+import { RecordAssembler, ZERO_CURSOR, type LogRecord } from '../../log-shipper/assembler.js';
+import { PositionTracker, type Cursor } from '../../log-shipper/cursor.js';
+import { ENGINE_PIECE_BYTES, MultiplexedDecoder, parseEntry, RawLineDecoder, type LogFrame, type StreamName } from '../../log-shipper/frames.js';
+import { JsonFileSource } from '../../log-shipper/json-file-source.js';
 import { compareTime, formatUnixNano, parseEngineTime } from '../../log-shipper/timestamp.js';
 
 function frame(type: number, text: string): Buffer {
@@ -62,5 +69,127 @@ describe('RawLineDecoder (TTY containers)', () => {
     d.flush();
     expect(got).toEqual(['2024-03-01T10:00:00Z a\r\n', '2024-03-01T10:00:00Z bc\r\n', '2024-03-01T10:00:01Z tail']);
     expect(parseEntry('stdout', Buffer.from(got[1]!))!.text.toString()).toBe('bc\r');
+  });
+});
+
+/** Recorded from a real engine: see test/fixtures/shipper/tty-long-lines/README.md. */
+const recorded = (name: string) => zlib.gunzipSync(fs.readFileSync(new URL(`../fixtures/shipper/tty-long-lines/${name}`, import.meta.url)));
+const apiBytes = recorded('api-logs.bin.gz');
+const jsonFileLog = recorded('json-file.log.gz');
+const printed = recorded('printed.txt.gz');
+
+/** Raw entries as RawLineDecoder hands them out, the stream pushed in chunks of `chunk` bytes. */
+function rawEntries(bytes: Buffer, chunk: number): Buffer[] {
+  const out: Buffer[] = [];
+  const d = new RawLineDecoder((_s, p) => out.push(Buffer.from(p)));
+  for (let i = 0; i < bytes.length; i += chunk) d.push(bytes.subarray(i, i + chunk));
+  d.flush();
+  return out;
+}
+
+/** What read-mode api does with a TTY stream (reader.ts readOnce): decoder → tracker → assembler. */
+/** `killed`: the process died at the end of `bytes` (nothing pending is flushed). */
+function readApi(bytes: Buffer, opts: { chunk?: number; maxBytes?: number; from?: Cursor; killed?: boolean } = {}): LogRecord[] {
+  const records: LogRecord[] = [];
+  const tracker = new PositionTracker(opts.from);
+  tracker.resumeFrom(opts.from);
+  const assembler = new RecordAssembler({ maxBytes: opts.maxBytes ?? 1 << 20, multilineTimeoutMs: 100, tty: true, emit: (r) => records.push(r) });
+  let before: Cursor = opts.from ?? ZERO_CURSOR;
+  const d = new RawLineDecoder((stream, payload) => {
+    const frame = parseEntry(stream, payload)!;
+    const { position, skip } = tracker.advance(frame.time);
+    if (!skip) assembler.push(frame, position, before);
+    before = position;
+  });
+  const chunk = opts.chunk ?? bytes.length;
+  for (let i = 0; i < bytes.length; i += chunk) d.push(bytes.subarray(i, i + chunk));
+  if (opts.killed) return records;
+  d.flush();
+  assembler.flush();
+  return records;
+}
+
+/** What read-mode file does with the same container's json-file log. */
+function readFile(): LogRecord[] {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-tty-'));
+  try {
+    const file = path.join(dir, 'c-json.log');
+    fs.writeFileSync(file, jsonFileLog);
+    const records: LogRecord[] = [];
+    const tracker = new PositionTracker();
+    const assembler = new RecordAssembler({ maxBytes: 1 << 20, multilineTimeoutMs: 100, tty: true, emit: (r) => records.push(r) });
+    const source = new JsonFileSource(file, undefined);
+    source.open();
+    let before: Cursor = ZERO_CURSOR;
+    while (source.readMore((e) => {
+      const { position } = tracker.advance(e.time);
+      assembler.pushText(e.stream, e.time, e.text, e.partial, position, before);
+      before = position;
+    }));
+    source.close();
+    assembler.flush();
+    return records;
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The printed lines as the engine keeps them: cut into 16 KiB pieces, each stored as UTF-8 with every invalid byte
+ * replaced (json-file), so a character cut in two becomes two U+FFFD.
+ */
+const printedLines = printed.toString('latin1').split('\n').slice(0, -1).map((l) => {
+  const bytes = Buffer.from(l, 'latin1');
+  const pieces: string[] = [];
+  for (let i = 0; i < bytes.length; i += ENGINE_PIECE_BYTES) pieces.push(bytes.subarray(i, i + ENGINE_PIECE_BYTES).toString('utf8'));
+  return pieces.join('');
+});
+
+describe('RawLineDecoder on a real TTY container\'s long lines (recorded)', () => {
+  const fileEntries = jsonFileLog.toString('utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { log: string; time: string });
+
+  for (const chunk of [apiBytes.length, 65536, 4096, 1000, 97, 31]) it(`splits the stream into exactly the engine's entries (${chunk}-byte chunks)`, () => {
+    const entries = rawEntries(apiBytes, chunk).map((p) => parseEntry('stdout', p)!);
+    expect(entries.map((e) => [formatUnixNano(e.time), e.text.toString('utf8'), e.partial]))
+      .toEqual(fileEntries.map((e) => [formatUnixNano(parseEngineTime(e.time)!), e.log.replace(/\n$/, ''), !e.log.endsWith('\n')]));
+  });
+
+  it('rejoins every line as the container printed it (the TTY\'s \\r\\n is the line ending), as read-mode file does', () => {
+    expect(printedLines.map((l) => Buffer.byteLength(l))).toEqual([9, 20000, 40000, 16383, 16384, 20005, 19391, 16429, 59, 32768, 20]);
+    for (const chunk of [apiBytes.length, 4096, 97]) {
+      const records = readApi(apiBytes, { chunk });
+      expect(records.map((r) => r.lines)).toEqual(printedLines.map((l) => [l]));
+      expect(records.map((r) => r.truncatedFromBytes)).toEqual(printedLines.map(() => undefined));
+    }
+    expect(readFile().map((r) => [r.lines, formatUnixNano(r.time)])).toEqual(readApi(apiBytes).map((r) => [r.lines, formatUnixNano(r.time)]));
+  });
+
+  it('gives a rejoined line the time of its first piece and a cursor after its last', () => {
+    const records = readApi(apiBytes);
+    const firstPieces = fileEntries.filter((e, i) => i === 0 || fileEntries[i - 1]!.log.endsWith('\n'));
+    expect(records.map((r) => formatUnixNano(r.time))).toEqual(firstPieces.map((e) => formatUnixNano(parseEngineTime(e.time)!)));
+    expect(records.map((r) => r.frames)).toEqual([1, 2, 3, 2, 2, 2, 2, 2, 1, 3, 1]);
+    // Pieces of a line share its timestamp: the cursor counts them like the engine does.
+    expect(records[2]!.cursor).toEqual({ time: records[2]!.time, count: 3 });
+  });
+
+  it('truncates a rejoined line at the maximum message size and marks its size', () => {
+    const records = readApi(apiBytes, { maxBytes: 20_000 });
+    expect(records[2]!.lines[0]).toBe(printedLines[2]!.slice(0, 20_000));
+    expect(records[2]!.truncatedFromBytes).toBe(40_000);
+    expect(records[1]!.lines[0]).toBe(printedLines[1]);
+    expect(records[1]!.truncatedFromBytes).toBeUndefined();
+  });
+
+  it('after a restart inside a split line, the reread from its cursor ships every line once', () => {
+    const raw = rawEntries(apiBytes, apiBytes.length);
+    // Killed after the second of the 40,000-byte line's three pieces: that line is still pending.
+    const delivered = readApi(Buffer.concat(raw.slice(0, 5)), { killed: true });
+    expect(delivered.map((r) => r.lines[0])).toEqual(printedLines.slice(0, 2));
+    const cursor = delivered.at(-1)!.cursor;
+    // `since` is inclusive: the engine starts again at the first entry at or after the cursor's time.
+    const since = raw.filter((p) => compareTime(parseEntry('stdout', p)!.time, cursor.time) >= 0);
+    const second = readApi(Buffer.concat(since), { from: cursor });
+    expect([...delivered, ...second].map((r) => r.lines[0])).toEqual(printedLines);
   });
 });
