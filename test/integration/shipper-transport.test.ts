@@ -85,6 +85,19 @@ describe('UDP transport', () => {
       await t.close();
     });
   }
+  it('starts a new send thread when the old one died, and delivers through it', async () => {
+    const r = await receiver({ proto: 'udp' });
+    const t = udp(r.port, 'gzip', 1420, true);
+    await t.send([message('first')]);
+    const thread = (t as unknown as { thread: { close(): Promise<void> } }).thread;
+    await thread.close();
+    await t.send([message('after the thread died')]);
+    expect(t.sentFromThread).toBe(true);
+    expect((t as unknown as { thread: unknown }).thread).not.toBe(thread);
+    await until(() => r.stats().messages >= 2);
+    expect(r.messages().map((m) => m.short_message)).toEqual(['first', 'after the thread died']);
+    await t.close();
+  });
 });
 
 describe('TCP transport', () => {
