@@ -83,7 +83,7 @@ export class StreamTransport implements Transport {
 
   async send(batch: readonly OutMessage[], onProgress?: (messagesInKernel: number) => void): Promise<void> {
     const s = await this.connect();
-    if (this.opts.tls || socketFd(s) === undefined) await this.sendThroughStream(s, batch, onProgress);
+    if (this.opts.tls || socketFd(s) === undefined) await this.sendInRecords(s, batch, onProgress);
     else await this.sendToKernel(s, batch, onProgress);
     this.connected = true;
     if (this.addressChanged) {
@@ -150,32 +150,56 @@ export class StreamTransport implements Transport {
     if (reported < batch.length) onProgress?.(batch.length);
   }
 
-  /** TLS (records are encrypted in user space, so kernel bytes do not map to messages): Node's stream write. */
-  private sendThroughStream(s: net.Socket, batch: readonly OutMessage[], onProgress?: (n: number) => void): Promise<void> {
-    let data = '';
-    for (const m of batch) data += m.json + '\0';
+  /**
+   * TLS (records are encrypted in user space, so kernel bytes do not map to messages): the batch goes through Node's
+   * stream in pieces of whole messages, each one TLS record at most, one piece in flight. A piece's messages are
+   * reported once its record is in the kernel: right after the write when that is visible on Node's handles (see
+   * recordInKernel), else in the write's callback, which Node runs once the encrypted bytes were handed to the
+   * kernel. A kill -9 leaves the receiver whole records (reported messages), a cut record it cannot decrypt, or a
+   * message spread over several records whose frame never ended: nothing unreported is delivered. One piece at a
+   * time also keeps Node's Writable from joining queued pieces through _writev, which TLS would re-cut into records
+   * at other boundaries. Also the path for plain TCP where the descriptor is not available.
+   */
+  private sendInRecords(s: net.Socket, batch: readonly OutMessage[], onProgress?: (n: number) => void): Promise<void> {
+    const pieces = recordPieces(batch);
+    const handles = tlsHandles(s);
     return new Promise<void>((resolve, reject) => {
+      let settled = false;
+      const settle = (err?: SwarmwatchError) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        s.off('close', onClose);
+        if (err) reject(err);
+        else resolve();
+      };
+      // Restarted by every piece the kernel takes: a slow receiver is fine, one that takes nothing is not.
       const timer = setTimeout(() => {
         const err = this.writeTimedOut();
         s.destroy(err);
-        reject(err);
+        settle(err);
       }, this.opts.writeTimeoutMs);
-      const onClose = () => {
-        clearTimeout(timer);
-        reject(this.closedDuringWrite());
-      };
+      const onClose = () => settle(this.closedDuringWrite());
       s.once('close', onClose);
-      let reported = false;
-      s.write(data, (err) => {
-        clearTimeout(timer);
-        s.off('close', onClose);
-        if (err) { reject(this.writeFailed(err)); return; }
-        if (!reported) onProgress?.(batch.length);
-        resolve();
-      });
-      // Nothing left in the stream's buffer: it all went to the kernel within this call (Node runs the stream's
-      // onwrite synchronously for a synchronous write), so report now rather than a few ticks later.
-      if (s.writableLength === 0) { reported = true; onProgress?.(batch.length); }
+      let reported = 0;
+      const report = (n: number) => {
+        if (n > reported) { reported = n; onProgress?.(n); }
+      };
+      let next = 0;
+      const writeNext = () => {
+        if (next === pieces.length) { settle(); return; }
+        const piece = pieces[next++]!;
+        const sentBefore = handles?.tcp.bytesWritten ?? 0;
+        s.write(piece.text, (err) => {
+          if (settled) return;
+          if (err) { settle(isDestroyedStream(err) ? this.closedDuringWrite() : this.writeFailed(err)); return; }
+          timer.refresh();
+          report(piece.end);
+          writeNext();
+        });
+        if (handles && recordInKernel(handles, sentBefore)) report(piece.end);
+      };
+      writeNext();
     });
   }
 
@@ -204,6 +228,64 @@ export class StreamTransport implements Transport {
       s.end();
     });
   }
+}
+
+/** Most plaintext one TLS record carries (RFC 8446 5.1; the same in TLS 1.2): a piece this size is one record. */
+const TLS_RECORD_BYTES = 16_384;
+
+/**
+ * The batch as null-terminated text cut between messages into pieces of at most one TLS record; a message larger
+ * than that is a piece of its own. `end`: how many messages of the batch the pieces up to this one hold.
+ */
+function recordPieces(batch: readonly OutMessage[]): { text: string; end: number }[] {
+  const pieces: { text: string; end: number }[] = [];
+  let text = '';
+  let bytes = 0;
+  for (let i = 0; i < batch.length; i++) {
+    const m = batch[i]!;
+    if (bytes > 0 && bytes + m.bytes + 1 > TLS_RECORD_BYTES) {
+      pieces.push({ text, end: i });
+      text = '';
+      bytes = 0;
+    }
+    text += m.json + '\0';
+    bytes += m.bytes + 1;
+  }
+  if (bytes > 0) pieces.push({ text, end: batch.length });
+  return pieces;
+}
+
+/** A piece's write refused because the connection had closed under it (rather than a syscall error). */
+function isDestroyedStream(err: Error): boolean {
+  return (err as NodeJS.ErrnoException).code === 'ERR_STREAM_DESTROYED';
+}
+
+/** Node's internal handles under a TLS socket (Node 20: a TLSWrap over the TCP handle); both read live. */
+interface TlsHandles {
+  /** Encrypted bytes TLS holds that the TCP handle has not confirmed yet (written to it or not). */
+  tls: { readonly writeQueueSize: number };
+  /** Bytes handed to the TCP handle in total, and those of them libuv still queues (not in the kernel). */
+  tcp: { readonly writeQueueSize: number; readonly bytesWritten: number };
+}
+
+function tlsHandles(s: net.Socket): TlsHandles | undefined {
+  const tlsHandle = (s as unknown as { _handle?: { writeQueueSize?: unknown; _parent?: { writeQueueSize?: unknown; bytesWritten?: unknown } } })._handle;
+  const tcp = tlsHandle?._parent;
+  if (typeof tlsHandle?.writeQueueSize !== 'number' || typeof tcp?.writeQueueSize !== 'number' || typeof tcp.bytesWritten !== 'number') return undefined;
+  return { tls: tlsHandle as TlsHandles['tls'], tcp: tcp as TlsHandles['tcp'] };
+}
+
+/**
+ * Right after a write: is every encrypted byte in the kernel? True when libuv queues nothing and this write put
+ * on the TCP handle at least as many bytes as TLS holds unconfirmed (those include the ones just written: TLS
+ * confirms them a tick later, and only then runs the write's callback). Reporting here rather than in that
+ * callback narrows the window in which a kill -9 repeats a piece from an event-loop turn (other readers' I/O runs
+ * in it) to microseconds. When TLS held bytes back (an earlier write of its own unconfirmed) or the socket is gone
+ * (nothing was written), this is false.
+ */
+function recordInKernel(h: TlsHandles, sentBefore: number): boolean {
+  const sent = h.tcp.bytesWritten - sentBefore;
+  return sent > 0 && h.tcp.writeQueueSize === 0 && sent >= h.tls.writeQueueSize;
 }
 
 /** The socket's file descriptor (libuv exposes it on the handle on Unix), or undefined where it is not available. */

@@ -1,13 +1,16 @@
 /**
  * Crash safety: the shipper is kill -9'd six times while containers log continuously, and a container is created,
  * logs and exits while the shipper is down. Afterwards the independent receiver must hold every line exactly once.
- * Both read modes run side by side on the same containers (one shipper process and one receiver per mode, killed
- * together), so covering both costs no extra wall time.
+ * Three shippers run side by side on the same containers, each with its own receiver and all killed together (so
+ * covering them costs no extra wall time): read-mode api and read-mode file over TCP, and read-mode file over TLS.
  *
  * Nothing may be lost and nothing repeated: over plain TCP the shipper writes to the socket's descriptor itself, so
  * it knows which messages the kernel holds whole (and will deliver even after a kill -9) and commits exactly those.
- * The remaining window, between a write syscall and the cursor rename, is a few microseconds per batch. One
- * receiver reads slower than the containers write, so its shipper's kills land while the kernel holds part of a batch.
+ * Over TLS it writes one record of whole messages at a time and commits them once that record is in the kernel.
+ * The remaining window is between a write syscall and the cursor rename (≈0.2 ms of cursor file write here); TLS
+ * commits once per 16 KiB record, so a kill lands in it more often (about 1 kill in 40 repeated one record's
+ * messages in runs before this test was committed). Two receivers read slower than the containers write, so their
+ * shippers' kills land while the kernel holds part of a batch.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -15,42 +18,55 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ensureBusyboxImage, startEngine, type PrivateEngine } from '../bed/index.js';
 import { startGelfReceiver, type GelfReceiver } from '../receivers/gelf-receiver.js';
-import { checkSequences, counterScript, ensureBuild, startShipper, until, type ShipperProcess } from './shipper-support.js';
+import { checkSequences, counterScript, ensureBuild, selfSignedCert, startShipper, until, type ShipperProcess } from './shipper-support.js';
 
-const MODES = ['api', 'file'] as const;
-type Mode = (typeof MODES)[number];
 /**
- * Bytes/s the receiver reads. A slow receiver still drains the killed shipper's connection while the restarted one
- * sends on a new connection, and it reads both at once (as Graylog does): lines then arrive out of order across the
- * kill, which GELF's timestamps put right. Order is asserted where the receiver keeps up.
+ * `readRate`: bytes/s the lane's receiver reads (0: as fast as it can). A slow receiver still drains the killed
+ * shipper's connection while the restarted one sends on a new connection, and it reads both at once (as Graylog
+ * does): lines then arrive out of order across the kill, which GELF's timestamps put right. Order is asserted where
+ * the receiver keeps up. The slow ones read ≈1.5 MB/s while the containers write ≈2 MB/s of GELF: those shippers
+ * work against backpressure, where a kill finds a batch partly in the kernel.
  */
-const SLOW_RECEIVER: Record<Mode, number> = { api: 0, file: 1_500_000 };
+const LANES = {
+  api: { readMode: 'api', proto: 'tcp', readRate: 0 },
+  file: { readMode: 'file', proto: 'tcp', readRate: 1_500_000 },
+  'file-tls': { readMode: 'file', proto: 'tls', readRate: 1_500_000 },
+} as const;
+type Lane = keyof typeof LANES;
+const lanes = Object.keys(LANES) as Lane[];
 let engine: PrivateEngine;
-const receivers = {} as Record<Mode, GelfReceiver>;
-const shippers: Partial<Record<Mode, ShipperProcess>> = {};
+const receivers = {} as Record<Lane, GelfReceiver>;
+const shippers: Partial<Record<Lane, ShipperProcess>> = {};
 const image = 'swarmwatch-test/busybox:1';
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-shipper-kill-'));
+const tls = selfSignedCert(work);
 
 beforeAll(async () => {
   ensureBuild();
   engine = await startEngine({ name: 'shipkill' });
   await ensureBusyboxImage(engine);
-  // The file-mode receiver reads slower than the containers write (≈2 MB/s): that shipper works against
-  // backpressure, where a kill finds a batch partly in the kernel. The api-mode receiver keeps up.
-  for (const mode of MODES) receivers[mode] = await startGelfReceiver({ proto: 'tcp', dir: work, readRate: SLOW_RECEIVER[mode] });
+  for (const lane of lanes) {
+    const { proto, readRate } = LANES[lane];
+    receivers[lane] = await startGelfReceiver({ proto, dir: work, readRate, ...(proto === 'tls' ? tls : {}) });
+  }
 });
 
 afterAll(async () => {
-  for (const mode of MODES) await shippers[mode]?.stop().catch(() => undefined);
-  for (const mode of MODES) await receivers[mode]?.stop();
+  for (const lane of lanes) await shippers[lane]?.stop().catch(() => undefined);
+  for (const lane of lanes) await receivers[lane]?.stop();
   await engine?.stop();
   fs.rmSync(work, { recursive: true, force: true });
 });
 
-it('loses nothing and repeats nothing across six kill -9 restarts, including a container that lived only while the shipper was down (read modes api and file)', async () => {
-  const args = (mode: Mode) => [`--shipper.destination=tcp://127.0.0.1:${receivers[mode].port}`, `--shipper.state-dir=${path.join(work, `state-${mode}`)}`, `--shipper.read-mode=${mode}`];
-  const start = async (mode: Mode) => { shippers[mode] = await startShipper(engine.dockerHost, args(mode), path.join(work, `shipper-${mode}.log`)); };
-  await Promise.all(MODES.map(start));
+function shipperArgs(lane: Lane): string[] {
+  const { readMode, proto } = LANES[lane];
+  const args = [`--shipper.destination=${proto}://127.0.0.1:${receivers[lane].port}`, `--shipper.state-dir=${path.join(work, `state-${lane}`)}`, `--shipper.read-mode=${readMode}`];
+  return proto === 'tls' ? [...args, `--shipper.tls-ca=${tls.cert}`] : args;
+}
+
+it('loses nothing and repeats nothing across six kill -9 restarts, including a container that lived only while the shipper was down (read modes api and file over TCP, file over TLS)', async () => {
+  const start = async (lane: Lane) => { shippers[lane] = await startShipper(engine.dockerHost, shipperArgs(lane), path.join(work, `shipper-${lane}.log`)); };
+  await Promise.all(lanes.map(start));
   const expected: Record<string, number> = {};
   // Three containers at ≈2,000 lines/s each for ≈15 s.
   for (let i = 0; i < 3; i++) {
@@ -60,29 +76,29 @@ it('loses nothing and repeats nothing across six kill -9 restarts, including a c
   let kills = 0;
   for (let round = 1; round <= 6; round++) {
     await new Promise((r) => setTimeout(r, 1200 + Math.floor(Math.random() * 800)));
-    await Promise.all(MODES.map((mode) => shippers[mode]!.kill9()));
+    await Promise.all(lanes.map((lane) => shippers[lane]!.kill9()));
     kills++;
     if (round === 3) {
       expected['while-down'] = 500;
       await engine.docker(['run', '--network', 'none', '--name', 'while-down', image, 'sh', '-c', counterScript('w', 500)]);
     }
-    await Promise.all(MODES.map(start));
+    await Promise.all(lanes.map(start));
   }
   expect(kills).toBeGreaterThanOrEqual(5);
   await engine.docker(['wait', 'stream-0', 'stream-1', 'stream-2'], { timeoutMs: 60_000 });
   const total = Object.values(expected).reduce((a, b) => a + b, 0);
-  await until(`${total} messages in both modes`, () => MODES.every((mode) => receivers[mode].stats().messages >= total), 60_000, 500)
-    .catch((err) => { for (const mode of MODES) console.log(mode, receivers[mode].stats(), checkSequences(receivers[mode].messages(), expected)); throw err; });
+  await until(`${total} messages in every lane`, () => lanes.every((lane) => receivers[lane].stats().messages >= total), 60_000, 500)
+    .catch((err) => { for (const lane of lanes) console.log(lane, receivers[lane].stats(), checkSequences(receivers[lane].messages(), expected)); throw err; });
   await new Promise((r) => setTimeout(r, 2000)); // room for duplicates to show up
-  const results = Object.fromEntries(MODES.map((mode) => {
-    const msgs = receivers[mode].messages();
+  const results = Object.fromEntries(lanes.map((lane) => {
+    const msgs = receivers[lane].messages();
     const result = checkSequences(msgs, expected);
-    console.log(`kill -9 x${kills} (read-mode ${mode}): received ${msgs.length} of ${total}`, result);
-    return [mode, { ...result, received: msgs.length }];
+    console.log(`kill -9 x${kills} (${lane}): received ${msgs.length} of ${total}`, result);
+    return [lane, { ...result, received: msgs.length }];
   }));
-  for (const mode of MODES) {
-    const r = results[mode]!;
-    expect({ lost: r.lost, duplicated: r.duplicated, received: r.received }, `read-mode ${mode}`).toEqual({ lost: 0, duplicated: 0, received: total });
-    if (!SLOW_RECEIVER[mode]) expect(r.outOfOrder, `read-mode ${mode}: order`).toBe(0);
+  for (const lane of lanes) {
+    const r = results[lane]!;
+    expect({ lost: r.lost, duplicated: r.duplicated, received: r.received }, lane).toEqual({ lost: 0, duplicated: 0, received: total });
+    if (!LANES[lane].readRate) expect(r.outOfOrder, `${lane}: order`).toBe(0);
   }
 });

@@ -80,3 +80,15 @@ export function counterScript(tag: string, count: number, every = 0, pauseUs = 0
   const pause = every > 0 ? ` [ $((i % ${every})) -eq 0 ] && usleep ${pauseUs};` : '';
   return `i=0; while [ $i -lt ${count} ]; do echo "${tag} $i"; i=$((i+1));${pause} done`;
 }
+
+/**
+ * A self-signed certificate for 127.0.0.1 (it is its own CA: pass `cert` as the shipper's `shipper.tls-ca`), so a
+ * TLS receiver can be verified the way a real one is.
+ */
+export function selfSignedCert(dir: string): { cert: string; key: string } {
+  const cert = path.join(dir, 'receiver.pem');
+  const key = path.join(dir, 'receiver.key');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2',
+    '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+  return { cert, key };
+}
