@@ -4,10 +4,10 @@ import { asSwarmwatchError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { ContainerRecord } from '../core/state/types.js';
 import { RecordAssembler, ZERO_CURSOR, type LogRecord } from './assembler.js';
-import { PositionTracker, type Cursor } from './cursor.js';
+import { compareCursor, PositionTracker, type Cursor } from './cursor.js';
 import { MultiplexedDecoder, parseEntry, RawLineDecoder, type StreamName } from './frames.js';
 import { JsonFileSource } from './json-file-source.js';
-import { formatUnixNano } from './timestamp.js';
+import { compareTime, formatUnixNano, type EngineTime } from './timestamp.js';
 
 export interface ReaderDeps {
   docker: DockerAccess;
@@ -141,13 +141,71 @@ export class ContainerReader {
     }
   }
 
-  /** One logs request from the current position to the end of the stream; returns new (not skipped) entries. */
+  /**
+   * One logs request from the current position to the end of the stream; returns new (not skipped) entries.
+   * A stream reopened from a cursor must begin with the cursor's own entry (`since` is inclusive). When it begins
+   * later, the engine no longer serves that entry: either it was rotated away unread (counted, as read-mode file
+   * does), or engine 20.10 skipped rotated files it still has (its `since` stops at the first compressed file that
+   * ends before `since`, dropping every newer rotated file): then the log is read again from its start.
+   */
   private async readOnce(c: ContainerRecord): Promise<number> {
     const pos = this.tracker.position;
+    if (!pos || (this.gapReportedAt && compareCursor(this.gapReportedAt, pos) === 0)) return this.streamFrom(c, pos, 'since');
+    const read = await this.streamFrom(c, pos, 'since-checked');
+    if (read !== CURSOR_ENTRY_GONE) return read;
+    const oldest = await this.oldestEntryTime(c);
+    if (this.stopped) return 0;
+    if (oldest && compareTime(oldest, pos.time) <= 0) {
+      this.deps.log.warn(`the engine skipped rotated log files of ${c.name} it still has (since= into a compressed file); reading its log again from the start`, { container: c.id.slice(0, 12) });
+      return this.streamFrom(c, pos, 'whole-log');
+    }
+    this.reportRotatedAway(c);
+    // Reopened without the check: the stream begins after the cursor, which is now known and counted.
+    this.gapReportedAt = pos;
+    return this.streamFrom(c, pos, 'since');
+  }
+
+  /** The cursor whose gap was counted: its reopen must not count the same gap again. */
+  private gapReportedAt?: Cursor;
+
+  private reportRotatedAway(c: ContainerRecord): void {
+    this.deps.onDropped('rotated_before_read');
+    this.deps.log.warn(`the log of ${c.name} was rotated past its cursor before it was read: lines written while the shipper was behind are gone`, { container: c.id.slice(0, 12) });
+  }
+
+  /**
+   * Time of the oldest entry the engine still serves: the first entry of a request without `since`, then the
+   * request is dropped (the engine stops reading when its consumer goes). Cheap for plain files; engine 20.10
+   * inflates every compressed rotated file before it sends the first entry, which is why this runs only after a
+   * reopened stream did not begin at its cursor.
+   */
+  private async oldestEntryTime(c: ContainerRecord): Promise<EngineTime | undefined> {
+    const stream = await this.deps.docker.containerLogs(c.id, { follow: false, timestamps: true });
+    let oldest: EngineTime | undefined;
+    const onEntry = (name: StreamName, payload: Buffer) => {
+      oldest ??= parseEntry(name, payload)?.time;
+      if (oldest) stream.destroy();
+    };
+    const decoder = c.tty ? new RawLineDecoder(onEntry) : new MultiplexedDecoder(onEntry);
+    try {
+      await streamDone(stream, (chunk) => { if (!oldest) decoder.push(chunk); });
+    } finally {
+      stream.destroy();
+    }
+    if (!oldest && decoder instanceof RawLineDecoder) decoder.flush();
+    return oldest;
+  }
+
+  /**
+   * One follow request. `since`: from the cursor's time; `since-checked`: the same, but returns CURSOR_ENTRY_GONE
+   * without reading on when the first entry is newer than the cursor; `whole-log`: no `since` (the tracker skips
+   * what was shipped).
+   */
+  private async streamFrom(c: ContainerRecord, pos: Cursor | undefined, mode: 'since' | 'since-checked' | 'whole-log'): Promise<number> {
     // `since` is inclusive: entries at exactly pos.time that were already read come again and must be skipped.
     this.tracker.resumeFrom(pos);
     const stream = await this.deps.docker.containerLogs(c.id, {
-      follow: true, timestamps: true, since: pos ? formatUnixNano(pos.time) : undefined,
+      follow: true, timestamps: true, since: pos && mode !== 'whole-log' ? formatUnixNano(pos.time) : undefined,
     });
     if (this.stopped) { stream.destroy(); return 0; }
     this.stream = stream;
@@ -162,24 +220,31 @@ export class ContainerReader {
       void this.deps.drained().then(() => { paused = false; if (!this.stopped) stream.resume(); });
     });
     let before: Cursor = pos ?? ZERO_CURSOR;
+    let checkFirst = mode === 'since-checked' && pos !== undefined;
+    let cursorEntryGone = false;
     const onEntry = (name: StreamName, payload: Buffer) => {
+      if (cursorEntryGone) return;
       const frame = parseEntry(name, payload);
       if (!frame) { this.deps.onDropped('unparsable_entry'); return; }
+      if (checkFirst) {
+        checkFirst = false;
+        if (compareTime(frame.time, pos!.time) > 0) { cursorEntryGone = true; stream.destroy(); return; }
+      }
       const { position, skip } = this.tracker.advance(frame.time);
       if (!skip) { entries++; assembler.push(frame, position, before); }
       before = position;
     };
     const decoder = c.tty ? new RawLineDecoder(onEntry) : new MultiplexedDecoder(onEntry);
     try {
-      await new Promise<void>((resolve, reject) => {
-        stream.on('data', (chunk: Buffer) => decoder.push(chunk));
-        stream.once('end', resolve);
-        stream.once('close', resolve);
-        stream.once('error', reject);
-      });
+      await streamDone(stream, (chunk) => decoder.push(chunk));
     } finally {
       this.stream = undefined;
       stream.destroy();
+    }
+    if (cursorEntryGone) {
+      assembler.close();
+      this.tracker.resumeFrom(pos);
+      return CURSOR_ENTRY_GONE;
     }
     // An incomplete multiplexed frame was never counted by the tracker: the next request reads it again.
     if (decoder instanceof RawLineDecoder) decoder.flush();
@@ -219,8 +284,7 @@ export class ContainerReader {
     const reportGap = () => {
       if (!source.rotatedAway) return;
       source.rotatedAway = false;
-      this.deps.onDropped('rotated_before_read');
-      this.deps.log.warn(`the log of ${c.name} was rotated past its cursor before it was read: lines written while the shipper was behind are gone`, { container: c.id.slice(0, 12) });
+      this.reportRotatedAway(c);
     };
     reportGap();
     let full = false;
@@ -270,6 +334,19 @@ export class ContainerReader {
     assembler.close();
     return entries;
   }
+}
+
+/** streamFrom's answer when a stream reopened from a cursor did not begin at the cursor's entry. */
+const CURSOR_ENTRY_GONE = -1;
+
+/** Feeds every chunk to `onData` until the stream ends, closes or fails. */
+function streamDone(stream: Readable, onData: (chunk: Buffer) => void): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    stream.on('data', onData);
+    stream.once('end', resolve);
+    stream.once('close', resolve);
+    stream.once('error', reject);
+  });
 }
 
 function once(fn: () => void): () => void {

@@ -2,7 +2,11 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as os from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll } from 'vitest';
+import { ensureBusyboxImage, startEngine, type PrivateEngine } from '../bed/index.js';
+import { startGelfReceiver, type GelfReceiver } from '../receivers/gelf-receiver.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const RUNNER = path.join(ROOT, 'test/fixtures/shipper/run-shipper.mjs');
@@ -91,4 +95,52 @@ export function selfSignedCert(dir: string): { cert: string; key: string } {
   execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2',
     '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
   return { cert, key };
+}
+
+/** The shipper's own /metrics text (its address is in the READY line). */
+export async function scrapeShipper(s: ShipperProcess): Promise<string> {
+  const url = /SHIPPER READY (\S+)/.exec(s.stderr())?.[1];
+  if (!url) throw new Error('the shipper has not announced its address');
+  return fetch(`${url}/metrics`).then((res) => res.text());
+}
+
+/** Value of `swarmwatch_shipper_dropped_total{reason=…}` in the shipper's /metrics (0 when absent). */
+export async function droppedTotal(s: ShipperProcess, reason: string): Promise<number> {
+  const m = new RegExp(`^swarmwatch_shipper_dropped_total\\{reason="${reason}"\\} (\\S+)$`, 'm').exec(await scrapeShipper(s));
+  return m ? Number(m[1]) : 0;
+}
+
+/**
+ * A busybox shell that prints "<tag> 0" … "<tag> before-1", waits until /tmp/go exists in the container (`docker
+ * exec NAME sh -c ': > /tmp/go'`), prints up to "<tag> total-1" at once and sleeps: tests decide when its burst comes.
+ */
+export function gatedCounterScript(tag: string, before: number, total: number): string {
+  return `${counterScript(tag, before)}; while [ ! -e /tmp/go ]; do usleep 20000; done; ` +
+    `i=${before}; while [ $i -lt ${total} ]; do echo "${tag} $i"; i=$((i+1)); done; exec sleep 3600`;
+}
+
+/** What shipperBed sets up for a test file; `shipper` is the test's own, stopped at the end if still running. */
+export interface ShipperBed {
+  engine: PrivateEngine;
+  receiver: GelfReceiver;
+  work: string;
+  shipper?: ShipperProcess;
+}
+
+/** A private engine with the test image, a TCP receiver and a work dir for one test file, removed after it. */
+export function shipperBed(engineName: string): ShipperBed {
+  const bed = { work: fs.mkdtempSync(path.join(os.tmpdir(), `sw-${engineName}-`)) } as ShipperBed;
+  beforeAll(async () => {
+    ensureBuild();
+    bed.engine = await startEngine({ name: engineName });
+    await ensureBusyboxImage(bed.engine);
+    bed.receiver = await startGelfReceiver({ proto: 'tcp', dir: bed.work });
+  });
+  afterAll(async () => {
+    await bed.shipper?.stop().catch(() => undefined);
+    await bed.receiver?.stop();
+    await bed.engine?.stop();
+    fs.rmSync(bed.work, { recursive: true, force: true });
+  });
+  return bed;
 }
