@@ -80,6 +80,35 @@ export class CursorStore {
       throw err;
     }
     await fh.close();
+    return this.preparedAt(tmp);
+  }
+
+  /**
+   * Synchronously, not durable (no fsync): the cursor file for a part of a batch, written before that part goes
+   * out, so that once the kernel holds it only a rename is left (≈ 0.2 ms of writing moved out of the window
+   * in which a kill -9 repeats what the kernel already holds).
+   */
+  prepareNow(entries: ReadonlyMap<string, CursorEntry>): PreparedCursors {
+    return this.preparedAt(this.writeTemp(entries, false));
+  }
+
+  /** The entries in a new temp file (fsynced if `durable`); nothing is left behind when writing fails. */
+  private writeTemp(entries: ReadonlyMap<string, CursorEntry>, durable: boolean): string {
+    const tmp = `${this.file}.tmp-${process.pid}-${++this.seq}`;
+    const fd = fs.openSync(tmp, 'w', 0o644);
+    try {
+      fs.writeSync(fd, this.serialize(entries));
+      if (durable) fs.fsyncSync(fd);
+    } catch (err) {
+      fs.closeSync(fd);
+      fs.rmSync(tmp, { force: true });
+      throw err;
+    }
+    fs.closeSync(fd);
+    return tmp;
+  }
+
+  private preparedAt(tmp: string): PreparedCursors {
     let done = false;
     return {
       commit: () => {
@@ -101,17 +130,7 @@ export class CursorStore {
    * a kill -9 does not need) for the part of a batch the kernel took whole.
    */
   writeNow(entries: ReadonlyMap<string, CursorEntry>, opts: { durable: boolean } = { durable: true }): void {
-    const tmp = `${this.file}.tmp-${process.pid}-${++this.seq}`;
-    const fd = fs.openSync(tmp, 'w', 0o644);
-    try {
-      fs.writeSync(fd, this.serialize(entries));
-      if (opts.durable) fs.fsyncSync(fd);
-    } catch (err) {
-      fs.closeSync(fd);
-      fs.rmSync(tmp, { force: true });
-      throw err;
-    }
-    fs.closeSync(fd);
+    const tmp = this.writeTemp(entries, opts.durable);
     fs.renameSync(tmp, this.file);
     if (opts.durable) this.syncDir();
     else this.syncDirSoon();

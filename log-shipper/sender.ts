@@ -81,6 +81,8 @@ export class Sender {
       const batch = this.queue.peek(this.opts.batchBytes);
       const next = advanceCursors(new Map(this.cursors), batch, batch.length);
       let prepared: PreparedCursors | undefined;
+      /** The cursor file of a part of the batch, written before that part went out (see Transport.send). */
+      let prefix: { n: number; prepared: PreparedCursors } | undefined;
       try {
         prepared = await this.store.prepare(next);
         cursorErrorLogged = false;
@@ -99,13 +101,27 @@ export class Sender {
         const commitUpTo = (n: number) => {
           if (n <= committed) return;
           committed = n;
+          const ahead = prefix?.n === n ? prefix.prepared : undefined;
+          if (prefix && prefix.n <= n) { if (!ahead) prefix.prepared.discard(); prefix = undefined; }
           if (n === batch.length) this.commit(prepared, next);
-          else this.commitPrefix(batch, n);
+          else this.commitPrefix(batch, n, ahead);
         };
-        await this.transport.send(batch, commitUpTo);
+        const prepareUpTo = (n: number) => {
+          if (n >= batch.length || n <= committed) return;
+          prefix?.prepared.discard();
+          prefix = undefined;
+          try {
+            prefix = { n, prepared: this.store.prepareNow(advanceCursors(new Map(this.cursors), batch, n)) };
+          } catch {
+            // commitPrefix writes it after the write instead, and counts the error if that fails too.
+          }
+        };
+        await this.transport.send(batch, commitUpTo, prepareUpTo);
         commitUpTo(batch.length);
       } catch (err) {
         prepared?.discard();
+        prefix?.prepared.discard();
+        prefix = undefined;
         const e = asSwarmwatchError(err);
         this.metrics.deliveryErrors.inc({ code: e.code });
         this.metrics.connected.set(0);
@@ -144,13 +160,15 @@ export class Sender {
   }
 
   /**
-   * The kernel took only the first `n` messages whole (a slow receiver): commit exactly those, synchronously and
-   * without fsync (a kill -9 keeps the page cache; the batch's fsynced file follows once the rest is taken).
+   * The kernel took only the first `n` messages whole (a slow receiver, or one TLS record of the batch): commit
+   * exactly those, synchronously and without fsync (a kill -9 keeps the page cache; the batch's fsynced file
+   * follows once the rest is taken). With a file written ahead for exactly `n`, only its rename is left.
    */
-  private commitPrefix(batch: readonly OutMessage[], n: number): void {
+  private commitPrefix(batch: readonly OutMessage[], n: number, writtenAhead?: PreparedCursors): void {
     advanceCursors(this.cursors, batch, n);
     try {
-      this.store.writeNow(this.cursors, { durable: false });
+      if (writtenAhead) writtenAhead.commit();
+      else this.store.writeNow(this.cursors, { durable: false });
     } catch (err) {
       this.metrics.cursorWriteErrors.inc();
       this.log.error(`cannot write cursor file ${this.store.file}: ${(err as Error).message}`);

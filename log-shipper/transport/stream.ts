@@ -81,10 +81,10 @@ export class StreamTransport implements Transport {
     return this.connecting;
   }
 
-  async send(batch: readonly OutMessage[], onProgress?: (messagesInKernel: number) => void): Promise<void> {
+  async send(batch: readonly OutMessage[], onProgress?: (messagesInKernel: number) => void, beforeWrite?: (messagesAfterWrite: number) => void): Promise<void> {
     const s = await this.connect();
-    if (this.opts.tls || socketFd(s) === undefined) await this.sendInRecords(s, batch, onProgress);
-    else await this.sendToKernel(s, batch, onProgress);
+    if (this.opts.tls || socketFd(s) === undefined) await this.sendInRecords(s, batch, onProgress, beforeWrite);
+    else await this.sendToKernel(s, batch, onProgress, beforeWrite);
     this.connected = true;
     if (this.addressChanged) {
       this.addressChanged = false;
@@ -100,7 +100,7 @@ export class StreamTransport implements Transport {
    * made them go out twice. A message cut at the kernel's boundary is not reported: if the process dies, the
    * receiver sees an unterminated frame at connection close and discards it, and the restart sends it whole.
    */
-  private async sendToKernel(s: net.Socket, batch: readonly OutMessage[], onProgress?: (n: number) => void): Promise<void> {
+  private async sendToKernel(s: net.Socket, batch: readonly OutMessage[], onProgress?: (n: number) => void, beforeWrite?: (n: number) => void): Promise<void> {
     const ends = new Array<number>(batch.length);
     let text = '';
     let size = 0;
@@ -114,13 +114,15 @@ export class StreamTransport implements Transport {
     let reported = 0;
     let pauseMs = 1;
     let lastProgress = Date.now();
+    // The first write offers the whole batch (its cursor file is ready before the send); see nextOffer.
+    let offerEnd = data.length;
     while (written < data.length) {
       // Looked up before every write: once the socket is destroyed its descriptor number may belong to a new file.
       const fd = socketFd(s);
       if (fd === undefined || s.destroyed) throw this.closedDuringWrite();
       let n = 0;
       try {
-        n = fs.writeSync(fd, data, written, data.length - written);
+        n = fs.writeSync(fd, data, written, offerEnd - written);
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
         if (code !== 'EAGAIN' && code !== 'EWOULDBLOCK') {
@@ -129,12 +131,19 @@ export class StreamTransport implements Transport {
         }
       }
       if (n > 0) {
+        const tookAll = written + n === offerEnd;
         written += n;
         let whole = reported;
         while (whole < ends.length && ends[whole]! <= written) whole++;
         if (whole > reported) { reported = whole; onProgress?.(whole); }
         lastProgress = Date.now();
         pauseMs = 1;
+        if (written < data.length) {
+          offerEnd = nextOffer(ends, reported, written, n, data.length, beforeWrite);
+          // The kernel's buffer is full (a slow receiver): let it drain a while, so the next write carries more
+          // and fewer writes (each one followed by a cursor commit) happen per second.
+          if (!tookAll) await new Promise((r) => setTimeout(r, BACKPRESSURE_PAUSE_MS));
+        }
         continue;
       }
       if (Date.now() - lastProgress > this.opts.writeTimeoutMs) {
@@ -145,7 +154,7 @@ export class StreamTransport implements Transport {
       // The kernel's send buffer is full: the receiver is slow. Node offers no writability event outside its own
       // write queue, so poll, backing off to 20 ms (the receiver, not this loop, sets the pace).
       await new Promise((r) => setTimeout(r, pauseMs));
-      pauseMs = Math.min(pauseMs * 2, 20);
+      pauseMs = Math.min(pauseMs * 2, BACKPRESSURE_PAUSE_MS);
     }
     if (reported < batch.length) onProgress?.(batch.length);
   }
@@ -160,7 +169,7 @@ export class StreamTransport implements Transport {
    * time also keeps Node's Writable from joining queued pieces through _writev, which TLS would re-cut into records
    * at other boundaries. Also the path for plain TCP where the descriptor is not available.
    */
-  private sendInRecords(s: net.Socket, batch: readonly OutMessage[], onProgress?: (n: number) => void): Promise<void> {
+  private sendInRecords(s: net.Socket, batch: readonly OutMessage[], onProgress?: (n: number) => void, beforeWrite?: (n: number) => void): Promise<void> {
     const pieces = recordPieces(batch);
     const handles = tlsHandles(s);
     return new Promise<void>((resolve, reject) => {
@@ -189,6 +198,7 @@ export class StreamTransport implements Transport {
       const writeNext = () => {
         if (next === pieces.length) { settle(); return; }
         const piece = pieces[next++]!;
+        beforeWrite?.(piece.end);
         const sentBefore = handles?.tcp.bytesWritten ?? 0;
         s.write(piece.text, (err) => {
           if (settled) return;
@@ -293,3 +303,22 @@ function socketFd(s: net.Socket): number | undefined {
   const fd = (s as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
   return typeof fd === 'number' && fd >= 0 ? fd : undefined;
 }
+
+/** After a write the kernel took only in part, the next attempt waits this long (and polls back off to it). */
+const BACKPRESSURE_PAUSE_MS = 20;
+
+/**
+ * Under backpressure the next write offers whole messages only, about as many bytes as the kernel took last time
+ * (at least 16 KiB), and `beforeWrite` lets the sender write their cursor file first: when the kernel takes the
+ * offer whole, only a rename is left between the write and the commit, the window in which a kill -9 repeats what
+ * the kernel holds. A single message longer than that is offered whole, with no file written ahead.
+ */
+function nextOffer(ends: readonly number[], reported: number, written: number, lastTaken: number, total: number, beforeWrite?: (n: number) => void): number {
+  const want = written + Math.max(lastTaken, 16 * 1024);
+  let k = reported;
+  while (k < ends.length && ends[k]! <= want) k++;
+  if (k === reported) return total;
+  beforeWrite?.(k);
+  return ends[k - 1]!;
+}
+

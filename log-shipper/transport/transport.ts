@@ -15,8 +15,11 @@ export interface Transport {
    * (which delivers them even if this process is killed the next instant); the last call has n = batch.length.
    * The sender commits its cursor there, so a kill -9 can repeat a message only in the microseconds between the
    * write syscall and the cursor file's rename.
+   * `beforeWrite(n)` runs, synchronously, before a write that will make the first `n` messages whole in the kernel
+   * if the kernel takes it all (transports that know their write boundaries in advance: TLS records), so the
+   * sender can write that cursor file ahead and be left with a rename once onProgress(n) comes.
    */
-  send(batch: readonly OutMessage[], onProgress?: (messagesInKernel: number) => void): Promise<void>;
+  send(batch: readonly OutMessage[], onProgress?: (messagesInKernel: number) => void, beforeWrite?: (messagesAfterWrite: number) => void): Promise<void>;
   close(): Promise<void>;
 }
 
