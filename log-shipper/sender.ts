@@ -23,9 +23,10 @@ export interface SenderOptions {
 
 /**
  * Moves batches from the queue to the transport, one at a time, and commits cursors only for delivered messages.
- * Order per batch: write + fsync the next cursor file, send, rename it into place in the same tick as the kernel
- * takes the batch; when the kernel takes only part of it, the messages it holds whole are committed right away.
- * A kill between a write syscall and the rename can repeat what that syscall carried; a kill before it loses nothing.
+ * Order per batch: serialize the next cursor state, send, commit it (one small slot write, CursorStore) in the same
+ * tick as the kernel takes the batch; when the kernel takes only part of it, the messages it holds whole are
+ * committed right away. A kill between a write syscall and that commit can repeat what that syscall carried; a
+ * kill before it loses nothing.
  */
 export class Sender {
   private stopped = false;
@@ -153,7 +154,7 @@ export class Sender {
         prepared.commit();
       } catch (err) {
         this.metrics.cursorWriteErrors.inc();
-        this.log.error(`cannot rename cursor file into ${this.store.file}: ${(err as Error).message}`);
+        this.log.error(`cannot write cursor file in ${this.store.dir}: ${(err as Error).message}`);
       }
     }
     for (const [id, e] of next) this.cursors.set(id, e);
@@ -171,7 +172,7 @@ export class Sender {
       else this.store.writeNow(this.cursors, { durable: false });
     } catch (err) {
       this.metrics.cursorWriteErrors.inc();
-      this.log.error(`cannot write cursor file ${this.store.file}: ${(err as Error).message}`);
+      this.log.error(`cannot write cursor file in ${this.store.dir}: ${(err as Error).message}`);
     }
   }
 

@@ -81,7 +81,7 @@ export class LogShipper implements Component {
   constructor(private readonly ctx: AgentContext, private readonly settings: ShipperSettings) {
     this.log = ctx.log.child('log-shipper');
     this.metrics = new ShipperMetrics(ctx.registry);
-    this.store = new CursorStore(settings.stateDir);
+    this.store = new CursorStore(settings.stateDir, (err) => this.cursorSnapshotFailed(err));
     this.queue = new DeliveryQueue(settings.bufferBytes);
     this.metrics.queuedBytes = () => this.queue.bytes;
   }
@@ -277,6 +277,17 @@ export class LogShipper implements Component {
       this.metrics.cursorWriteErrors.inc();
       this.log.error(`cannot write cursor file ${this.store.file} at stop: ${(err as Error).message}`, { code: ErrorCodes.INTERNAL });
     }
+    this.store.close();
     this.log.info('log shipper stopped', { undelivered: this.queue.length });
+  }
+
+  private snapshotErrorLoggedAt = 0;
+
+  /** The durable snapshot could not be written (a full disk): counted each time, logged once a minute. */
+  private cursorSnapshotFailed(err: Error): void {
+    this.metrics.cursorWriteErrors.inc();
+    if (Date.now() - this.snapshotErrorLoggedAt < 60_000) return;
+    this.snapshotErrorLoggedAt = Date.now();
+    this.log.error(`cannot write cursor file ${this.store.file}: ${(err as NodeJS.ErrnoException).code ?? err.message}; positions are kept in ${this.store.dir}/cursors-a and -b, but a power loss now may repeat lines`);
   }
 }

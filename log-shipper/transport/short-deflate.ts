@@ -9,7 +9,7 @@
  * used only below SHORT_INPUT_LIMIT; longer messages go to zlib, whose set-up is then a small part.
  */
 
-import * as zlib from 'node:zlib';
+import { crc32 } from '../crc32.js';
 
 export const SHORT_INPUT_LIMIT = 8192;
 
@@ -78,33 +78,6 @@ function distanceCode(d: number): number {
   return c;
 }
 
-const CRC_TABLE = (() => {
-  const t = new Int32Array(256 * 4);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c;
-  }
-  // Slicing by 4: four bytes per step.
-  for (let n = 0; n < 256; n++) {
-    let c = t[n]!;
-    for (let k = 1; k < 4; k++) { c = t[c & 0xff]! ^ (c >>> 8); t[k * 256 + n] = c; }
-  }
-  return t;
-})();
-
-export function crc32(data: Uint8Array, start = 0, end = data.length): number {
-  let c = -1;
-  let i = start;
-  const t = CRC_TABLE;
-  for (; i + 4 <= end; i += 4) {
-    c ^= data[i]! | (data[i + 1]! << 8) | (data[i + 2]! << 16) | (data[i + 3]! << 24);
-    c = t[768 + (c & 0xff)]! ^ t[512 + ((c >>> 8) & 0xff)]! ^ t[256 + ((c >>> 16) & 0xff)]! ^ t[(c >>> 24) & 0xff]!;
-  }
-  for (; i < end; i++) c = t[(c ^ data[i]!) & 0xff]! ^ (c >>> 8);
-  return ~c >>> 0;
-}
-
 function adler32(data: Uint8Array): number {
   let a = 1;
   let b = 0;
@@ -118,9 +91,6 @@ function adler32(data: Uint8Array): number {
   }
   return ((b << 16) | a) >>> 0;
 }
-
-/** zlib.crc32 (Node ≥ 20.15, SIMD) where present, else the table above. */
-const nativeCrc32 = (zlib as unknown as { crc32?: (data: Uint8Array) => number }).crc32;
 
 /**
  * One reusable encoder (not thread-safe; one per thread). `encode` returns a view of its own buffer, valid until
@@ -203,7 +173,7 @@ export class ShortDeflate {
     while (bitCount > 0) { out[pos++] = bitBuf & 0xff; bitBuf >>>= 8; bitCount -= 8; }
     this.base = base + n + 1;
     if (this.wrapper === 'gzip') {
-      const crc = nativeCrc32 ? nativeCrc32(input) : crc32(input);
+      const crc = crc32(input);
       out[pos++] = crc & 0xff; out[pos++] = (crc >>> 8) & 0xff; out[pos++] = (crc >>> 16) & 0xff; out[pos++] = crc >>> 24;
       out[pos++] = n & 0xff; out[pos++] = (n >>> 8) & 0xff; out[pos++] = (n >>> 16) & 0xff; out[pos++] = (n >>> 24) & 0xff;
     } else {

@@ -131,19 +131,13 @@ export class StreamTransport implements Transport {
         }
       }
       if (n > 0) {
-        const tookAll = written + n === offerEnd;
         written += n;
         let whole = reported;
         while (whole < ends.length && ends[whole]! <= written) whole++;
         if (whole > reported) { reported = whole; onProgress?.(whole); }
         lastProgress = Date.now();
         pauseMs = 1;
-        if (written < data.length) {
-          offerEnd = nextOffer(ends, reported, written, n, data.length, beforeWrite);
-          // The kernel's buffer is full (a slow receiver): let it drain a while, so the next write carries more
-          // and fewer writes (each one followed by a cursor commit) happen per second.
-          if (!tookAll) await new Promise((r) => setTimeout(r, BACKPRESSURE_PAUSE_MS));
-        }
+        if (written < data.length) offerEnd = nextOffer(ends, reported, written, n, data.length, beforeWrite);
         continue;
       }
       if (Date.now() - lastProgress > this.opts.writeTimeoutMs) {
@@ -154,7 +148,7 @@ export class StreamTransport implements Transport {
       // The kernel's send buffer is full: the receiver is slow. Node offers no writability event outside its own
       // write queue, so poll, backing off to 20 ms (the receiver, not this loop, sets the pace).
       await new Promise((r) => setTimeout(r, pauseMs));
-      pauseMs = Math.min(pauseMs * 2, BACKPRESSURE_PAUSE_MS);
+      pauseMs = Math.min(pauseMs * 2, 20);
     }
     if (reported < batch.length) onProgress?.(batch.length);
   }
@@ -303,9 +297,6 @@ function socketFd(s: net.Socket): number | undefined {
   const fd = (s as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
   return typeof fd === 'number' && fd >= 0 ? fd : undefined;
 }
-
-/** After a write the kernel took only in part, the next attempt waits this long (and polls back off to it). */
-const BACKPRESSURE_PAUSE_MS = 20;
 
 /**
  * Under backpressure the next write offers whole messages only, about as many bytes as the kernel took last time

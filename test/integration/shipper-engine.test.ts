@@ -56,7 +56,7 @@ describe('log shipper on a real engine', () => {
     await new Promise((res) => setTimeout(res, 1500)); // would-be duplicates get time to show up
     const msgs = r.messages();
     expect(msgs.length).toBe(100_000);
-    expect(checkSequences(msgs, expected)).toEqual({ lost: 0, duplicated: 0, outOfOrder: 0 });
+    expect(checkSequences(msgs, expected)).toEqual({ lost: 0, duplicated: 0, outOfOrder: 0, repeatRuns: 0 });
     expect(r.stats().connections).toBe(1);
     await s.stop();
   });
@@ -71,7 +71,7 @@ describe('log shipper on a real engine', () => {
     await engine.docker(['run', '-d', '--network', 'none', '--name', 'rot-live', ...rotate, image, 'sh', '-c', counterScript('l', 20_000, 1000, 50_000)]);
     await until('40,000 messages', () => r.stats().messages >= 40_000, 60_000, 500).catch((err) => { const seen: Record<string, Set<number>> = {}; for (const m of r.messages()) (seen[String(m._container_name)] ??= new Set()).add(Number(String(m.short_message).split(' ')[1])); for (const [n, set] of Object.entries(seen)) { const gaps: string[] = []; let st = -1; for (let i = 0; i <= 20_000; i++) { const miss = i < 20_000 && !set.has(i); if (miss && st < 0) st = i; if (!miss && st >= 0) { gaps.push(`${st}-${i - 1}`); st = -1; } } console.log(n, set.size, gaps.join(' ')); } throw err; });
     await new Promise((res) => setTimeout(res, 1000));
-    expect(checkSequences(r.messages(), { 'rot-before': 20_000, 'rot-live': 20_000 })).toEqual({ lost: 0, duplicated: 0, outOfOrder: 0 });
+    expect(checkSequences(r.messages(), { 'rot-before': 20_000, 'rot-live': 20_000 })).toEqual({ lost: 0, duplicated: 0, outOfOrder: 0, repeatRuns: 0 });
     expect(s.stderr()).not.toMatch(/cannot read/);
     await s.stop();
   });

@@ -1,16 +1,18 @@
 /**
  * Crash safety: the shipper is kill -9'd six times while containers log continuously, and a container is created,
- * logs and exits while the shipper is down. Afterwards the independent receiver must hold every line exactly once.
+ * logs and exits while the shipper is down. Afterwards the independent receiver must hold every line.
  * Three shippers run side by side on the same containers, each with its own receiver and all killed together (so
  * covering them costs no extra wall time): read-mode api and read-mode file over TCP, and read-mode file over TLS.
  *
- * Nothing may be lost and nothing repeated: over plain TCP the shipper writes to the socket's descriptor itself, so
- * it knows which messages the kernel holds whole (and will deliver even after a kill -9) and commits exactly those.
- * Over TLS it writes one record of whole messages at a time and commits them once that record is in the kernel.
- * The remaining window is between a write syscall and the cursor rename (≈0.2 ms of cursor file write here); TLS
- * commits once per 16 KiB record, so a kill lands in it more often (about 1 kill in 40 repeated one record's
- * messages in runs before this test was committed). Two receivers read slower than the containers write, so their
- * shippers' kills land while the kernel holds part of a batch.
+ * Nothing may be lost. Repeats: over plain TCP the shipper writes to the socket's descriptor itself, so it knows
+ * which messages the kernel holds whole (and will deliver even after a kill -9) and commits exactly those; over
+ * TLS it writes one record of whole messages at a time and commits them once that record is in the kernel. The
+ * commit is one ≈ 2 µs slot write right after the write syscall; a kill that lands between the two (most often
+ * because the write woke the receiver, which then preempts the shipper on this 2-core machine) repeats what that
+ * write carried. So: at most one of the six kills may repeat anything, and only one contiguous stretch of lines
+ * per container (`repeatRuns` ≤ 1). Before exactly-once commits every kill under backpressure repeated part of a
+ * batch (308 and 321 lines per run over TCP, ≈ 4,000 over TLS), which this fails. Two receivers read slower than
+ * the containers write, so their shippers' kills land while the kernel holds part of a batch.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -64,7 +66,7 @@ function shipperArgs(lane: Lane): string[] {
   return proto === 'tls' ? [...args, `--shipper.tls-ca=${tls.cert}`] : args;
 }
 
-it('loses nothing and repeats nothing across six kill -9 restarts, including a container that lived only while the shipper was down (read modes api and file over TCP, file over TLS)', async () => {
+it('loses nothing and repeats at most one write across six kill -9 restarts, including a container that lived only while the shipper was down (read modes api and file over TCP, file over TLS)', async () => {
   const start = async (lane: Lane) => { shippers[lane] = await startShipper(engine.dockerHost, shipperArgs(lane), path.join(work, `shipper-${lane}.log`)); };
   await Promise.all(lanes.map(start));
   const expected: Record<string, number> = {};
@@ -98,7 +100,8 @@ it('loses nothing and repeats nothing across six kill -9 restarts, including a c
   }));
   for (const lane of lanes) {
     const r = results[lane]!;
-    expect({ lost: r.lost, duplicated: r.duplicated, received: r.received }, lane).toEqual({ lost: 0, duplicated: 0, received: total });
+    expect({ lost: r.lost, received: r.received - r.duplicated }, lane).toEqual({ lost: 0, received: total });
+    expect(r.repeatRuns, `${lane}: repeats from more than one kill`).toBeLessThanOrEqual(1);
     if (!LANES[lane].readRate) expect(r.outOfOrder, `${lane}: order`).toBe(0);
   }
 });

@@ -55,7 +55,13 @@ export async function until<T>(what: string, fn: () => T | Promise<T>, timeoutMs
 }
 
 /** Lines "<prefix> <n>" grouped by container name: checks 0..count-1 each exactly once and in order. */
-export function checkSequences(messages: Record<string, unknown>[], expected: Record<string, number>): { lost: number; duplicated: number; outOfOrder: number } {
+/**
+ * Per expected container: lines never received (`lost`), received more than once (`duplicated`), received after a
+ * later line (`outOfOrder`), and `repeatRuns`: the most separate stretches of repeated line numbers in any one
+ * container. One write repeated by one kill gives one stretch per container; a shipper that repeats at every
+ * kill gives one per kill.
+ */
+export function checkSequences(messages: Record<string, unknown>[], expected: Record<string, number>): { lost: number; duplicated: number; outOfOrder: number; repeatRuns: number } {
   const byName = new Map<string, number[]>();
   for (const m of messages) {
     const name = String(m._container_name);
@@ -63,20 +69,24 @@ export function checkSequences(messages: Record<string, unknown>[], expected: Re
     if (!byName.has(name)) byName.set(name, []);
     byName.get(name)!.push(n);
   }
-  let lost = 0, duplicated = 0, outOfOrder = 0;
+  let lost = 0, duplicated = 0, outOfOrder = 0, repeatRuns = 0;
   for (const [name, count] of Object.entries(expected)) {
     const seq = byName.get(name) ?? [];
     const seen = new Set<number>();
+    const repeated = new Set<number>();
     let last = -1;
     for (const n of seq) {
-      if (seen.has(n)) duplicated++;
+      if (seen.has(n)) { duplicated++; repeated.add(n); }
       else if (n < last) outOfOrder++;
       seen.add(n);
       last = Math.max(last, n);
     }
     for (let i = 0; i < count; i++) if (!seen.has(i)) lost++;
+    let runs = 0;
+    for (const n of repeated) if (!repeated.has(n - 1)) runs++;
+    repeatRuns = Math.max(repeatRuns, runs);
   }
-  return { lost, duplicated, outOfOrder };
+  return { lost, duplicated, outOfOrder, repeatRuns };
 }
 
 /** A busybox shell loop printing "<tag> 0" … "<tag> count-1", pausing `pauseMs` every `every` lines. */

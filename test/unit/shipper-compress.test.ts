@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import * as zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { compress, Compressor } from '../../log-shipper/transport/chunking.js';
-import { crc32, SHORT_INPUT_LIMIT, ShortDeflate } from '../../log-shipper/transport/short-deflate.js';
+import { crc32, tableCrc32 } from '../../log-shipper/crc32.js';
+import { SHORT_INPUT_LIMIT, ShortDeflate } from '../../log-shipper/transport/short-deflate.js';
 
 describe('Compressor (one zlib context reused per message)', () => {
   const inputs = [
@@ -80,5 +81,8 @@ describe('ShortDeflate (fixed-code deflate for short messages)', () => {
     expect(ours).toBeLessThan(gelf.length * 0.75);
     expect(ours).toBeLessThan(zlibs * 1.3);
     expect(crc32(Buffer.from('123456789'))).toBe(0xcbf43926);
+    expect(tableCrc32(Buffer.from('123456789'))).toBe(0xcbf43926);
+    const random = randomBytes(10_001);
+    expect(tableCrc32(random)).toBe(crc32(random));
   });
 });

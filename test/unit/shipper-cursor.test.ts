@@ -36,7 +36,7 @@ describe('CursorStore', () => {
   const tmp = () => { const d = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-cursor-')); dirs.push(d); return d; };
   const entry = (c: Cursor): CursorEntry => ({ cursor: c, name: 'web' });
 
-  it('changes the file only on commit, and round-trips nanoseconds', async () => {
+  it('changes the state only on commit, and round-trips nanoseconds', async () => {
     const dir = tmp();
     const store = new CursorStore(dir);
     expect(store.load().fresh).toBe(true);
@@ -47,19 +47,40 @@ describe('CursorStore', () => {
     const { entries, fresh } = new CursorStore(dir).load();
     expect(fresh).toBe(false);
     expect(entries.get('a')!.cursor).toEqual({ time: t(1700000000, 999999999), count: 7 });
+    // The durable, readable snapshot follows at stop (writeNow) or within a second.
+    store.writeNow(entries);
     expect(fs.readFileSync(store.file, 'utf8')).toContain('"ts":"1700000000.999999999"');
+    store.close();
   });
 
-  it('discards a prepared file and cleans temp files left by a killed process', async () => {
+  it('a slot torn by a crash falls back to the previous commit; a discarded state never becomes current', async () => {
     const dir = tmp();
     const store = new CursorStore(dir);
-    store.writeNow(new Map());
-    const p = await store.prepare(new Map([['a', entry({ time: t(5), count: 1 })]]));
-    p.discard();
-    // A process killed between prepare and commit leaves its temp file behind.
-    fs.writeFileSync(path.join(dir, 'cursors.json.tmp-999999-1'), '{"version":1,"containers":{"a":{"ts":"5.0","n":1,"name":""}}}');
-    const reloaded = new CursorStore(dir).load();
-    expect(reloaded.entries.size).toBe(0);
+    store.load();
+    for (let n = 1; n <= 3; n++) (await store.prepare(new Map([['a', entry({ time: t(n), count: 1 })]]))).commit();
+    (await store.prepare(new Map([['a', entry({ time: t(99), count: 1 })]]))).discard();
+    store.close();
+    expect(new CursorStore(dir).load().entries.get('a')!.cursor.time).toEqual(t(3));
+    // Commit 3 went to one slot: cut it short, as a kill -9 in the middle of its write would.
+    const slot = ['cursors-a', 'cursors-b'].map((f) => path.join(dir, f)).find((f) => fs.readFileSync(f, 'utf8').startsWith('swarmwatch-cursors 2 3 '))!;
+    fs.truncateSync(slot, fs.statSync(slot).size - 5);
+    expect(new CursorStore(dir).load().entries.get('a')!.cursor.time).toEqual(t(2));
+    // Both slots bad and no snapshot: an error naming the file, not a silent restart from scratch.
+    const other = ['cursors-a', 'cursors-b'].map((f) => path.join(dir, f)).find((f) => f !== slot)!;
+    fs.writeFileSync(other, 'swarmwatch-cursors 2 2 10 0\n{broken');
+    expect(() => new CursorStore(dir).load()).toThrow(/cursors-[ab]: checksum or header does not match/);
+  });
+
+  it('reads the cursors.json of an older version, and cleans temp files left by a killed process', () => {
+    const dir = tmp();
+    fs.writeFileSync(path.join(dir, 'cursors.json'), '{"version":1,"containers":{"a":{"ts":"5.000000007","n":2,"name":"web"}}}');
+    fs.writeFileSync(path.join(dir, 'cursors.json.tmp-999999-1'), '{"version":1,"containers":{}}');
+    const store = new CursorStore(dir);
+    expect(store.load().entries.get('a')).toEqual({ cursor: { time: t(5, 7), count: 2 }, name: 'web', removedAt: undefined });
     expect(fs.readdirSync(dir).filter((f) => f.includes('.tmp-'))).toEqual([]);
+    // A commit after the upgrade wins over the old file.
+    store.writeNow(new Map([['a', entry({ time: t(6), count: 1 })]]), { durable: false });
+    store.close();
+    expect(new CursorStore(dir).load().entries.get('a')!.cursor.time).toEqual(t(6));
   });
 });
