@@ -17,4 +17,4 @@ export type ToSendThread =
 /** Send thread → main thread: the answer to the request with the same id. */
 export type FromSendThread =
   | { type: 'connected'; id: number; error?: { code?: string; message: string } }
-  | { type: 'sent'; id: number; error?: { code?: string; message: string }; refused?: boolean };
+  | { type: 'sent'; id: number; error?: { code?: string; message: string }; refused?: boolean; buffer?: ArrayBuffer };

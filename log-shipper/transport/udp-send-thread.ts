@@ -4,7 +4,7 @@ import { Worker } from 'node:worker_threads';
 import type { FromSendThread, SendThreadOptions, ToSendThread } from './udp-send-protocol.js';
 
 type Request = { type: 'connect'; address: string; port: number } | { type: 'batch'; data: Uint8Array; ends: Uint32Array; kinds: Uint8Array };
-type Answer = { error?: { code?: string; message: string }; refused?: boolean };
+type Answer = { error?: { code?: string; message: string }; refused?: boolean; buffer?: ArrayBuffer };
 
 /**
  * The compiled send-thread script: next to this module in dist/, or, when this module runs from its TypeScript

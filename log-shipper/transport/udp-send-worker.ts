@@ -79,7 +79,9 @@ async function sendBatch(id: number, data: Uint8Array, ends: Uint32Array, kinds:
     if (fd !== undefined) await writeDatagrams(fd, datagrams, outcome);
     else await sendDatagrams(s, datagrams, outcome);
   }
-  reply({ type: 'sent', id, error: outcome.error, refused: outcome.refused });
+  // The batch buffer goes back for the next batch: dropped here it would be freed only by a GC, which V8 starts
+  // for external memory only after ≈ 64 MB of it (measured: +75 MiB RSS before this).
+  port.postMessage({ type: 'sent', id, error: outcome.error, refused: outcome.refused, buffer: data.buffer as ArrayBuffer } satisfies FromSendThread, [data.buffer as ArrayBuffer]);
 }
 
 /**

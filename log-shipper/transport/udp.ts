@@ -20,6 +20,8 @@ export interface UdpTransportOptions {
 }
 
 const SEND_BUFFER_BYTES = 4 * 1024 * 1024;
+/** Batch buffers start at this size (a typical batch fits), so the one buffer in circulation is rarely replaced. */
+const MIN_BATCH_BUFFER = 256 * 1024;
 
 /**
  * GELF over UDP from one socket (gelf-pro creates a socket per message and resolves the host on every send).
@@ -37,6 +39,7 @@ export class UdpTransport implements Transport {
   private thread?: UdpSendThread;
   private threadAddress?: string;
   private threadFailureLogged = false;
+  private spareBuffer?: ArrayBuffer;
   connected = false;
   /** Whether the last batch went through the send thread (false: from the main thread). */
   sentFromThread = false;
@@ -159,8 +162,11 @@ export class UdpTransport implements Transport {
       for (const d of datagrams) total += d.length;
       items += datagrams.length;
     }
-    const data = new Uint8Array(total);
-    const buf = Buffer.from(data.buffer);
+    // The thread hands each batch's buffer back: one buffer moves to and fro instead of one per batch.
+    const spare = this.spareBuffer;
+    this.spareBuffer = undefined;
+    const data = spare && spare.byteLength >= total ? new Uint8Array(spare, 0, total) : new Uint8Array(new ArrayBuffer(Math.max(total, MIN_BATCH_BUFFER)), 0, total);
+    const buf = Buffer.from(data.buffer, 0, total);
     const ends = new Uint32Array(items);
     const kinds = new Uint8Array(items);
     let off = 0;
@@ -184,6 +190,7 @@ export class UdpTransport implements Transport {
     } catch (err) {
       throw new SwarmwatchError(SW_ERR_SHIPPER_DESTINATION, `send to ${this.url} failed: ${(err as Error).message}`, { culprit: this.url, cause: err });
     }
+    if (answer.buffer) this.spareBuffer = answer.buffer;
     if (answer.refused) this.log.debug('udp destination refused an earlier datagram', { url: this.url });
     if (answer.error) throw new SwarmwatchError(SW_ERR_SHIPPER_DESTINATION, `send to ${this.url} failed: ${answer.error.code ?? answer.error.message}`, { culprit: this.url });
   }
