@@ -92,8 +92,8 @@ export class LogShipper implements Component {
       this.cursors = loaded.entries;
       this.fresh = loaded.fresh;
     } catch (err) {
-      throw new SwarmwatchError(SW_ERR_SHIPPER_CURSOR_READ, `cannot read cursor file ${this.store.file}: ${(err as Error).message}`, {
-        culprit: this.store.file, fix: 'repair or remove the file (removing it re-ships every container\'s log from the start)', cause: err,
+      throw new SwarmwatchError(SW_ERR_SHIPPER_CURSOR_READ, `cannot read the cursor files in ${this.store.dir}: ${(err as Error).message}`, {
+        culprit: this.store.dir, fix: 'repair or remove cursors.json, cursors-a and cursors-b there (removing them re-ships every container\'s log from the start)', cause: err,
       });
     }
     this.selfId = ownContainerId();
