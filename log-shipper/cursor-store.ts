@@ -21,11 +21,10 @@ interface FileShape {
   containers: Record<string, { ts: string; n: number; name: string; removedAt?: number }>;
 }
 
-/** A cursor state serialized ahead of a send, waiting for delivery to make it current. */
+/** A cursor state serialized ahead of a send, waiting for delivery to make it current; dropped if it never is. */
 export interface PreparedCursors {
   /** Makes it current with one small write (see CursorStore): synchronous, right after the kernel took the data. */
   commit(): void;
-  discard(): void;
 }
 
 const SLOT_MAGIC = 'swarmwatch-cursors';
@@ -111,11 +110,7 @@ export class CursorStore {
   }
 
   /** The state serialized now, ahead of the send (no I/O): its commit is one slot write. */
-  async prepare(entries: ReadonlyMap<string, CursorEntry>): Promise<PreparedCursors> {
-    return this.prepareNow(entries);
-  }
-
-  prepareNow(entries: ReadonlyMap<string, CursorEntry>): PreparedCursors {
+  prepare(entries: ReadonlyMap<string, CursorEntry>): PreparedCursors {
     const text = this.serialize(entries);
     const json = Buffer.from(text);
     const check = `${json.length} ${crc32(json).toString(16)}`;
@@ -126,7 +121,6 @@ export class CursorStore {
         done = true;
         this.writeSlot(json, check, text);
       },
-      discard: () => { done = true; },
     };
   }
 
@@ -152,8 +146,7 @@ export class CursorStore {
    * the page cache; the snapshot follows within a second).
    */
   writeNow(entries: ReadonlyMap<string, CursorEntry>, opts: { durable: boolean } = { durable: true }): void {
-    const prepared = this.prepareNow(entries);
-    prepared.commit();
+    this.prepare(entries).commit();
     if (!opts.durable) return;
     for (const fd of this.slotFds) if (fd !== undefined) fs.fsyncSync(fd);
     this.writeSnapshotNow();

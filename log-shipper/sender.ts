@@ -73,7 +73,6 @@ export class Sender {
 
   private async loop(): Promise<void> {
     let delay = 250;
-    let cursorErrorLogged = false;
     while (!this.stopped) {
       if (this.queue.length === 0) {
         await this.pause(1000);
@@ -81,18 +80,10 @@ export class Sender {
       }
       const batch = this.queue.peek(this.opts.batchBytes);
       const next = advanceCursors(new Map(this.cursors), batch, batch.length);
-      let prepared: PreparedCursors | undefined;
-      /** The cursor file of a part of the batch, written before that part went out (see Transport.send). */
-      let prefix: { n: number; prepared: PreparedCursors } | undefined;
-      try {
-        prepared = await this.store.prepare(next);
-        cursorErrorLogged = false;
-      } catch (err) {
-        this.metrics.cursorWriteErrors.inc();
-        // Delivery goes on: stalling every container's logs on a full disk would be worse than possible duplicates.
-        if (!cursorErrorLogged) this.log.error(`cannot write cursor file ${this.store.file}: ${(err as Error).message}; lines delivered now may be sent again after a restart`);
-        cursorErrorLogged = true;
-      }
+      // Serialized before the send, so that once the kernel holds the batch only the slot write is left.
+      const whole = this.store.prepare(next);
+      /** The state of a part of the batch, serialized before that part went out (Transport.send's beforeWrite). */
+      let ahead: { n: number; prepared: PreparedCursors } | undefined;
       try {
         if (this.replayBatch.length > 0) {
           await this.transport.send(this.replayBatch);
@@ -102,27 +93,15 @@ export class Sender {
         const commitUpTo = (n: number) => {
           if (n <= committed) return;
           committed = n;
-          const ahead = prefix?.n === n ? prefix.prepared : undefined;
-          if (prefix && prefix.n <= n) { if (!ahead) prefix.prepared.discard(); prefix = undefined; }
-          if (n === batch.length) this.commit(prepared, next);
-          else this.commitPrefix(batch, n, ahead);
+          if (n === batch.length) this.commit(whole, next);
+          else this.commitPrefix(batch, n, ahead?.n === n ? ahead.prepared : undefined);
         };
         const prepareUpTo = (n: number) => {
-          if (n >= batch.length || n <= committed) return;
-          prefix?.prepared.discard();
-          prefix = undefined;
-          try {
-            prefix = { n, prepared: this.store.prepareNow(advanceCursors(new Map(this.cursors), batch, n)) };
-          } catch {
-            // commitPrefix writes it after the write instead, and counts the error if that fails too.
-          }
+          if (n < batch.length && n > committed) ahead = { n, prepared: this.store.prepare(advanceCursors(new Map(this.cursors), batch, n)) };
         };
         await this.transport.send(batch, commitUpTo, prepareUpTo);
         commitUpTo(batch.length);
       } catch (err) {
-        prepared?.discard();
-        prefix?.prepared.discard();
-        prefix = undefined;
         const e = asSwarmwatchError(err);
         this.metrics.deliveryErrors.inc({ code: e.code });
         this.metrics.connected.set(0);
@@ -148,31 +127,28 @@ export class Sender {
     }
   }
 
-  private commit(prepared: PreparedCursors | undefined, next: Map<string, CursorEntry>): void {
-    if (prepared) {
-      try {
-        prepared.commit();
-      } catch (err) {
-        this.metrics.cursorWriteErrors.inc();
-        this.log.error(`cannot write cursor file in ${this.store.dir}: ${(err as Error).message}`);
-      }
-    }
+  private commit(prepared: PreparedCursors, next: Map<string, CursorEntry>): void {
+    this.writeState(prepared);
     for (const [id, e] of next) this.cursors.set(id, e);
   }
 
   /**
    * The kernel took only the first `n` messages whole (a slow receiver, or one TLS record of the batch): commit
-   * exactly those, synchronously and without fsync (a kill -9 keeps the page cache; the batch's fsynced file
-   * follows once the rest is taken). With a file written ahead for exactly `n`, only its rename is left.
+   * exactly those, synchronously (a kill -9 keeps the page cache; the snapshot follows within a second). With the
+   * state serialized ahead for exactly `n`, only the slot write is left.
    */
-  private commitPrefix(batch: readonly OutMessage[], n: number, writtenAhead?: PreparedCursors): void {
+  private commitPrefix(batch: readonly OutMessage[], n: number, serializedAhead?: PreparedCursors): void {
     advanceCursors(this.cursors, batch, n);
+    this.writeState(serializedAhead ?? this.store.prepare(this.cursors));
+  }
+
+  /** Delivery goes on when the state cannot be written: stalling every container's logs would be worse than repeats. */
+  private writeState(prepared: PreparedCursors): void {
     try {
-      if (writtenAhead) writtenAhead.commit();
-      else this.store.writeNow(this.cursors, { durable: false });
+      prepared.commit();
     } catch (err) {
       this.metrics.cursorWriteErrors.inc();
-      this.log.error(`cannot write cursor file in ${this.store.dir}: ${(err as Error).message}`);
+      this.log.error(`cannot write cursor file in ${this.store.dir}: ${(err as Error).message}; lines delivered now may be sent again after a restart`);
     }
   }
 

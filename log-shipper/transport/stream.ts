@@ -114,7 +114,7 @@ export class StreamTransport implements Transport {
     let reported = 0;
     let pauseMs = 1;
     let lastProgress = Date.now();
-    // The first write offers the whole batch (its cursor file is ready before the send); see nextOffer.
+    // The first write offers the whole batch (its cursor state is serialized before the send); see nextOffer.
     let offerEnd = data.length;
     while (written < data.length) {
       // Looked up before every write: once the socket is destroyed its descriptor number may belong to a new file.
@@ -300,9 +300,9 @@ function socketFd(s: net.Socket): number | undefined {
 
 /**
  * Under backpressure the next write offers whole messages only, about as many bytes as the kernel took last time
- * (at least 16 KiB), and `beforeWrite` lets the sender write their cursor file first: when the kernel takes the
- * offer whole, only a rename is left between the write and the commit, the window in which a kill -9 repeats what
- * the kernel holds. A single message longer than that is offered whole, with no file written ahead.
+ * (at least 16 KiB), and `beforeWrite` lets the sender serialize their cursor state first: when the kernel takes
+ * the offer whole, only the slot write is left between the write and the commit, the window in which a kill -9
+ * repeats what the kernel holds. A single message longer than that is offered whole, with nothing serialized ahead.
  */
 function nextOffer(ends: readonly number[], reported: number, written: number, lastTaken: number, total: number, beforeWrite?: (n: number) => void): number {
   const want = written + Math.max(lastTaken, 16 * 1024);

@@ -36,12 +36,12 @@ describe('CursorStore', () => {
   const tmp = () => { const d = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-cursor-')); dirs.push(d); return d; };
   const entry = (c: Cursor): CursorEntry => ({ cursor: c, name: 'web' });
 
-  it('changes the state only on commit, and round-trips nanoseconds', async () => {
+  it('changes the state only on commit, and round-trips nanoseconds', () => {
     const dir = tmp();
     const store = new CursorStore(dir);
     expect(store.load().fresh).toBe(true);
     store.writeNow(new Map([['a', entry({ time: t(1700000000, 1), count: 1 })]]));
-    const prepared = await store.prepare(new Map([['a', entry({ time: t(1700000000, 999999999), count: 7 })]]));
+    const prepared = store.prepare(new Map([['a', entry({ time: t(1700000000, 999999999), count: 7 })]]));
     expect(new CursorStore(dir).load().entries.get('a')!.cursor).toEqual({ time: t(1700000000, 1), count: 1 });
     prepared.commit();
     const { entries, fresh } = new CursorStore(dir).load();
@@ -53,12 +53,12 @@ describe('CursorStore', () => {
     store.close();
   });
 
-  it('a slot torn by a crash falls back to the previous commit; a discarded state never becomes current', async () => {
+  it('a slot torn by a crash falls back to the previous commit; a state prepared but never committed never becomes current', () => {
     const dir = tmp();
     const store = new CursorStore(dir);
     store.load();
-    for (let n = 1; n <= 3; n++) (await store.prepare(new Map([['a', entry({ time: t(n), count: 1 })]]))).commit();
-    (await store.prepare(new Map([['a', entry({ time: t(99), count: 1 })]]))).discard();
+    for (let n = 1; n <= 3; n++) (store.prepare(new Map([['a', entry({ time: t(n), count: 1 })]]))).commit();
+    store.prepare(new Map([['a', entry({ time: t(99), count: 1 })]])); // the send failed: never committed
     store.close();
     expect(new CursorStore(dir).load().entries.get('a')!.cursor.time).toEqual(t(3));
     // Commit 3 went to one slot: cut it short, as a kill -9 in the middle of its write would.
