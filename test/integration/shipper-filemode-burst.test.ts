@@ -9,39 +9,19 @@
  * repairs the model within 15 s and would only make the shortfall a delay.
  * SWARMWATCH_BURST_ROUNDS=n repeats the burst n times against the same shipper (default 2).
  */
-import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { ensureBusyboxImage, startEngine, type PrivateEngine } from '../bed/index.js';
-import { startGelfReceiver, type GelfReceiver } from '../receivers/gelf-receiver.js';
-import { checkSequences, counterScript, ensureBuild, startShipper, until, type ShipperProcess } from './shipper-support.js';
+import { expect, it } from 'vitest';
+import { checkSequences, counterScript, shipperBed, startShipper, until } from './shipper-support.js';
 
 const CONTAINERS = 50;
 const LINES = 500;
 const ROUNDS = Number(process.env.SWARMWATCH_BURST_ROUNDS ?? 2);
 const image = 'swarmwatch-test/busybox:1';
-const work = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-shipper-burst-'));
-let engine: PrivateEngine;
-let receiver: GelfReceiver;
-let shipper: ShipperProcess | undefined;
-
-beforeAll(async () => {
-  ensureBuild();
-  engine = await startEngine({ name: 'shipburst' });
-  await ensureBusyboxImage(engine);
-  receiver = await startGelfReceiver({ proto: 'tcp', dir: work });
-});
-
-afterAll(async () => {
-  await shipper?.stop().catch(() => undefined);
-  await receiver?.stop();
-  await engine?.stop();
-  fs.rmSync(work, { recursive: true, force: true });
-});
+const bed = shipperBed('shipburst');
 
 it(`read-mode file ships every line of ${CONTAINERS} short-lived containers started at once (${ROUNDS} rounds)`, async () => {
-  shipper = await startShipper(engine.dockerHost, [
+  const { engine, receiver, work } = bed;
+  bed.shipper = await startShipper(engine.dockerHost, [
     `--shipper.destination=tcp://127.0.0.1:${receiver.port}`, `--shipper.state-dir=${path.join(work, 'state')}`,
     '--shipper.read-mode=file', '--shipper.include-names=^burst-', '--docker.reconcile-interval=10m',
   ], path.join(work, 'shipper.log'));

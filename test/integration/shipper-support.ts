@@ -44,15 +44,7 @@ export async function startShipper(dockerHost: string, args: string[], logFile?:
   };
 }
 
-export async function until<T>(what: string, fn: () => T | Promise<T>, timeoutMs: number, everyMs = 200): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
+export { until } from '../support/until.js';
 
 /** Lines "<prefix> <n>" grouped by container name: checks 0..count-1 each exactly once and in order. */
 /**

@@ -8,11 +8,13 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { until } from '../support/until.js';
 import { createLogger } from '../../core/log.js';
 import { GelfEncoder } from '../../log-shipper/gelf-message.js';
 import type { OutMessage } from '../../log-shipper/queue.js';
 import { parseDestination } from '../../log-shipper/settings.js';
 import { StreamTransport } from '../../log-shipper/transport/stream.js';
+import { ConnectedDatagramSocket } from '../../log-shipper/transport/datagram-socket.js';
 import { UdpTransport } from '../../log-shipper/transport/udp.js';
 import { startGelfReceiver, type GelfReceiver } from '../receivers/gelf-receiver.js';
 
@@ -36,13 +38,6 @@ function message(text: string, n = 0): OutMessage {
   };
 }
 
-async function until(cond: () => boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 const hooks = { truncated: 0, reconnects: 0 };
 const transportHooks = { onReconnect: () => { hooks.reconnects++; }, onTruncated: () => { hooks.truncated++; } };
@@ -61,7 +56,7 @@ describe('UDP transport', () => {
         const texts = [0, 1, 2].map(() => randomBytes(75_000).toString('base64'));
         await t.send(texts.map((x, i) => message(x, i)));
         expect(t.sentFromThread).toBe(sendThread);
-        await until(() => r.stats().messages >= 3);
+        await until('3 messages at the receiver', async () => r.stats().messages >= 3, 10_000, 50);
         const got = r.messages();
         expect(got.map((m) => m.short_message)).toEqual(texts);
         expect(got[0]).toMatchObject({ version: '1.1', host: 'test-host', level: 6, _container_id: 'c' });
@@ -69,13 +64,31 @@ describe('UDP transport', () => {
       });
     }
 
+    it(`keeps sending while nobody listens (ICMP port-unreachable is not a failed send), then delivers to a receiver that comes up (${where})`, async () => {
+      const r = await receiver({ proto: 'udp' });
+      const port = r.port;
+      await r.stop();
+      const t = udp(port, 'gzip', 1420, sendThread);
+      // The first datagram draws the ICMP answer, the next send is told of it: none of them may fail.
+      for (let i = 0; i < 5; i++) {
+        await t.send([message(`nobody listens ${i}`)]);
+        await new Promise((res) => setTimeout(res, 20));
+      }
+      const back = await receiver({ proto: 'udp', port });
+      await new Promise((res) => setTimeout(res, 50));
+      await t.send([message('after the receiver came up')]);
+      await until('1 messages at the receiver', async () => back.stats().messages >= 1, 10_000, 50);
+      expect(back.messages().map((m) => m.short_message)).toEqual(['after the receiver came up']);
+      await t.close();
+    });
+
     it(`truncates a message that would need more than 128 chunks instead of dropping it, keeping batch order (${where})`, async () => {
       const r = await receiver({ proto: 'udp' });
       const t = udp(r.port, 'gzip', 1420, sendThread);
       const before = hooks.truncated;
       const text = randomBytes(300_000).toString('base64');
       await t.send([message('before ✓'), message(text), message('after ✓')]);
-      await until(() => r.stats().messages >= 3);
+      await until('3 messages at the receiver', async () => r.stats().messages >= 3, 10_000, 50);
       const [first, m, last] = r.messages();
       expect([first!.short_message, last!.short_message]).toEqual(['before ✓', 'after ✓']);
       expect(text.startsWith(m!.short_message as string)).toBe(true);
@@ -85,6 +98,16 @@ describe('UDP transport', () => {
       await t.close();
     });
   }
+  it('tells a refused destination (the kernel\'s ICMP port-unreachable) from a failed send', async () => {
+    const r = await receiver({ proto: 'udp' });
+    const port = r.port;
+    await r.stop();
+    const s = await ConnectedDatagramSocket.open('127.0.0.1', port, 1 << 20);
+    expect(await s.send([Buffer.from('first')])).toEqual({ refused: false });
+    await until('the refusal reported', async () => (await s.send([Buffer.from('next')])).refused, 10_000, 50);
+    await s.close();
+  });
+
   it('starts a new send thread when the old one died, and delivers through it', async () => {
     const r = await receiver({ proto: 'udp' });
     const t = udp(r.port, 'gzip', 1420, true);
@@ -94,7 +117,7 @@ describe('UDP transport', () => {
     await t.send([message('after the thread died')]);
     expect(t.sentFromThread).toBe(true);
     expect((t as unknown as { thread: unknown }).thread).not.toBe(thread);
-    await until(() => r.stats().messages >= 2);
+    await until('2 messages at the receiver', async () => r.stats().messages >= 2, 10_000, 50);
     expect(r.messages().map((m) => m.short_message)).toEqual(['first', 'after the thread died']);
     await t.close();
   });
@@ -106,7 +129,7 @@ describe('TCP transport', () => {
     const dest = parseDestination(`tcp://127.0.0.1:${r1.port}`);
     const t = new StreamTransport({ destination: dest, writeTimeoutMs: 5000, resolveIntervalMs: 30_000 }, transportHooks, log);
     for (let b = 0; b < 10; b++) await t.send(Array.from({ length: 100 }, (_, i) => message(`line ${b * 100 + i}`, b * 100 + i)));
-    await until(() => r1.stats().messages >= 1000);
+    await until('1000 messages at the receiver', async () => r1.stats().messages >= 1000, 10_000, 50);
     expect(r1.stats().connections).toBe(1);
     expect(r1.messages().map((m) => m.short_message)).toEqual(Array.from({ length: 1000 }, (_, i) => `line ${i}`));
     await r1.stop();
@@ -119,7 +142,7 @@ describe('TCP transport', () => {
     const r2 = await receiver({ proto: 'tcp', port: r1.port });
     const reconnectsBefore = hooks.reconnects;
     await t.send([message('after restart')]);
-    await until(() => r2.stats().messages >= 1);
+    await until('1 messages at the receiver', async () => r2.stats().messages >= 1, 10_000, 50);
     expect(r2.messages().at(-1)!.short_message).toBe('after restart');
     expect(hooks.reconnects).toBe(reconnectsBefore + 1);
     await t.close();
@@ -147,7 +170,7 @@ describe('TLS transport', () => {
     const dest = parseDestination(`tls://localhost:${r.port}`);
     const good = new StreamTransport({ destination: dest, tls: { ca: fs.readFileSync(path.join(dir, 'ca.pem')), verify: true }, writeTimeoutMs: 5000, resolveIntervalMs: 30_000 }, transportHooks, log);
     await good.send([message('over tls', 1), message('second', 2)]);
-    await until(() => r.stats().messages >= 2);
+    await until('2 messages at the receiver', async () => r.stats().messages >= 2, 10_000, 50);
     expect(r.messages().map((m) => m.short_message)).toEqual(['over tls', 'second']);
     await good.close();
     const bad = new StreamTransport({ destination: dest, tls: { ca: fs.readFileSync(path.join(dir, 'other.pem')), verify: true }, writeTimeoutMs: 5000, resolveIntervalMs: 30_000 }, transportHooks, log);

@@ -2,7 +2,7 @@
  * Polls `fn` until it returns something other than undefined/false; errors count as "not yet". On timeout the
  * message names what was awaited and the last error, so a failing test says what never happened.
  */
-export async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 30_000, everyMs = 250): Promise<T> {
+export async function until<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 30_000, everyMs = 250): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
