@@ -48,6 +48,14 @@ function cpuSeconds(pid: number): number {
   return (Number(f[11]) + Number(f[12])) / CLK_TCK;
 }
 
+/** Busy and total CPU seconds of the whole machine (all cores), from /proc/stat. */
+function machineCpu(): { busy: number; total: number } {
+  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const total = f.reduce((a, b) => a + b, 0);
+  const idle = f[3]! + (f[4] ?? 0);
+  return { busy: (total - idle) / CLK_TCK, total: total / CLK_TCK };
+}
+
 function rssMiB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : 0;
@@ -56,13 +64,13 @@ function rssMiB(pid: number): number {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Waits until the receiver reached `expected` or stopped growing for `quietMs`. */
-async function settle(r: Receiver, expected: number, quietMs: number, maxMs: number): Promise<Stats> {
+async function settle(r: Receiver, expected: number, quietMs: number, maxMs: number, onAllIn?: () => void): Promise<Stats> {
   const end = Date.now() + maxMs;
   let last = -1;
   let lastChange = Date.now();
   for (;;) {
     const s = r.stats();
-    if (s.messages >= expected) { await sleep(600); return r.stats(); }
+    if (s.messages >= expected) { onAllIn?.(); await sleep(600); return r.stats(); }
     if (s.messages !== last) { last = s.messages; lastChange = Date.now(); }
     if (Date.now() - lastChange > quietMs || Date.now() > end) return s;
     await sleep(200);
@@ -112,6 +120,8 @@ async function stopShipper(child: ChildProcess): Promise<void> {
 
 /** A non-default setting of ours measured beside the default in the same run (name suffix, label, options). */
 interface Variant { suffix: string; label: string; args: string[] }
+/** SWARMWATCH_BENCH_SHIPPER_ARGS: more options for every run of ours (e.g. "--shipper.batch-size=262144"), to try one. */
+const EXTRA_ARGS = (process.env.SWARMWATCH_BENCH_SHIPPER_ARGS ?? '').split(/\s+/).filter(Boolean);
 const ONE_THREAD: Variant = { suffix: '-onethread', label: ', one thread', args: ['--shipper.udp-send-thread=false'] };
 
 async function shipperRun(engine: PrivateEngine, n: number, proto: 'tcp' | 'udp', compression: string, mode: 'api' | 'file', variant?: Variant): Promise<void> {
@@ -119,17 +129,25 @@ async function shipperRun(engine: PrivateEngine, n: number, proto: 'tcp' | 'udp'
   if (!wanted(prefix)) return;
   const per = Math.floor(LINES / n);
   const r = await receiver(proto);
-  const child = await startShipperProcess(engine, [`--shipper.destination=${proto}://127.0.0.1:${r.port}`, `--shipper.compression=${compression}`, `--shipper.state-dir=${path.join(work, prefix)}`, `--shipper.include-names=^${prefix}-`, `--shipper.read-mode=${mode}`, ...(variant?.args ?? [])], [...shippedNodeFlags(), ...profileFlags(prefix)]);
+  const child = await startShipperProcess(engine, [`--shipper.destination=${proto}://127.0.0.1:${r.port}`, `--shipper.compression=${compression}`, `--shipper.state-dir=${path.join(work, prefix)}`, `--shipper.include-names=^${prefix}-`, `--shipper.read-mode=${mode}`, ...(variant?.args ?? []), ...EXTRA_ARGS], [...shippedNodeFlags(), ...profileFlags(prefix)]);
   // Same conditions as the driver: the shipper is up, then the containers write; CPU counted from here.
-  const cpu0 = cpuSeconds(child.pid!) + cpuSeconds(engine.pid);
+  const shipperCpu0 = cpuSeconds(child.pid!);
+  const dockerdCpu0 = cpuSeconds(engine.pid);
+  const machine0 = machineCpu();
   await runContainers(engine, prefix, n, per, []);
-  const s = await settle(r, per * n, 5000, 120_000);
-  const cpu = cpuSeconds(child.pid!) + cpuSeconds(engine.pid) - cpu0;
+  let machine1: { busy: number; total: number } | undefined;
+  const s = await settle(r, per * n, 5000, 120_000, () => { machine1 = machineCpu(); });
+  machine1 ??= machineCpu();
+  // The part of the machine busy from the containers' start until the last line arrived: near 100 % means every
+  // CPU-second we spend is taken from dockerd and the containers.
+  const busy = (machine1.busy - machine0.busy) / Math.max(machine1.total - machine0.total, 0.001);
+  const shipperCpu = cpuSeconds(child.pid!) - shipperCpu0;
+  const cpu = shipperCpu + cpuSeconds(engine.pid) - dockerdCpu0;
   const rss = rssMiB(child.pid!);
   await stopShipper(child);
   await r.stop();
   const lost = per * n - s.messages;
-  row(`swarmwatch (${mode}${variant?.label ?? ''})`, proto === 'tcp' ? 'TCP' : `UDP ${compression}`, n, per * n, s, cpu, `${lost > 0 ? `lost ${lost}` : 'no loss'}; RSS ${rss.toFixed(0)} MiB; node ${shippedNodeFlags().join(' ') || '(defaults)'}`);
+  row(`swarmwatch (${mode}${variant?.label ?? ''})`, proto === 'tcp' ? 'TCP' : `UDP ${compression}`, n, per * n, s, cpu, `${lost > 0 ? `lost ${lost}` : 'no loss'}; shipper CPU ${((shipperCpu / Math.max(s.messages, 1)) * 100_000).toFixed(2)} s/100k; machine ${(busy * 100).toFixed(0)} % busy; RSS ${rss.toFixed(0)} MiB; node ${shippedNodeFlags().join(' ') || '(defaults)'}`);
   await engine.docker(['rm', '-f', ...Array.from({ length: n }, (_, i) => `${prefix}-${i}`)]);
 }
 
