@@ -85,6 +85,8 @@ export function containerFields(c: ContainerRecord, ctx: MessageContext): Record
   return fields;
 }
 
+let nextTailId = 1;
+
 /**
  * Serializes GELF 1.1 messages for one container. The container's fields are serialized once; a line costs one
  * JSON.stringify of its text. The timestamp is written as `seconds.nanoseconds` so no digit is lost to a float.
@@ -92,10 +94,17 @@ export function containerFields(c: ContainerRecord, ctx: MessageContext): Record
 export class GelfEncoder {
   private readonly prefix: string;
   private readonly suffix: string;
+  /**
+   * Every message ends with the container's fields: this many UTF-8 bytes, the same for every message of this
+   * encoder, whose id (unique in the process) lets the UDP compressor encode them once (ShortDeflate tails).
+   */
+  readonly tailBytes: number;
+  readonly tailId = nextTailId++;
 
   constructor(readonly fields: Record<string, string>, host: string) {
     this.prefix = `{"version":"1.1","host":${JSON.stringify(host)},"short_message":`;
     this.suffix = Object.entries(fields).map(([k, v]) => `,${JSON.stringify(k)}:${JSON.stringify(v)}`).join('') + '}';
+    this.tailBytes = Buffer.byteLength(this.suffix);
   }
 
   encode(m: MessageBody): string {

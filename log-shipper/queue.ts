@@ -12,6 +12,9 @@ export interface OutMessage {
   /** UTF-8 size of `json`. */
   bytes: number;
   lines: number;
+  /** The last `tailBytes` bytes of `json` are the same in every message with this `tailId` (0: no such tail). */
+  tailId: number;
+  tailBytes: number;
   time: EngineTime;
   cursor: Cursor;
   /** Re-encodes the message with its text cut to at most this many bytes (UDP's 128-chunk limit). */

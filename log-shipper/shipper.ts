@@ -141,7 +141,7 @@ export class LogShipper implements Component {
     if (record.truncatedFromBytes !== undefined) this.metrics.truncated.inc({ reason: 'max_message_size' });
     const m: OutMessage = {
       containerId: c.id, containerName: c.name, service: c.swarm.serviceName ?? '',
-      json, bytes: Buffer.byteLength(json), lines: 1, time: record.time, cursor: record.cursor,
+      json, bytes: Buffer.byteLength(json), lines: 1, tailId: encoder.tailId, tailBytes: encoder.tailBytes, time: record.time, cursor: record.cursor,
       shrink: (max) => encoder.encode(bodyOf(record, max)),
     };
     return this.queue.push(m);

@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import * as zlib from 'node:zlib';
 import type { Compression } from '../settings.js';
-import { SHORT_INPUT_LIMIT, ShortDeflate } from './short-deflate.js';
+import { SHORT_INPUT_LIMIT, ShortDeflate, type EncodedTail } from './short-deflate.js';
 
 export const CHUNK_HEADER_BYTES = 12;
 export const MAX_CHUNKS = 128;
+const MAX_TAILS = 4096;
 
 export function compress(payload: Buffer, kind: Compression, level: number): Buffer {
   if (kind === 'gzip') return zlib.gzipSync(payload, { level });
@@ -62,10 +63,28 @@ export class Compressor {
     this.stream?.close();
   }
 
-  /** A new buffer (never shared with a later call), safe to hand to an asynchronous send. */
-  compress(payload: Buffer): Buffer {
-    if (this.short && payload.length < SHORT_INPUT_LIMIT) return Buffer.from(this.short.encode(payload));
+  /**
+   * A new buffer (never shared with a later call), safe to hand to an asynchronous send. `tailId`/`tailBytes`:
+   * the payload ends with the tail of that id (OutMessage), whose symbols are then encoded once, not per message.
+   */
+  compress(payload: Buffer, tailId = 0, tailBytes = 0): Buffer {
+    if (this.short && payload.length < SHORT_INPUT_LIMIT) return Buffer.from(this.short.encode(payload, this.tailFor(this.short, payload, tailId, tailBytes)));
     return this.compressWithZlib(payload);
+  }
+
+  private readonly tails = new Map<number, { source: Buffer; encoded: EncodedTail }>();
+
+  /** The encoded tail, checked against the payload's last bytes (≈ 50 ns) so a stale id can never corrupt output. */
+  private tailFor(short: ShortDeflate, payload: Buffer, id: number, bytes: number): EncodedTail | undefined {
+    if (id === 0 || bytes <= 0 || bytes > payload.length) return undefined;
+    const source = payload.subarray(payload.length - bytes);
+    const known = this.tails.get(id);
+    if (known && known.source.equals(source)) return known.encoded;
+    // One entry per container encoder; a node rarely has more, and a full cache is simply rebuilt.
+    if (this.tails.size >= MAX_TAILS) this.tails.clear();
+    const encoded = short.encodeTail(source);
+    this.tails.set(id, { source: Buffer.from(source), encoded });
+    return encoded;
   }
 
   private compressWithZlib(payload: Buffer): Buffer {

@@ -93,26 +93,59 @@ function adler32(data: Uint8Array): number {
 }
 
 /**
+ * The fixed-code symbols of a message's last part, encoded once and appended to every message that ends with it.
+ * A GELF message of one container ends with the same ≈ 500 bytes (its `_container_*`, `_image_*`, Swarm fields):
+ * matching them again for every line was most of the deflate time. Their matches point only inside themselves,
+ * so the symbols are valid wherever the part starts.
+ */
+export interface EncodedTail {
+  /** Length in input bytes. */
+  readonly length: number;
+  readonly bits: Uint8Array;
+  readonly bitLength: number;
+}
+
+/**
  * One reusable encoder (not thread-safe; one per thread). `encode` returns a view of its own buffer, valid until
  * the next call. The bit writer lives in locals: through object fields it cost ≈ 2× here.
  */
 export class ShortDeflate {
+  private tailEncoder?: ShortDeflate;
+
   /** Position + base of the last occurrence of each 3-byte hash; entries below `base` are from older inputs. */
   private readonly head = new Int32Array(HASH_SIZE);
   private base = 1;
   private out = new Uint8Array(SHORT_INPUT_LIMIT * 2 + 64);
 
-  constructor(readonly wrapper: 'gzip' | 'zlib') {}
+  constructor(readonly wrapper: 'gzip' | 'zlib' | 'raw') {}
 
-  encode(input: Uint8Array): Uint8Array {
+  /** Encodes `tail` on its own (no header, no end of block) for `encode`'s `tail` argument. */
+  encodeTail(tail: Uint8Array): EncodedTail {
+    this.tailEncoder ??= new ShortDeflate('raw');
+    const bits = this.tailEncoder.encode(tail);
+    return { length: tail.length, bits: bits.slice(), bitLength: this.tailEncoder.rawBitLength };
+  }
+
+  private rawBitLength = 0;
+
+  /**
+   * Compresses `input`; when `tail` is given, the input ends with the bytes it was encoded from (the caller
+   * vouches for that) and its symbols are copied instead of searched for again.
+   */
+  encode(input: Uint8Array, tail?: EncodedTail): Uint8Array {
     const n = input.length;
+    const end = tail ? n - tail.length : n;
     // Fixed codes take at most 9 bits per literal: 9/8 of the input plus headers and trailer.
     const bound = n + (n >>> 3) + 64;
     if (this.out.length < bound) this.out = new Uint8Array(bound * 2);
     if (this.base + n + 1 > 0x3fffffff) { this.head.fill(0); this.base = 1; }
     const out = this.out;
     let pos: number;
-    if (this.wrapper === 'gzip') {
+    let bitBuf = 3; // BFINAL = 1, BTYPE = 01 (fixed Huffman)
+    let bitCount = 3;
+    if (this.wrapper === 'raw') {
+      pos = 0; bitBuf = 0; bitCount = 0;
+    } else if (this.wrapper === 'gzip') {
       // Magic, deflate, no flags, no mtime, XFL 4 (fastest), OS 3 (Unix): as zlib writes at level 1.
       out[0] = 0x1f; out[1] = 0x8b; out[2] = 8; out[3] = 0; out[4] = 0; out[5] = 0; out[6] = 0; out[7] = 0; out[8] = 4; out[9] = 3;
       pos = 10;
@@ -120,20 +153,18 @@ export class ShortDeflate {
       out[0] = 0x78; out[1] = 0x01;
       pos = 2;
     }
-    let bitBuf = 3; // BFINAL = 1, BTYPE = 01 (fixed Huffman)
-    let bitCount = 3;
     const head = this.head;
     const base = this.base;
     let i = 0;
-    while (i < n) {
+    while (i < end) {
       let matchLen = 0;
       let dist = 0;
-      if (i + MIN_MATCH <= n) {
+      if (i + MIN_MATCH <= end) {
         const h = Math.imul((input[i]! << 16) | (input[i + 1]! << 8) | input[i + 2]!, 0x9e3779b1) >>> (32 - HASH_BITS);
         const candidate = head[h]! - base;
         head[h] = i + base;
         if (candidate >= 0 && i - candidate <= MAX_DISTANCE && input[candidate] === input[i] && input[candidate + 1] === input[i + 1] && input[candidate + 2] === input[i + 2]) {
-          const limit = Math.min(MAX_MATCH, n - i);
+          const limit = Math.min(MAX_MATCH, end - i);
           let len = 3;
           while (len < limit && input[candidate + len] === input[i + len]) len++;
           matchLen = len;
@@ -158,15 +189,34 @@ export class ShortDeflate {
         const distExtra = DIST_EXTRA[dc]!;
         if (distExtra) { bitBuf |= (dist - DIST_BASE[dc]!) << bitCount; bitCount += distExtra; }
         // zlib's level 1 indexes a match's inner positions only for short matches (max_insert_length 4): the same.
-        const end = i + matchLen;
+        const matchEnd = i + matchLen;
         if (matchLen <= 4) {
-          for (let j = i + 1; j + MIN_MATCH <= n && j < end; j++) {
+          for (let j = i + 1; j + MIN_MATCH <= end && j < matchEnd; j++) {
             head[Math.imul((input[j]! << 16) | (input[j + 1]! << 8) | input[j + 2]!, 0x9e3779b1) >>> (32 - HASH_BITS)] = j + base;
           }
         }
-        i = end;
+        i = matchEnd;
       }
       while (bitCount >= 8) { out[pos++] = bitBuf & 0xff; bitBuf >>>= 8; bitCount -= 8; }
+    }
+    if (tail) {
+      // With fewer than 8 bits pending, each whole byte of the tail's symbols pushes out exactly one byte.
+      const bits = tail.bits;
+      const whole = tail.bitLength >>> 3;
+      for (let k = 0; k < whole; k++) {
+        bitBuf |= bits[k]! << bitCount;
+        out[pos++] = bitBuf & 0xff;
+        bitBuf >>>= 8;
+      }
+      const rest = tail.bitLength & 7;
+      if (rest) { bitBuf |= (bits[whole]! & ((1 << rest) - 1)) << bitCount; bitCount += rest; }
+      while (bitCount >= 8) { out[pos++] = bitBuf & 0xff; bitBuf >>>= 8; bitCount -= 8; }
+    }
+    if (this.wrapper === 'raw') {
+      this.rawBitLength = pos * 8 + bitCount;
+      if (bitCount > 0) out[pos++] = bitBuf & 0xff;
+      this.base = base + n + 1;
+      return out.subarray(0, pos);
     }
     // End of block: symbol 256, seven zero bits; then pad to a byte.
     bitCount += 7;

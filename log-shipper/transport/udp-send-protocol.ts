@@ -8,10 +8,13 @@ export interface SendThreadOptions {
   sendBufferSize: number;
 }
 
-/** Main thread → send thread. `data`, `ends` and `kinds` are transferred, not copied. */
+/**
+ * Main thread → send thread. `data`, `ends`, `kinds` and `tails` are transferred, not copied. `tails` holds two
+ * numbers per item: the OutMessage's tailId and tailBytes (0, 0 for none and for finished datagrams).
+ */
 export type ToSendThread =
   | { type: 'connect'; id: number; address: string; port: number }
-  | { type: 'batch'; id: number; data: Uint8Array; ends: Uint32Array; kinds: Uint8Array }
+  | { type: 'batch'; id: number; data: Uint8Array; ends: Uint32Array; kinds: Uint8Array; tails: Uint32Array }
   | { type: 'close' };
 
 /** Send thread → main thread: the answer to the request with the same id. */

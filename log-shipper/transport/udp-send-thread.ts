@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { FromSendThread, SendThreadOptions, ToSendThread } from './udp-send-protocol.js';
 
-type Request = { type: 'connect'; address: string; port: number } | { type: 'batch'; data: Uint8Array; ends: Uint32Array; kinds: Uint8Array };
+type Request = { type: 'connect'; address: string; port: number } | { type: 'batch'; data: Uint8Array; ends: Uint32Array; kinds: Uint8Array; tails: Uint32Array };
 type Answer = { error?: { code?: string; message: string }; refused?: boolean; buffer?: ArrayBuffer };
 
 /**
@@ -71,8 +71,8 @@ export class UdpSendThread {
   }
 
   /** Hands the batch over (its buffers move to the thread) and resolves once every datagram was sent. */
-  send(data: Uint8Array, ends: Uint32Array, kinds: Uint8Array): Promise<Answer> {
-    return this.request({ type: 'batch', data, ends, kinds }, [data.buffer as ArrayBuffer, ends.buffer as ArrayBuffer, kinds.buffer as ArrayBuffer]);
+  send(data: Uint8Array, ends: Uint32Array, kinds: Uint8Array, tails: Uint32Array): Promise<Answer> {
+    return this.request({ type: 'batch', data, ends, kinds, tails }, [data.buffer as ArrayBuffer, ends.buffer as ArrayBuffer, kinds.buffer as ArrayBuffer, tails.buffer as ArrayBuffer]);
   }
 
   async close(): Promise<void> {

@@ -35,7 +35,7 @@ async function connect(id: number, address: string, destinationPort: number): Pr
  * here it would be freed only by a GC, which V8 starts for external memory only after ≈ 64 MB of it (measured:
  * +75 MiB RSS).
  */
-async function sendBatch(id: number, data: Uint8Array, ends: Uint32Array, kinds: Uint8Array): Promise<void> {
+async function sendBatch(id: number, data: Uint8Array, ends: Uint32Array, kinds: Uint8Array, tails: Uint32Array): Promise<void> {
   const answer: FromSendThread = { type: 'sent', id, buffer: data.buffer as ArrayBuffer };
   try {
     if (!socket) throw Object.assign(new Error('the UDP socket is not connected'), { code: 'ENOTCONN' });
@@ -46,7 +46,7 @@ async function sendBatch(id: number, data: Uint8Array, ends: Uint32Array, kinds:
       const payload = payloads.subarray(start, ends[i]);
       start = ends[i]!;
       if (kinds[i] === 1) { datagrams.push(payload); continue; }
-      const chunks = chunkDatagrams(compressor.compress(payload), opts.datagramSize);
+      const chunks = chunkDatagrams(compressor.compress(payload, tails[i * 2], tails[i * 2 + 1]), opts.datagramSize);
       // The main thread sends here only messages whose worst-case compressed size fits; report, never drop silently.
       if (!chunks) throw Object.assign(new Error(`a message of ${payload.length} bytes needs more than 128 chunks`), { code: 'EMSGSIZE' });
       datagrams.push(...chunks);
@@ -60,7 +60,7 @@ async function sendBatch(id: number, data: Uint8Array, ends: Uint32Array, kinds:
 
 port.on('message', (m: ToSendThread) => {
   if (m.type === 'connect') void connect(m.id, m.address, m.port);
-  else if (m.type === 'batch') void sendBatch(m.id, m.data, m.ends, m.kinds);
+  else if (m.type === 'batch') void sendBatch(m.id, m.data, m.ends, m.kinds, m.tails);
   else {
     compressor.close();
     void socket?.close();

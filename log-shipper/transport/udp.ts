@@ -99,7 +99,7 @@ export class UdpTransport implements Transport {
     let json = m.json;
     let limit = Math.min(m.bytes, maxPayload(datagramSize));
     for (let attempt = 0; attempt < 8; attempt++) {
-      const dgrams = chunkDatagrams(this.compressor.compress(Buffer.from(json)), datagramSize);
+      const dgrams = chunkDatagrams(this.compressor.compress(Buffer.from(json), m.tailId, m.tailBytes), datagramSize);
       if (dgrams) {
         if (attempt > 0) this.hooks.onTruncated('udp_chunk_limit');
         return dgrams;
@@ -174,12 +174,16 @@ export class UdpTransport implements Transport {
     const buf = Buffer.from(data.buffer, 0, total);
     const ends = new Uint32Array(items);
     const kinds = new Uint8Array(items);
+    const tails = new Uint32Array(items * 2);
     let off = 0;
     let item = 0;
     for (let i = 0; i < batch.length; i++) {
       const datagrams = ready.get(i);
       if (!datagrams) {
-        off += buf.write(batch[i]!.json, off, batch[i]!.bytes);
+        const m = batch[i]!;
+        off += buf.write(m.json, off, m.bytes);
+        tails[item * 2] = m.tailId;
+        tails[item * 2 + 1] = m.tailBytes;
         ends[item++] = off;
         continue;
       }
@@ -191,7 +195,7 @@ export class UdpTransport implements Transport {
     }
     let answer;
     try {
-      answer = await thread.send(data, ends, kinds);
+      answer = await thread.send(data, ends, kinds, tails);
     } catch (err) {
       throw this.sendFailed({ message: (err as Error).message }, err);
     }

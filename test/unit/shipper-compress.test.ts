@@ -74,6 +74,39 @@ describe('ShortDeflate (fixed-code deflate for short messages)', () => {
     });
   }
 
+  for (const wrapper of ['gzip', 'zlib'] as const) {
+    it(`${wrapper}: a tail encoded once and appended at any bit position decodes to the exact input`, () => {
+      const d = new ShortDeflate(wrapper);
+      const inputs = inputsOf(wrapper === 'gzip' ? 13 : 17).filter((i) => i.length < SHORT_INPUT_LIMIT);
+      let x = 5;
+      const rand = (n: number) => { x = (Math.imul(x, 1103515245) + 12345) >>> 0; return x % n; };
+      for (const input of inputs) {
+        // A tail of any length, from empty to the whole input; the head's matches must stop where it starts.
+        const cut = rand(input.length + 1);
+        const tail = d.encodeTail(input.subarray(cut));
+        for (let round = 0; round < 2; round++) {
+          const encoded = Buffer.from(d.encode(input, tail));
+          const decoded = wrapper === 'gzip' ? zlib.gunzipSync(encoded) : zlib.inflateSync(encoded);
+          expect(decoded.equals(input), `input of ${input.length} bytes, tail from ${cut}`).toBe(true);
+        }
+      }
+    });
+  }
+
+  it('Compressor: one tail per id serves many messages; a payload not ending with it is compressed whole', () => {
+    const c = new Compressor('gzip', 1);
+    const tail = ',"_container_id":"' + 'f'.repeat(64) + '","_image_name":"nginx:1.27"}';
+    const tailBytes = Buffer.byteLength(tail);
+    for (let i = 0; i < 50; i++) {
+      const msg = Buffer.from(`{"version":"1.1","short_message":"line ${i} ${'x'.repeat(i)}","level":6${tail}`);
+      expect(zlib.gunzipSync(c.compress(msg, 7, tailBytes)).equals(msg)).toBe(true);
+    }
+    // The same id with other bytes at the end (a stale id) must not reuse the old symbols.
+    const other = Buffer.from(`{"short_message":"other container"${tail.replace('nginx', 'redis')}`);
+    expect(zlib.gunzipSync(c.compress(other, 7, tailBytes)).equals(other)).toBe(true);
+    expect(zlib.gunzipSync(c.compress(other, 7, other.length + 1)).equals(other)).toBe(true);
+  });
+
   it('compresses a GELF message to about zlib level 1 size, and its CRC-32 is the standard one', () => {
     const gelf = Buffer.from(JSON.stringify({ version: '1.1', host: 'node-1', short_message: 'GET /api/v1/items 200 12ms', timestamp: 1763805000.123456, level: 6, _container_id: 'f'.repeat(64), _container_name: 'web.1.abc', _image_name: 'nginx:1.27', _command: 'nginx -g daemon off;', _tag: 'ffffffffffff', _created: '2026-11-22T10:55:14.123456789Z' }));
     const ours = new ShortDeflate('gzip').encode(gelf).length;
