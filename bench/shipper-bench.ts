@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import gelfPro from 'gelf-pro';
 import { ensureBusyboxImage, startEngine, type PrivateEngine } from '../test/bed/index.js';
 import { GelfEncoder } from '../log-shipper/gelf-message.js';
+import { parseEngineTime } from '../log-shipper/timestamp.js';
 import { shippedNodeFlags } from './shipped-node-flags.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -169,6 +170,35 @@ async function driverRun(engine: PrivateEngine, n: number, proto: 'tcp' | 'udp',
   await engine.docker(['rm', '-f', ...Array.from({ length: n }, (_, i) => `${prefix}-${i}`)]);
 }
 
+/**
+ * The ceiling for any shipper that reads json-file logs: the same containers with no reader at all, lines/s from
+ * the first to the last engine timestamp in their log files. With 50 containers it is set by how fast the engine
+ * starts them, which is why ours and the driver both land near it there.
+ */
+async function ceilingRun(engine: PrivateEngine, n: number): Promise<void> {
+  const prefix = `ceiling-${n}`;
+  if (!wanted(prefix)) return;
+  const per = Math.floor(LINES / n);
+  const names = Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
+  const dockerd0 = cpuSeconds(engine.pid);
+  await runContainers(engine, prefix, n, per, []);
+  await engine.docker(['wait', ...names], { timeoutMs: 180_000 });
+  const cpu = cpuSeconds(engine.pid) - dockerd0;
+  let first = Infinity;
+  let last = 0;
+  let lines = 0;
+  const seconds = (line: string) => { const t = parseEngineTime((JSON.parse(line) as { time: string }).time)!; return t.sec + t.nsec / 1e9; };
+  for (const name of names) {
+    const id = (await engine.docker(['inspect', '-f', '{{.Id}}', name])).stdout.trim();
+    const text = fs.readFileSync(path.join(engine.dataRoot, 'containers', id, `${id}-json.log`), 'utf8').trimEnd().split('\n');
+    lines += text.length;
+    first = Math.min(first, seconds(text[0]!));
+    last = Math.max(last, seconds(text.at(-1)!));
+  }
+  row('json-file alone (no reader)', 'TCP', n, per * n, { messages: lines, bytes: 0, first_at: first, last_at: last }, cpu, 'ceiling for a json-file reader: engine timestamps of the first and last line; CPU is dockerd\'s');
+  await engine.docker(['rm', '-f', ...names]);
+}
+
 /** Runs only the settings whose name matches (e.g. "ours-file-tcp-none-1|driver-tcp-none-1"); the outage run is "outage". */
 const ONLY = process.env.SWARMWATCH_BENCH_ONLY ? new RegExp(process.env.SWARMWATCH_BENCH_ONLY) : undefined;
 const wanted = (name: string) => !ONLY || ONLY.test(name);
@@ -184,14 +214,16 @@ function medians(): string {
     groups.set(key, [...(groups.get(key) ?? []), r]);
   }
   const median = (xs: number[]) => { const a = [...xs].sort((x, y) => x - y); return a.length % 2 ? a[(a.length - 1) / 2]! : (a[a.length / 2 - 1]! + a[a.length / 2]!) / 2; };
-  const out = ['| sender | transport | containers | runs | median lines/s | range | median / driver (same transport, same containers) |', '| --- | --- | ---: | ---: | ---: | --- | ---: |'];
+  const out = ['| sender | transport | containers | runs | median lines/s | range | median / driver (same transport, same containers) | median / json-file ceiling |', '| --- | --- | ---: | ---: | ---: | --- | ---: | ---: |'];
   for (const [key, rs] of groups) {
     const [who, setting, n] = key.split('|');
     const m = median(rs.map((r) => r.linesPerSec));
     const driver = groups.get(`Docker's gelf driver|${setting}|${n}`);
-    const ratio = driver && !who!.startsWith('Docker') ? `${(m / median(driver.map((r) => r.linesPerSec))).toFixed(2)}×` : '';
+    const ratio = driver && !who!.startsWith('Docker') && !who!.startsWith('json-file') ? `${(m / median(driver.map((r) => r.linesPerSec))).toFixed(2)}×` : '';
+    const ceiling = groups.get(`json-file alone (no reader)|TCP|${n}`);
+    const ofCeiling = ceiling && setting === 'TCP' && !who!.startsWith('json-file') ? `${(m / median(ceiling.map((r) => r.linesPerSec))).toFixed(2)}` : '';
     const lo = Math.min(...rs.map((r) => r.linesPerSec)), hi = Math.max(...rs.map((r) => r.linesPerSec));
-    out.push(`| ${who} | ${setting} | ${n} | ${rs.length} | ${m.toFixed(0)} | ${lo.toFixed(0)}–${hi.toFixed(0)} | ${ratio} |`);
+    out.push(`| ${who} | ${setting} | ${n} | ${rs.length} | ${m.toFixed(0)} | ${lo.toFixed(0)}–${hi.toFixed(0)} | ${ratio} | ${ofCeiling} |`);
   }
   return out.join('\n');
 }
@@ -301,6 +333,7 @@ async function main(): Promise<void> {
       // moves 2–3× between runs on a shared machine, so the ratio is read from medians.
       for (const n of [1, 10, 50]) {
         for (let rep = 0; rep < REPEAT; rep++) {
+          await ceilingRun(engine, n);
           await shipperRun(engine, n, 'tcp', 'none', 'api');
           await shipperRun(engine, n, 'tcp', 'none', 'file');
           await driverRun(engine, n, 'tcp', 'none', LINES);
