@@ -15,9 +15,18 @@ let cachedSec = 0;
 /** Parses RFC3339Nano as the engine writes it (trailing zeros of the fraction are trimmed, sometimes no fraction). */
 export function parseEngineTime(text: string): EngineTime | undefined {
   // Hot path: consecutive lines share the date and second; only the fraction differs.
-  if (text.length >= 21 && text.charCodeAt(19) === 46 /* . */ && text.charCodeAt(text.length - 1) === 90 /* Z */ && text.startsWith(cachedPrefix) && cachedPrefix.length === 19) {
-    const frac = text.slice(20, -1);
-    if (frac.length >= 1 && frac.length <= 9 && /^\d+$/.test(frac)) return { sec: cachedSec, nsec: Number(frac.padEnd(9, '0')) };
+  if (text.length >= 22 && text.length <= 30 && text.charCodeAt(19) === 46 /* . */ && text.charCodeAt(text.length - 1) === 90 /* Z */ && cachedPrefix.length === 19 && text.startsWith(cachedPrefix)) {
+    // The fraction's digits read in place (1 to 9 of them; trailing zeros trimmed): no substring, no regex.
+    let nsec = 0;
+    let scale = 100_000_000;
+    let i = 20;
+    for (; i < text.length - 1; i++) {
+      const d = text.charCodeAt(i) - 48;
+      if (d < 0 || d > 9) break;
+      nsec += d * scale;
+      scale /= 10;
+    }
+    if (i === text.length - 1) return { sec: cachedSec, nsec };
   }
   const m = rfc3339.exec(text);
   if (!m) return undefined;

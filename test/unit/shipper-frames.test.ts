@@ -29,6 +29,13 @@ describe('engine timestamps', () => {
     expect(parseEngineTime('2024-03-01T10:00:01.000000001Z')).toEqual({ sec: 1709287201, nsec: 1 });
     expect(parseEngineTime('2024-03-02T10:00:01.5Z')).toEqual({ sec: 1709287201 + 86400, nsec: 500000000 });
     expect(parseEngineTime('2024-03-01T10:00:01.5Z')).toEqual({ sec: 1709287201, nsec: 500000000 });
+    // Cached second (the hot path): every fraction length, and garbage after the cached prefix.
+    for (let digits = 1; digits <= 9; digits++) {
+      const frac = '987654321'.slice(0, digits);
+      expect(parseEngineTime(`2024-03-01T10:00:01.${frac}Z`)).toEqual({ sec: 1709287201, nsec: Number(frac.padEnd(9, '0')) });
+    }
+    expect(parseEngineTime('2024-03-01T10:00:01.12x4Z')).toBeUndefined();
+    expect(parseEngineTime('2024-03-01T10:00:01.1234567891Z')).toBeUndefined();
     expect(formatUnixNano({ sec: 1709287200, nsec: 1234 })).toBe('1709287200.000001234');
     expect(compareTime({ sec: 1, nsec: 2 }, { sec: 1, nsec: 3 })).toBeLessThan(0);
   });
