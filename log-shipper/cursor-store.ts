@@ -23,7 +23,11 @@ interface FileShape {
 
 /** A cursor state serialized ahead of a send, waiting for delivery to make it current; dropped if it never is. */
 export interface PreparedCursors {
-  /** Makes it current with one small write (see CursorStore): synchronous, right after the kernel took the data. */
+  /**
+   * Makes it current with one small write (see CursorStore): synchronous, right after the kernel took the data.
+   * Never throws: a failed write goes to the store's `onWriteError` and delivery goes on (stalling every
+   * container's logs on a bad disk would be worse than lines repeated after a restart).
+   */
   commit(): void;
 }
 
@@ -37,8 +41,8 @@ const SNAPSHOT_INTERVAL_MS = 1000;
  * JSON state: ≈ 2 µs here, where the temp file + rename it replaced took ≈ 165 µs, and that time after a write syscall is the window in which a kill -9
  * repeats what the kernel already holds. A kill during a slot write can tear only that slot (its checksum fails);
  * the other holds the previous commit. `cursors.json` is a snapshot of the newest state, written as temp file +
- * fsync + rename at most once a second and at stop (durable across a power loss; an operator can read it); its
- * errors (a full disk) go to `onWriteError`. At load the valid state with the highest sequence wins; a version-1
+ * fsync + rename at most once a second and at stop (durable across a power loss; an operator can read it). Every
+ * write error (slot, snapshot, stop) goes to `onWriteError`; none is thrown. At load the valid state with the highest sequence wins; a version-1
  * `cursors.json` of an older swarmwatch is read as sequence 0.
  */
 export class CursorStore {
@@ -128,28 +132,32 @@ export class CursorStore {
   private writeSlot(json: Buffer, check: string, text: string): void {
     const seq = ++this.seq;
     const slot = this.lastSlot === 0 ? 1 : 0;
-    let fd = this.slotFds[slot];
-    if (fd === undefined) {
-      fd = fs.openSync(this.slotFiles[slot], fs.constants.O_WRONLY | fs.constants.O_CREAT, 0o644);
-      this.slotFds[slot] = fd;
+    try {
+      let fd = this.slotFds[slot];
+      if (fd === undefined) {
+        fd = fs.openSync(this.slotFiles[slot], fs.constants.O_WRONLY | fs.constants.O_CREAT, 0o644);
+        this.slotFds[slot] = fd;
+      }
+      // One syscall; bytes after `length` (a longer earlier state) are ignored by the reader, so no truncate.
+      fs.writevSync(fd, [Buffer.from(`${SLOT_MAGIC} 2 ${seq} ${check}\n`), json], 0);
+    } catch (err) {
+      // The snapshot below may still make this state durable.
+      this.onWriteError(err as Error);
     }
-    // One syscall; bytes after `length` (a longer earlier state) are ignored by the reader, so no truncate.
-    fs.writevSync(fd, [Buffer.from(`${SLOT_MAGIC} 2 ${seq} ${check}\n`), json], 0);
     this.lastSlot = slot;
     this.unsnapshotted = { seq, text };
     this.snapshotSoon();
   }
 
-  /**
-   * Commits synchronously: at stop (durable: the slot is fsynced and the snapshot written now), for bookkeeping
-   * changes that deliver nothing, and for the part of a batch the kernel took whole (not durable: a kill -9 keeps
-   * the page cache; the snapshot follows within a second).
-   */
-  writeNow(entries: ReadonlyMap<string, CursorEntry>, opts: { durable: boolean } = { durable: true }): void {
+  /** Commits durably, now (at stop): the slot is fsynced and the snapshot written. */
+  writeNow(entries: ReadonlyMap<string, CursorEntry>): void {
     this.prepare(entries).commit();
-    if (!opts.durable) return;
-    for (const fd of this.slotFds) if (fd !== undefined) fs.fsyncSync(fd);
-    this.writeSnapshotNow();
+    try {
+      for (const fd of this.slotFds) if (fd !== undefined) fs.fsyncSync(fd);
+      this.writeSnapshotNow();
+    } catch (err) {
+      this.onWriteError(err as Error);
+    }
   }
 
   private snapshotSoon(): void {

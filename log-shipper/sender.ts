@@ -128,7 +128,7 @@ export class Sender {
   }
 
   private commit(prepared: PreparedCursors, next: Map<string, CursorEntry>): void {
-    this.writeState(prepared);
+    prepared.commit();
     for (const [id, e] of next) this.cursors.set(id, e);
   }
 
@@ -139,17 +139,7 @@ export class Sender {
    */
   private commitPrefix(batch: readonly OutMessage[], n: number, serializedAhead?: PreparedCursors): void {
     advanceCursors(this.cursors, batch, n);
-    this.writeState(serializedAhead ?? this.store.prepare(this.cursors));
-  }
-
-  /** Delivery goes on when the state cannot be written: stalling every container's logs would be worse than repeats. */
-  private writeState(prepared: PreparedCursors): void {
-    try {
-      prepared.commit();
-    } catch (err) {
-      this.metrics.cursorWriteErrors.inc();
-      this.log.error(`cannot write cursor file in ${this.store.dir}: ${(err as Error).message}; lines delivered now may be sent again after a restart`);
-    }
+    (serializedAhead ?? this.store.prepare(this.cursors)).commit();
   }
 
   private account(batch: readonly OutMessage[]): void {

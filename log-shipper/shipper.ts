@@ -1,13 +1,13 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { RawEvent } from '../core/docker/types.js';
-import { ErrorCodes, SwarmwatchError } from '../core/errors.js';
+import { SwarmwatchError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { AgentContext, Component } from '../core/runtime/component.js';
 import type { ContainerRecord } from '../core/state/types.js';
 import { cutUtf8, type LogRecord } from './assembler.js';
 import type { Cursor } from './cursor.js';
-import { CursorStore, SW_ERR_SHIPPER_CURSOR_READ, type CursorEntry } from './cursor-store.js';
+import { CursorStore, SW_ERR_SHIPPER_CURSOR_READ, SW_ERR_SHIPPER_CURSOR_WRITE, type CursorEntry } from './cursor-store.js';
 import { ownContainerId, shouldShip } from './filter.js';
 import { containerFields, GelfEncoder, type MessageBody, type MessageContext } from './gelf-message.js';
 import { ShipperMetrics } from './metrics.js';
@@ -81,7 +81,7 @@ export class LogShipper implements Component {
   constructor(private readonly ctx: AgentContext, private readonly settings: ShipperSettings) {
     this.log = ctx.log.child('log-shipper');
     this.metrics = new ShipperMetrics(ctx.registry);
-    this.store = new CursorStore(settings.stateDir, (err) => this.cursorSnapshotFailed(err));
+    this.store = new CursorStore(settings.stateDir, (err) => this.cursorWriteFailed(err));
     this.queue = new DeliveryQueue(settings.bufferBytes);
     this.metrics.queuedBytes = () => this.queue.bytes;
   }
@@ -271,23 +271,22 @@ export class LogShipper implements Component {
     await this.sender?.stop(STOP_GRACE_MS);
     await this.transport?.close();
     this.expireCursors();
-    try {
-      this.store.writeNow(this.cursors);
-    } catch (err) {
-      this.metrics.cursorWriteErrors.inc();
-      this.log.error(`cannot write cursor file ${this.store.file} at stop: ${(err as Error).message}`, { code: ErrorCodes.INTERNAL });
-    }
+    this.cursorErrorLoggedAt = 0;
+    this.store.writeNow(this.cursors);
     this.store.close();
     this.log.info('log shipper stopped', { undelivered: this.queue.length });
   }
 
-  private snapshotErrorLoggedAt = 0;
+  private cursorErrorLoggedAt = 0;
 
-  /** The durable snapshot could not be written (a full disk): counted each time, logged once a minute. */
-  private cursorSnapshotFailed(err: Error): void {
+  /**
+   * A cursor file could not be written (a full or failing disk): delivery goes on, counted each time, logged at
+   * most once a minute (and always at stop) since a commit follows every batch.
+   */
+  private cursorWriteFailed(err: Error): void {
     this.metrics.cursorWriteErrors.inc();
-    if (Date.now() - this.snapshotErrorLoggedAt < 60_000) return;
-    this.snapshotErrorLoggedAt = Date.now();
-    this.log.error(`cannot write cursor file ${this.store.file}: ${(err as NodeJS.ErrnoException).code ?? err.message}; positions are kept in ${this.store.dir}/cursors-a and -b, but a power loss now may repeat lines`);
+    if (this.cursorErrorLoggedAt !== 0 && Date.now() - this.cursorErrorLoggedAt < 60_000) return;
+    this.cursorErrorLoggedAt = Date.now();
+    this.log.error(`cannot write the cursor files in ${this.store.dir}: ${(err as NodeJS.ErrnoException).code ?? err.message}; lines delivered now may be sent again after a restart (free space or fix the disk there)`, { code: SW_ERR_SHIPPER_CURSOR_WRITE });
   }
 }

@@ -71,6 +71,20 @@ describe('CursorStore', () => {
     expect(() => new CursorStore(dir).load()).toThrow(/cursors-[ab]: checksum or header does not match/);
   });
 
+  it('reports a state it cannot write to onWriteError and never throws into the sender', () => {
+    const dir = tmp();
+    const errors: string[] = [];
+    const store = new CursorStore(dir, (err) => errors.push((err as NodeJS.ErrnoException).code ?? err.message));
+    store.load();
+    // The state dir vanished under us (a removed volume): nothing can be written there any more.
+    fs.rmSync(dir, { recursive: true, force: true });
+    expect(() => store.prepare(new Map([['a', entry({ time: t(1), count: 1 })]])).commit()).not.toThrow();
+    expect(() => store.writeNow(new Map([['a', entry({ time: t(2), count: 1 })]]))).not.toThrow();
+    store.close();
+    expect(errors.length).toBeGreaterThanOrEqual(2);
+    expect(errors.every((e) => e === 'ENOENT')).toBe(true);
+  });
+
   it('reads the cursors.json of an older version, and cleans temp files left by a killed process', () => {
     const dir = tmp();
     fs.writeFileSync(path.join(dir, 'cursors.json'), '{"version":1,"containers":{"a":{"ts":"5.000000007","n":2,"name":"web"}}}');
@@ -79,7 +93,7 @@ describe('CursorStore', () => {
     expect(store.load().entries.get('a')).toEqual({ cursor: { time: t(5, 7), count: 2 }, name: 'web', removedAt: undefined });
     expect(fs.readdirSync(dir).filter((f) => f.includes('.tmp-'))).toEqual([]);
     // A commit after the upgrade wins over the old file.
-    store.writeNow(new Map([['a', entry({ time: t(6), count: 1 })]]), { durable: false });
+    store.prepare(new Map([['a', entry({ time: t(6), count: 1 })]])).commit();
     store.close();
     expect(new CursorStore(dir).load().entries.get('a')!.cursor.time).toEqual(t(6));
   });
