@@ -112,7 +112,7 @@ async function startShipperProcess(engine: PrivateEngine, args: string[], nodeFl
  * the setting; the shipper then stops with SIGTERM, as a profile is written only at a clean exit.
  */
 const CPU_PROF_DIR = process.env.SWARMWATCH_BENCH_CPU_PROF;
-const profileFlags = (_setting: string) => (CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`] : []);
+const profileFlags = () => (CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`] : []);
 
 async function stopShipper(child: ChildProcess): Promise<void> {
   if (!CPU_PROF_DIR) { child.kill('SIGKILL'); return; }
@@ -130,7 +130,7 @@ async function shipperRun(engine: PrivateEngine, n: number, proto: 'tcp' | 'udp'
   if (!wanted(prefix)) return;
   const per = Math.floor(LINES / n);
   const r = await receiver(proto);
-  const child = await startShipperProcess(engine, [`--shipper.destination=${proto}://127.0.0.1:${r.port}`, `--shipper.compression=${compression}`, `--shipper.state-dir=${path.join(work, prefix)}`, `--shipper.include-names=^${prefix}-`, `--shipper.read-mode=${mode}`, ...(variant?.args ?? []), ...EXTRA_ARGS], [...shippedNodeFlags(), ...profileFlags(prefix)]);
+  const child = await startShipperProcess(engine, [`--shipper.destination=${proto}://127.0.0.1:${r.port}`, `--shipper.compression=${compression}`, `--shipper.state-dir=${path.join(work, prefix)}`, `--shipper.include-names=^${prefix}-`, `--shipper.read-mode=${mode}`, ...(variant?.args ?? []), ...EXTRA_ARGS], [...shippedNodeFlags(), ...profileFlags()]);
   // Same conditions as the driver: the shipper is up, then the containers write; CPU counted from here.
   const shipperCpu0 = cpuSeconds(child.pid!);
   const dockerdCpu0 = cpuSeconds(engine.pid);

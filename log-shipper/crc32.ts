@@ -16,9 +16,10 @@ const CRC_TABLE = (() => {
 })();
 
 /** The portable CRC-32, four bytes per step (exported for the test that checks it against the native one). */
-export function tableCrc32(data: Uint8Array, start = 0, end = data.length): number {
+export function tableCrc32(data: Uint8Array): number {
+  const end = data.length;
   let c = -1;
-  let i = start;
+  let i = 0;
   const t = CRC_TABLE;
   for (; i + 4 <= end; i += 4) {
     c ^= data[i]! | (data[i + 1]! << 8) | (data[i + 2]! << 16) | (data[i + 3]! << 24);

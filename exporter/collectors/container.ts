@@ -314,20 +314,29 @@ export function createContainerCollector(opts: ContainerCollectorOptions): Conta
     if (opts.stats) for (const [code, n] of errors) opts.stats.countError(COLLECTOR_NAME, code, n);
   }
 
+  /**
+   * Writes every family of one scrape, one step at a time; pauses (yields) where the sink asked to wait, and stops
+   * once the client is gone (its chunks are released at once then, so waiting alone would never notice).
+   */
+  function* render(sc: Scrape, w: ExpositionWriter): Generator<void> {
+    for (const step of STEPS) {
+      let i = 0;
+      do {
+        i = step(sc, i, w);
+        if (w.closed) return;
+        if (w.mustWait) yield;
+      } while (i < sc.rows.length);
+    }
+  }
+
   async function streamOnce(sink: ByteSink): Promise<void> {
     const errors = new Map<string, number>();
     const sc = scrapeOf(begin(errors));
     const w = new ExpositionWriter(sink, pool);
     try {
-      steps: for (const step of STEPS) {
-        let i = 0;
-        do {
-          i = step(sc, i, w);
-          if (w.mustWait) {
-            await w.room();
-            if (w.closed) break steps;
-          }
-        } while (i < sc.rows.length);
+      for (const _ of render(sc, w)) {
+        await w.room();
+        if (w.closed) break;
       }
     } catch (err) {
       fail(errors, err);
@@ -352,11 +361,8 @@ export function createContainerCollector(opts: ContainerCollectorOptions): Conta
       const sink = new CopySink();
       const w = new ExpositionWriter(sink, pool);
       try {
-        // The copying sink releases every chunk at once: no step has to wait, the scrape is synchronous.
-        for (const step of STEPS) {
-          let i = 0;
-          do i = step(sc, i, w); while (i < sc.rows.length);
-        }
+        // The copying sink releases every chunk at once: render never pauses, the scrape is synchronous.
+        for (const _ of render(sc, w));
       } catch (err) {
         fail(errors, err);
       }

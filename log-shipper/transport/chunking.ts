@@ -13,9 +13,14 @@ export function compress(payload: Buffer, kind: Compression, level: number): Buf
   return payload;
 }
 
-/** Largest gzip or zlib output for `bytes` of input (deflateBound plus header and trailer); ≥ `bytes` for none. */
+/**
+ * Largest gzip or zlib output for `bytes` of input, whichever encoder compresses it: ShortDeflate's fixed codes
+ * take up to 9 bits per byte (n + n/8 + 64), above zlib's deflateBound plus header and trailer. With zlib's bound
+ * alone a short incompressible message passed the 128-chunk pre-check, failed in the send thread, and its batch
+ * was retried for ever. ≥ `bytes` for none.
+ */
 export function compressedBound(bytes: number): number {
-  return bytes + (bytes >>> 12) + (bytes >>> 14) + (bytes >>> 25) + 64;
+  return bytes + (bytes >>> 3) + 64;
 }
 
 /** The parts of a Node zlib stream that its own `*Sync` functions use (lib/zlib.js processChunkSync). */

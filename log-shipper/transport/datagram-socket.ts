@@ -26,11 +26,16 @@ export class ConnectedDatagramSocket {
     const s = dgram.createSocket({ type: net.isIPv6(address) ? 'udp6' : 'udp4', sendBufferSize });
     s.unref();
     return new Promise((resolve, reject) => {
-      s.once('error', reject);
-      s.connect(port, address, () => {
-        s.off('error', reject);
+      const fail = (err: Error) => { s.close(); reject(err); };
+      s.once('error', fail);
+      // A failed connect (a name that does not resolve, ENETUNREACH…) goes to this callback, not to 'error':
+      // ignoring it left a socket that was never connected, and every later send failed with EDESTADDRREQ.
+      const connected = (err?: Error) => {
+        s.off('error', fail);
+        if (err) { fail(err); return; }
         resolve(new ConnectedDatagramSocket(s, descriptorOf(s)));
-      });
+      };
+      s.connect(port, address, connected as () => void);
     });
   }
 

@@ -14,8 +14,7 @@ export interface SendThreadOptions {
  */
 export type ToSendThread =
   | { type: 'connect'; id: number; address: string; port: number }
-  | { type: 'batch'; id: number; data: Uint8Array; ends: Uint32Array; kinds: Uint8Array; tails: Uint32Array }
-  | { type: 'close' };
+  | { type: 'batch'; id: number; data: Uint8Array; ends: Uint32Array; kinds: Uint8Array; tails: Uint32Array };
 
 /** Send thread → main thread: the answer to the request with the same id. */
 export type FromSendThread =

@@ -3,7 +3,8 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { FromSendThread, SendThreadOptions, ToSendThread } from './udp-send-protocol.js';
 
-type Request = { type: 'connect'; address: string; port: number } | { type: 'batch'; data: Uint8Array; ends: Uint32Array; kinds: Uint8Array; tails: Uint32Array };
+/** A request as udp-send-protocol.ts defines it, before its id is given. */
+type Request = ToSendThread extends infer T ? (T extends unknown ? Omit<T, 'id'> : never) : never;
 type Answer = { error?: { code?: string; message: string }; refused?: boolean; buffer?: ArrayBuffer };
 
 /**
@@ -47,10 +48,6 @@ export class UdpSendThread {
     return this.failure === undefined;
   }
 
-  get threadId(): number {
-    return this.worker.threadId;
-  }
-
   private fail(err: Error): void {
     this.failure ??= err;
     for (const w of this.waiting.values()) w.reject(this.failure);
@@ -77,7 +74,6 @@ export class UdpSendThread {
 
   async close(): Promise<void> {
     this.closing = true;
-    this.worker.postMessage({ type: 'close' } satisfies ToSendThread);
     await this.worker.terminate();
   }
 }

@@ -60,11 +60,6 @@ async function sendBatch(id: number, data: Uint8Array, ends: Uint32Array, kinds:
 
 port.on('message', (m: ToSendThread) => {
   if (m.type === 'connect') void connect(m.id, m.address, m.port);
-  else if (m.type === 'batch') void sendBatch(m.id, m.data, m.ends, m.kinds, m.tails);
-  else {
-    compressor.close();
-    void socket?.close();
-    socket = undefined;
-    port.close();
-  }
+  else void sendBatch(m.id, m.data, m.ends, m.kinds, m.tails);
 });
+// No close message: the main thread terminates this thread, which closes its socket and zlib state with it.

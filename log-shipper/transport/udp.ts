@@ -86,7 +86,11 @@ export class UdpTransport implements Transport {
   }
 
   private sendFailed(err: { code?: string; message: string }, cause?: unknown): SwarmwatchError {
-    return new SwarmwatchError(SW_ERR_SHIPPER_DESTINATION, `send to ${this.url} failed: ${err.code ?? err.message}`, { culprit: this.url, cause });
+    const detail = err.code && err.code !== err.message && !err.message.startsWith(err.code) ? `${err.code}: ${err.message}` : err.message;
+    return new SwarmwatchError(SW_ERR_SHIPPER_DESTINATION, `send to ${this.url} failed: ${detail}`, {
+      culprit: this.url, cause: cause ?? err,
+      fix: err.code === 'EMSGSIZE' ? 'raise shipper.udp-chunk-size' : 'check that the destination host is reachable from this node; sending is retried',
+    });
   }
 
   private sent(outcome: { refused?: boolean }): void {
@@ -143,6 +147,8 @@ export class UdpTransport implements Transport {
       }
     }
     if (this.threadAddress !== address) {
+      // The thread drops its old socket before it connects: if this connect fails, it is connected to nothing.
+      this.threadAddress = undefined;
       const answer = await this.thread.connect(address, this.opts.destination.port).catch((err: Error) => ({ error: { code: undefined, message: err.message } }));
       if (answer.error) throw this.setUpFailed(answer.error);
       this.threadAddress = address;

@@ -46,7 +46,6 @@ export async function startShipper(dockerHost: string, args: string[], logFile?:
 
 export { until } from '../support/until.js';
 
-/** Lines "<prefix> <n>" grouped by container name: checks 0..count-1 each exactly once and in order. */
 /**
  * Per expected container: lines never received (`lost`), received more than once (`duplicated`), received after a
  * later line (`outOfOrder`), and `repeatRuns`: the most separate stretches of repeated line numbers in any one
@@ -106,10 +105,14 @@ export async function scrapeShipper(s: ShipperProcess): Promise<string> {
   return fetch(`${url}/metrics`).then((res) => res.text());
 }
 
-/** Value of `swarmwatch_shipper_dropped_total{reason=…}` in the shipper's /metrics (0 when absent). */
+/**
+ * Value of `swarmwatch_shipper_dropped_total{reason=…}` in the shipper's /metrics. Every reason is exported from 0,
+ * so a missing series is an error (a renamed metric or label), not a zero that would pass a "nothing dropped" test.
+ */
 export async function droppedTotal(s: ShipperProcess, reason: string): Promise<number> {
   const m = new RegExp(`^swarmwatch_shipper_dropped_total\\{reason="${reason}"\\} (\\S+)$`, 'm').exec(await scrapeShipper(s));
-  return m ? Number(m[1]) : 0;
+  if (!m) throw new Error(`swarmwatch_shipper_dropped_total{reason="${reason}"} is missing from the shipper's /metrics`);
+  return Number(m[1]);
 }
 
 /**
