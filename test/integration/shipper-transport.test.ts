@@ -43,6 +43,11 @@ const hooks = { truncated: 0, reconnects: 0 };
 const transportHooks = { onReconnect: () => { hooks.reconnects++; }, onTruncated: () => { hooks.truncated++; } };
 
 describe('UDP transport', () => {
+  it('a destination that cannot be connected to is an error at set-up, not a socket that never connected', async () => {
+    // ".invalid" never resolves (RFC 2606); the connect callback carries the error, no 'error' event does.
+    await expect(ConnectedDatagramSocket.open('swarmwatch-test.invalid', 12201, 65536)).rejects.toThrow(/ENOTFOUND|EAI_AGAIN/);
+  });
+
   const udp = (port: number, compression: 'gzip' | 'zlib' | 'none', datagramSize: number, sendThread: boolean) =>
     new UdpTransport({ destination: parseDestination(`udp://127.0.0.1:${port}`), compression, compressionLevel: 1, datagramSize, resolveIntervalMs: 30_000, sendThread }, transportHooks, log);
 
