@@ -184,6 +184,15 @@ export class RecordAssembler {
     return this.lines.size > 0 || this.record !== undefined;
   }
 
+  /** Where the entries still waiting here begin (the position before the first of them), and how many they are. */
+  pendingFrom(): { before: Cursor; frames: number } | undefined {
+    let before: Cursor | undefined;
+    let frames = 0;
+    for (const l of this.lines.values()) { frames += l.frames; if (!before || compareCursor(l.before, before) < 0) before = l.before; }
+    if (this.record) { frames += this.record.frames; if (!before || compareCursor(this.record.before, before) < 0) before = this.record.before; }
+    return before ? { before, frames } : undefined;
+  }
+
   close(): void {
     clearTimeout(this.timer);
   }

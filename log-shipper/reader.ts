@@ -249,8 +249,21 @@ export class ContainerReader {
     // An incomplete multiplexed frame was never counted by the tracker: the next request reads it again.
     if (decoder instanceof RawLineDecoder) decoder.flush();
     // Stopping: pending pieces are not shipped; the cursor never passed them, so the next start rereads them.
-    if (this.stopped) assembler.close();
-    else assembler.flush();
+    if (this.stopped) {
+      assembler.close();
+      return entries;
+    }
+    const pending = assembler.pendingFrom();
+    if (pending && entries > pending.frames) {
+      // The stream ended inside a line the engine split (or an open multiline record) after other new entries: an
+      // engine 20.10 follow stream can end at container exit before its last entries, and flushing here shipped a
+      // 1.2 MiB line as two messages. Read those entries again with the rest; a request that brings nothing
+      // beyond them (the line really ends unterminated) flushes them below.
+      assembler.close();
+      this.tracker.resumeFrom(compareCursor(pending.before, ZERO_CURSOR) === 0 ? undefined : pending.before);
+      return entries - pending.frames;
+    }
+    assembler.flush();
     assembler.close();
     return entries;
   }
