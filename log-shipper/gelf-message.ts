@@ -1,5 +1,7 @@
 import type { ContainerRecord } from '../core/state/types.js';
-import { formatUnixNano, type EngineTime } from './timestamp.js';
+import { cutUtf8 } from './assembler.js';
+import type { MessageArena } from './message-arena.js';
+import { formatUnixNano, writeUnixNano, type EngineTime } from './timestamp.js';
 
 /** What a message needs to know besides the container: decided once per shipper. */
 export interface MessageContext {
@@ -86,6 +88,8 @@ export function containerFields(c: ContainerRecord, ctx: MessageContext): Record
 }
 
 let nextTailId = 1;
+const TIMESTAMP_BYTES = Buffer.from('","timestamp":');
+const LEVEL_BYTES = Buffer.from(',"level":');
 
 /**
  * Serializes GELF 1.1 messages for one container. The container's fields are serialized once; a line costs one
@@ -100,11 +104,39 @@ export class GelfEncoder {
    */
   readonly tailBytes: number;
   readonly tailId = nextTailId++;
+  /** prefix and suffix as UTF-8, for writeEscaped; the prefix with the opening quote of short_message. */
+  private readonly prefixBytes: Buffer;
+  private readonly suffixBytes: Buffer;
 
   constructor(readonly fields: Record<string, string>, host: string) {
     this.prefix = `{"version":"1.1","host":${JSON.stringify(host)},"short_message":`;
     this.suffix = Object.entries(fields).map(([k, v]) => `,${JSON.stringify(k)}:${JSON.stringify(v)}`).join('') + '}';
     this.tailBytes = Buffer.byteLength(this.suffix);
+    this.prefixBytes = Buffer.from(this.prefix + '"');
+    this.suffixBytes = Buffer.from(this.suffix);
+  }
+
+  /**
+   * Writes a one-line message whose text is `src[start, end)`, already JSON string content (a json-file log
+   * text as the engine escaped it, without its final newline), into the arena at `arena.used`; returns its size
+   * in bytes (the caller moves `arena.used`). The same message as encode() but for the escapes' spelling
+   * (`\u003c` where encode writes `<`), which any JSON decoder reads as the same text.
+   */
+  writeEscaped(arena: MessageArena, src: Buffer, start: number, end: number, time: EngineTime, level: number): number {
+    const p = this.prefixBytes;
+    const t = this.suffixBytes;
+    // `","timestamp":` 14, seconds ≤ 16 + "." + 9 digits, `,"level":` 9 + 1 digit.
+    arena.reserve(p.length + (end - start) + 64 + t.length);
+    const buf = arena.buf;
+    const at = arena.used;
+    let off = at + p.copy(buf, at);
+    off += src.copy(buf, off, start, end);
+    for (let i = 0; i < TIMESTAMP_BYTES.length; i++) buf[off++] = TIMESTAMP_BYTES[i]!;
+    off = writeUnixNano(buf, off, time);
+    for (let i = 0; i < LEVEL_BYTES.length; i++) buf[off++] = LEVEL_BYTES[i]!;
+    buf[off++] = 48 + level;
+    off += t.copy(buf, off);
+    return off - at;
   }
 
   encode(m: MessageBody): string {
@@ -114,4 +146,23 @@ export class GelfEncoder {
     if (m.truncatedFromBytes !== undefined) s += `,"_swarmwatch_truncated_bytes":${m.truncatedFromBytes}`;
     return s + this.suffix;
   }
+}
+
+const SHORT_KEY = ',"short_message":';
+const TIMESTAMP_KEY = ',"timestamp":';
+const LEVEL_KEY = ',"level":';
+
+/**
+ * OutMessage.shrink of a message written by writeEscaped: its short_message cut to `maxTextBytes` (UTF-8 of the
+ * decoded text) and marked like encode() marks a cut. The keys are found in the text: inside a JSON string every
+ * quote is escaped, so `,"timestamp":` can only be the key after short_message.
+ */
+export function shrinkEscapedMessage(json: string, maxTextBytes: number): string {
+  const vs = json.indexOf(SHORT_KEY) + SHORT_KEY.length;
+  const ve = json.indexOf(TIMESTAMP_KEY, vs);
+  const lv = json.indexOf(LEVEL_KEY, ve) + LEVEL_KEY.length + 1;
+  const text = Buffer.from(JSON.parse(json.slice(vs, ve)) as string);
+  if (text.length <= maxTextBytes) return json;
+  const cut = JSON.stringify(cutUtf8(text, maxTextBytes).toString('utf8') || ' ');
+  return json.slice(0, vs) + cut + json.slice(ve, lv) + `,"_swarmwatch_truncated_bytes":${text.length}` + json.slice(lv);
 }

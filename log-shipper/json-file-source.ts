@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import type { StreamName } from './frames.js';
-import { compareTime, parseEngineTime, type EngineTime } from './timestamp.js';
+import { compareTime, parseEngineTime, parseEngineTimeAt, type EngineTime } from './timestamp.js';
 
 /** One json-file entry: `{"log":"text\n","stream":"stdout","time":"RFC3339Nano"}`. */
 export interface FileEntry {
@@ -60,6 +60,63 @@ export function parseJsonFileLine(line: string): JsonFileLine | undefined {
   if (typeof o.log !== 'string' || typeof o.time !== 'string') return undefined;
   const partial = !o.log.endsWith('\n');
   return { text: partial ? o.log : o.log.slice(0, -1), partial, stream: o.stream === 'stderr' ? 'stderr' : 'stdout', time: o.time };
+}
+
+/**
+ * Takes a complete line whose log text is `buf[textStart, textEnd)` as the engine JSON-escaped it, without the
+ * escaped final newline; `buf` is reused after the call returns.
+ */
+export type RawLineSink = (buf: Buffer, textStart: number, textEnd: number, stream: StreamName, time: EngineTime) => void;
+
+/** Where plainLineLayout found the parts of a line (one shared object: the hot path makes none). */
+const layout = { textStart: 0, textEnd: 0, timeStart: 0, timeEnd: 0, stream: 'stdout' as StreamName };
+
+const LOG_KEY_BYTES = Buffer.from(LOG_KEY);
+/** What lies between the log text's closing quote and the time's first character, for stdout; stderr differs at 15–17. */
+const MIDDLE_BYTES = Buffer.from('","stream":"stdout","time":"');
+
+/**
+ * Whether `b[s, e)` is a complete line of the engine's usual layout, `{"log":"…\n","stream":"std…","time":"…"}`
+ * (no attrs; the text ends with an escaped newline), and where its parts are (in `layout`). Read from the end:
+ * the time is the last quoted value, and the fixed middle before it ends the log text (inside a JSON string
+ * every quote is escaped, so the text cannot hold that middle). Everything else (attrs, a line the engine split,
+ * a line cut by a crash) is left to parseJsonFileLine.
+ */
+function plainLineLayout(b: Buffer, s: number, e: number): boolean {
+  if (e - s < 8 + MIDDLE_BYTES.length + 4 || b[e - 1] !== 125 /* } */ || b[e - 2] !== 34 /* " */) return false;
+  for (let i = 0; i < 8; i++) if (b[s + i] !== LOG_KEY_BYTES[i]) return false;
+  let q = e - 3;
+  const limit = Math.max(s + 8, e - 40);
+  while (q >= limit && b[q] !== 34) q--;
+  if (q < limit) return false;
+  const middle = q + 1 - MIDDLE_BYTES.length;
+  if (middle < s + 8 + 2) return false;
+  let err = false;
+  for (let i = 0; i < MIDDLE_BYTES.length; i++) {
+    const c = b[middle + i];
+    if (c === MIDDLE_BYTES[i]) continue;
+    // "stdout" → "stderr": positions 15, 16, 17 of the middle.
+    if (i === 15 && c === 101 /* e */ && b[middle + 16] === 114 && b[middle + 17] === 114) { err = true; i = 17; continue; }
+    return false;
+  }
+  // The text ends with "\n" only if that backslash is not itself escaped: an odd run of backslashes.
+  if (b[middle - 1] !== 110 /* n */) return false;
+  let k = middle - 2;
+  while (k >= s + 8 && b[k] === 92 /* \ */) k--;
+  if ((middle - 2 - k) % 2 === 0) return false;
+  layout.textStart = s + 8;
+  layout.textEnd = middle - 2;
+  layout.timeStart = q + 1;
+  layout.timeEnd = e - 2;
+  layout.stream = err ? 'stderr' : 'stdout';
+  return true;
+}
+
+/** The text of an escaped log text: JSON.parse only when it holds an escape. */
+export function decodeEscapedText(b: Buffer, start: number, end: number): string {
+  const text = b.toString('utf8', start, end);
+  for (let i = start; i < end; i++) if (b[i] === 92 /* \\ */) return JSON.parse(`"${text}"`) as string;
+  return text;
 }
 
 interface OpenFile {
@@ -229,32 +286,49 @@ export class JsonFileSource {
   }
 
   /** Whole lines of the last chunk not parsed yet, because the consumer asked to stop (its buffer is full). */
-  private unparsed = '';
+  private unparsed?: Buffer;
 
-  private parse(text: string, emit: (e: FileEntry) => void, stop?: () => boolean): void {
+  /** Whether an entry with this time is new: not before `since`, not one a reread after a rotation skips. */
+  private admit(time: EngineTime): boolean {
+    if (this.since && compareTime(time, this.since) < 0) return false;
+    if (this.skipTime) {
+      const c = compareTime(time, this.skipTime);
+      if (c < 0) return false;
+      if (c === 0 && this.skipCount > 0) { this.skipCount--; return false; }
+      this.skipTime = undefined;
+    }
+    if (this.lastTime && compareTime(time, this.lastTime) === 0) this.lastCount++;
+    else { this.lastTime = time; this.lastCount = 1; }
+    return true;
+  }
+
+  /** Parses the whole lines of `b` (it ends with a newline); see readMore. */
+  private parse(b: Buffer, emit: (e: FileEntry) => void, stop: (() => boolean) | undefined, raw: RawLineSink | undefined): void {
     let start = 0;
-    for (let nl = text.indexOf('\n', start); nl !== -1; nl = text.indexOf('\n', start)) {
+    while (start < b.length) {
+      const nl = b.indexOf(10, start);
+      if (nl === -1) return;
       if (stop?.()) {
         // Kept for the next call: the file offset is already past these lines.
-        this.unparsed = text.slice(start);
+        this.unparsed = Buffer.from(b.subarray(start));
         return;
       }
-      const line = text.slice(start, nl);
+      const s = start;
       start = nl + 1;
-      if (line.length === 0) continue;
-      const entry = parseJsonFileLine(line);
+      if (nl === s) continue;
+      if (plainLineLayout(b, s, nl)) {
+        const time = parseEngineTimeAt(b, layout.timeStart, layout.timeEnd);
+        if (!time) continue;
+        if (!this.admit(time)) continue;
+        if (raw) raw(b, layout.textStart, layout.textEnd, layout.stream, time);
+        else emit({ stream: layout.stream, time, text: decodeEscapedText(b, layout.textStart, layout.textEnd), partial: false });
+        continue;
+      }
+      const entry = parseJsonFileLine(b.toString('utf8', s, nl));
       if (!entry) continue;
       const time = parseEngineTime(entry.time);
       if (!time) continue;
-      if (this.since && compareTime(time, this.since) < 0) continue;
-      if (this.skipTime) {
-        const c = compareTime(time, this.skipTime);
-        if (c < 0) continue;
-        if (c === 0 && this.skipCount > 0) { this.skipCount--; continue; }
-        this.skipTime = undefined;
-      }
-      if (this.lastTime && compareTime(time, this.lastTime) === 0) this.lastCount++;
-      else { this.lastTime = time; this.lastCount = 1; }
+      if (!this.admit(time)) continue;
       emit({ stream: entry.stream, time, text: entry.text, partial: entry.partial });
     }
   }
@@ -262,13 +336,14 @@ export class JsonFileSource {
   /**
    * Reads one chunk; returns false when the live file has nothing more right now. `stop` is asked before each
    * entry: once it says so, the rest of the chunk waits for the next call, so a paused consumer is overshot by at
-   * most one entry, not by a chunk per container (≈ 900 messages each at 128 KiB).
+   * most one entry, not by a chunk per container (≈ 900 messages each at 128 KiB). With `raw`, complete lines of
+   * the usual layout go there with their text still escaped; every other entry goes to `emit`.
    */
-  readMore(emit: (e: FileEntry) => void, stop?: () => boolean): boolean {
+  readMore(emit: (e: FileEntry) => void, stop?: () => boolean, raw?: RawLineSink): boolean {
     if (this.unparsed) {
-      const text = this.unparsed;
-      this.unparsed = '';
-      this.parse(text, emit, stop);
+      const rest = this.unparsed;
+      this.unparsed = undefined;
+      this.parse(rest, emit, stop, raw);
       return true;
     }
     const f = this.current;
@@ -292,7 +367,7 @@ export class JsonFileSource {
       }
       const whole = this.carry.length ? Buffer.concat([this.carry, chunk.subarray(0, lastNl + 1)]) : chunk.subarray(0, lastNl + 1);
       this.carry = Buffer.from(chunk.subarray(lastNl + 1));
-      this.parse(whole.toString('utf8'), emit, stop);
+      this.parse(whole, emit, stop, raw);
       return true;
     }
     if (!f.live) {

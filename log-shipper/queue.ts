@@ -8,8 +8,12 @@ export interface OutMessage {
   containerName: string;
   /** Swarm service name, or '' for plain containers (metrics label). */
   service: string;
-  json: string;
-  /** UTF-8 size of `json`. */
+  /** The message as text; undefined when it was written as bytes into `data` (GelfEncoder.writeEscaped). */
+  json: string | undefined;
+  /** The message's bytes are `data[at, at + bytes)` (a MessageArena slab) when `json` is undefined. */
+  data: Buffer | undefined;
+  at: number;
+  /** UTF-8 size of the message. */
   bytes: number;
   lines: number;
   /** The last `tailBytes` bytes of `json` are the same in every message with this `tailId` (0: no such tail). */
@@ -18,7 +22,17 @@ export interface OutMessage {
   time: EngineTime;
   cursor: Cursor;
   /** Re-encodes the message with its text cut to at most this many bytes (UDP's 128-chunk limit). */
-  shrink(maxTextBytes: number): string;
+  shrink(this: OutMessage, maxTextBytes: number): string;
+}
+
+/** Writes the message's UTF-8 bytes into `target` at `off`; returns how many. */
+export function copyMessage(m: OutMessage, target: Buffer, off: number): number {
+  return m.data ? m.data.copy(target, off, m.at, m.at + m.bytes) : target.write(m.json!, off, m.bytes);
+}
+
+/** The message as text (decoded from its bytes when it was written as bytes). */
+export function messageText(m: OutMessage): string {
+  return m.json ?? m.data!.toString('utf8', m.at, m.at + m.bytes);
 }
 
 /**

@@ -6,7 +6,7 @@ import type { ContainerRecord } from '../core/state/types.js';
 import { RecordAssembler, ZERO_CURSOR, type LogRecord } from './assembler.js';
 import { compareCursor, PositionTracker, type Cursor } from './cursor.js';
 import { MultiplexedDecoder, parseEntry, RawLineDecoder, type StreamName } from './frames.js';
-import { JsonFileSource } from './json-file-source.js';
+import { decodeEscapedText, JsonFileSource } from './json-file-source.js';
 import { compareTime, formatUnixNano, type EngineTime } from './timestamp.js';
 
 export interface ReaderDeps {
@@ -18,6 +18,11 @@ export interface ReaderDeps {
   multilineTimeoutMs: number;
   /** Hands a record over for encoding and delivery; false means "buffer full, pause". */
   deliver(record: LogRecord, container: ContainerRecord): boolean;
+  /**
+   * Hands over a one-line record whose text is `src[start, end)` as the engine JSON-escaped it (read-mode file),
+   * to be encoded as is; false means "buffer full, pause". Without it such lines are decoded and go to deliver.
+   */
+  deliverEscaped?(src: Buffer, start: number, end: number, stream: StreamName, time: EngineTime, cursor: Cursor, container: ContainerRecord): boolean;
   /** Resolves when the buffer has room again. */
   drained(): Promise<void>;
   onDropped(reason: string, n?: number): void;
@@ -304,10 +309,31 @@ export class ContainerReader {
     const assembler = this.assemblerFor(c, () => { full = true; });
     let before: Cursor = pos ?? ZERO_CURSOR;
     let entries = 0;
-    const onEntry = (e: { stream: StreamName; time: import('./timestamp.js').EngineTime; text: string; partial: boolean }) => {
+    const onEntry = (e: { stream: StreamName; time: EngineTime; text: string; partial: boolean }) => {
       const { position, skip } = this.tracker.advance(e.time);
       if (!skip) entries++;
       if (!skip) assembler.pushText(e.stream, e.time, e.text, e.partial, position, before);
+      before = position;
+    };
+    // Complete lines go out as the engine escaped them while nothing waits in the assembler (no split line, no
+    // multiline record): the record, text and message string of each line are never made.
+    const deliverEscaped = this.deps.deliverEscaped;
+    const asIs = deliverEscaped !== undefined && !(this.deps.multiline ?? patternFromLabel(c));
+    const maxBytes = this.deps.maxBytes;
+    const onRawLine = (b: Buffer, start: number, end: number, stream: StreamName, time: EngineTime) => {
+      const { position, skip } = this.tracker.advance(time);
+      if (!skip) {
+        entries++;
+        // A TTY ends lines with "\r\n": the "\r" (escaped, so "\\r") belongs to the line ending, as pushText drops it.
+        const textEnd = c.tty && endsWithEscape(b, start, end, 114 /* r */) ? end - 2 : end;
+        // Escaped text is at least as long as its UTF-8, so within maxBytes it needs no cut; an empty line takes
+        // the general path, which sends " " (Graylog rejects an empty short_message).
+        if (asIs && textEnd > start && textEnd - start <= maxBytes && !assembler.pending) {
+          if (!deliverEscaped(b, start, textEnd, stream, time, position, this.deps.container() ?? c)) full = true;
+        } else {
+          assembler.pushText(stream, time, decodeEscapedText(b, start, end), false, position, before);
+        }
+      }
       before = position;
     };
     this.stream = undefined;
@@ -316,7 +342,7 @@ export class ContainerReader {
       let idleSince = 0;
       let pollMs = FILE_POLL_MIN_MS;
       while (!this.stopped) {
-        if (source.readMore(onEntry, () => full)) {
+        if (source.readMore(onEntry, () => full, onRawLine)) {
           reportGap();
           idleSince = 0;
           pollMs = FILE_POLL_MIN_MS;
@@ -365,6 +391,14 @@ function streamDone(stream: Readable, onData: (chunk: Buffer) => void): Promise<
 function once(fn: () => void): () => void {
   let done = false;
   return () => { if (!done) { done = true; fn(); } };
+}
+
+/** Whether the escaped text `b[start, end)` ends with the escape "\\" + `letter` (an odd run of backslashes before it). */
+function endsWithEscape(b: Buffer, start: number, end: number, letter: number): boolean {
+  if (end - start < 2 || b[end - 1] !== letter) return false;
+  let k = end - 2;
+  while (k >= start && b[k] === 92) k--;
+  return (end - 2 - k) % 2 === 1;
 }
 
 function patternFromLabel(c: ContainerRecord): RegExp | undefined {

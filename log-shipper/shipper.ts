@@ -9,13 +9,15 @@ import { cutUtf8, type LogRecord } from './assembler.js';
 import type { Cursor } from './cursor.js';
 import { CursorStore, SW_ERR_SHIPPER_CURSOR_READ, SW_ERR_SHIPPER_CURSOR_WRITE, type CursorEntry } from './cursor-store.js';
 import { ownContainerId, shouldShip } from './filter.js';
-import { containerFields, GelfEncoder, type MessageBody, type MessageContext } from './gelf-message.js';
+import type { StreamName } from './frames.js';
+import { containerFields, GelfEncoder, shrinkEscapedMessage, type MessageBody, type MessageContext } from './gelf-message.js';
+import { MessageArena } from './message-arena.js';
 import { ShipperMetrics } from './metrics.js';
-import { DeliveryQueue, type OutMessage } from './queue.js';
+import { DeliveryQueue, messageText, type OutMessage } from './queue.js';
 import { ContainerReader } from './reader.js';
 import { Sender } from './sender.js';
 import type { ShipperSettings } from './settings.js';
-import { nowEngineTime } from './timestamp.js';
+import { nowEngineTime, type EngineTime } from './timestamp.js';
 import { StreamTransport } from './transport/stream.js';
 import type { Transport, TransportHooks } from './transport/transport.js';
 import { UdpTransport } from './transport/udp.js';
@@ -52,6 +54,10 @@ export function bodyOf(record: LogRecord, maxTextBytes?: number): MessageBody {
     level: record.stream === 'stderr' ? 3 : 6,
     truncatedFromBytes,
   };
+}
+
+function shrinkEscaped(this: OutMessage, maxTextBytes: number): string {
+  return shrinkEscapedMessage(messageText(this), maxTextBytes);
 }
 
 /**
@@ -141,9 +147,28 @@ export class LogShipper implements Component {
     if (record.truncatedFromBytes !== undefined) this.metrics.truncated.inc({ reason: 'max_message_size' });
     const m: OutMessage = {
       containerId: c.id, containerName: c.name, service: c.swarm.serviceName ?? '',
-      json, bytes: Buffer.byteLength(json), lines: 1, tailId: encoder.tailId, tailBytes: encoder.tailBytes, time: record.time, cursor: record.cursor,
+      json, data: undefined, at: 0, bytes: Buffer.byteLength(json), lines: 1, tailId: encoder.tailId, tailBytes: encoder.tailBytes, time: record.time, cursor: record.cursor,
       shrink: (max) => encoder.encode(bodyOf(record, max)),
     };
+    return this.queue.push(m);
+  }
+
+  /** Where messages encoded as bytes are written. */
+  private readonly arena = new MessageArena();
+
+  /**
+   * A one-line record whose text is still JSON-escaped in the json-file read buffer (`src[start, end)`): written
+   * as bytes into the arena, with no string, record or closure made per line (ContainerReader.readFileOnce).
+   */
+  private deliverEscaped(src: Buffer, start: number, end: number, stream: StreamName, time: EngineTime, cursor: Cursor, c: ContainerRecord): boolean {
+    const encoder = this.encoderFor(c);
+    const bytes = encoder.writeEscaped(this.arena, src, start, end, time, stream === 'stderr' ? 3 : 6);
+    const m: OutMessage = {
+      containerId: c.id, containerName: c.name, service: c.swarm.serviceName ?? '',
+      json: undefined, data: this.arena.buf, at: this.arena.used, bytes, lines: 1, tailId: encoder.tailId, tailBytes: encoder.tailBytes, time, cursor,
+      shrink: shrinkEscaped,
+    };
+    this.arena.used += bytes;
     return this.queue.push(m);
   }
 
@@ -201,6 +226,7 @@ export class LogShipper implements Component {
       multiline: s.multilinePattern,
       multilineTimeoutMs: s.multilineTimeoutMs,
       deliver: (record, current) => this.deliver(record, current),
+      deliverEscaped: (src, start, end, stream, time, cursor, current) => this.deliverEscaped(src, start, end, stream, time, cursor, current),
       drained: () => new Promise<void>((resolve) => { if (!this.queue.full) resolve(); else this.queue.once('drain', resolve); }),
       onDropped: (reason, n = 1) => this.metrics.dropped.inc({ reason }, n),
       acquireCatchUp: () => this.acquireCatchUp(),

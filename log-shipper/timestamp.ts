@@ -63,3 +63,65 @@ export function nowEngineTime(): EngineTime {
   const ms = Date.now();
   return { sec: Math.floor(ms / 1000), nsec: (ms % 1000) * 1e6 };
 }
+
+/** The last second seen by parseEngineTimeAt: its 19 bytes `YYYY-MM-DDTHH:MM:SS` and its value. */
+const cachedSecondBytes = new Uint8Array(19);
+let cachedSecondValid = false;
+let cachedSecondValue = 0;
+
+/**
+ * parseEngineTime on bytes `buf[start, end)` (the `time` of a json-file line, read in place): lines of one second
+ * compare 19 bytes and read the fraction's digits, with no string made; anything else goes through the text parser.
+ */
+export function parseEngineTimeAt(buf: Uint8Array, start: number, end: number): EngineTime | undefined {
+  const len = end - start;
+  if (cachedSecondValid && len >= 22 && len <= 30 && buf[start + 19] === 46 /* . */ && buf[end - 1] === 90 /* Z */) {
+    let same = true;
+    // Compared from the seconds backwards: that is where consecutive seconds differ.
+    for (let i = 18; i >= 0; i--) if (buf[start + i] !== cachedSecondBytes[i]) { same = false; break; }
+    if (same) {
+      let nsec = 0;
+      let scale = 100_000_000;
+      let i = start + 20;
+      for (; i < end - 1; i++) {
+        const d = buf[i]! - 48;
+        if (d < 0 || d > 9) break;
+        nsec += d * scale;
+        scale /= 10;
+      }
+      if (i === end - 1) return { sec: cachedSecondValue, nsec };
+    }
+  }
+  let text = '';
+  for (let i = start; i < end; i++) text += String.fromCharCode(buf[i]!);
+  const t = parseEngineTime(text);
+  if (t && len >= 20 && buf[end - 1] === 90 /* Z */ && buf[start + 19] === 46) {
+    cachedSecondBytes.set(buf.subarray(start, start + 19));
+    cachedSecondValue = t.sec;
+    cachedSecondValid = true;
+  }
+  return t;
+}
+
+/**
+ * Writes formatUnixNano(t) as ASCII at `off`; returns the offset after it. Engine times are after 1970: a
+ * negative second (never seen) takes the text path.
+ */
+export function writeUnixNano(buf: Buffer, off: number, t: EngineTime): number {
+  let s = t.sec;
+  if (s < 0 || !Number.isInteger(s)) return off + buf.write(formatUnixNano(t), off, 'latin1');
+  let digits = 1;
+  for (let x = s; x >= 10; x = Math.floor(x / 10)) digits++;
+  for (let i = off + digits - 1; i >= off; i--) {
+    buf[i] = 48 + (s % 10);
+    s = Math.floor(s / 10);
+  }
+  off += digits;
+  buf[off++] = 46; /* . */
+  let n = t.nsec;
+  for (let i = off + 8; i >= off; i--) {
+    buf[i] = 48 + (n % 10);
+    n = Math.floor(n / 10);
+  }
+  return off + 9;
+}

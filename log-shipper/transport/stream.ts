@@ -4,7 +4,7 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { SwarmwatchError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
-import type { OutMessage } from '../queue.js';
+import { copyMessage, type OutMessage } from '../queue.js';
 import type { Destination, TlsSettings } from '../settings.js';
 import { SW_ERR_SHIPPER_DESTINATION, SW_ERR_SHIPPER_WRITE_TIMEOUT, type Transport, type TransportHooks } from './transport.js';
 
@@ -109,7 +109,7 @@ export class StreamTransport implements Transport {
     const data = Buffer.allocUnsafe(size);
     let off = 0;
     for (let i = 0; i < batch.length; i++) {
-      off += data.write(batch[i]!.json, off, batch[i]!.bytes);
+      off += copyMessage(batch[i]!, data, off);
       data[off++] = 0;
       ends[i] = off;
     }
@@ -197,7 +197,7 @@ export class StreamTransport implements Transport {
         const piece = pieces[next++]!;
         beforeWrite?.(piece.end);
         const sentBefore = handles?.tcp.bytesWritten ?? 0;
-        s.write(piece.text, (err) => {
+        s.write(piece.data, (err) => {
           if (settled) return;
           if (err) { settle(isDestroyedStream(err) ? this.closedDuringWrite() : this.writeFailed(err)); return; }
           timer.refresh();
@@ -241,24 +241,32 @@ export class StreamTransport implements Transport {
 const TLS_RECORD_BYTES = 16_384;
 
 /**
- * The batch as null-terminated text cut between messages into pieces of at most one TLS record; a message larger
+ * The batch as null-terminated messages cut between messages into pieces of at most one TLS record; a message larger
  * than that is a piece of its own. `end`: how many messages of the batch the pieces up to this one hold.
  */
-function recordPieces(batch: readonly OutMessage[]): { text: string; end: number }[] {
-  const pieces: { text: string; end: number }[] = [];
-  let text = '';
+function recordPieces(batch: readonly OutMessage[]): { data: Buffer; end: number }[] {
+  const pieces: { data: Buffer; end: number }[] = [];
+  let first = 0;
   let bytes = 0;
+  const cut = (end: number) => {
+    const data = Buffer.allocUnsafe(bytes);
+    let off = 0;
+    for (let i = first; i < end; i++) {
+      off += copyMessage(batch[i]!, data, off);
+      data[off++] = 0;
+    }
+    pieces.push({ data, end });
+  };
   for (let i = 0; i < batch.length; i++) {
     const m = batch[i]!;
     if (bytes > 0 && bytes + m.bytes + 1 > TLS_RECORD_BYTES) {
-      pieces.push({ text, end: i });
-      text = '';
+      cut(i);
+      first = i;
       bytes = 0;
     }
-    text += m.json + '\0';
     bytes += m.bytes + 1;
   }
-  if (bytes > 0) pieces.push({ text, end: batch.length });
+  if (bytes > 0) cut(batch.length);
   return pieces;
 }
 

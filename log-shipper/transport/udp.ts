@@ -2,7 +2,7 @@ import * as dns from 'node:dns';
 import * as net from 'node:net';
 import { SwarmwatchError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
-import type { OutMessage } from '../queue.js';
+import { copyMessage, messageText, type OutMessage } from '../queue.js';
 import type { Compression, Destination } from '../settings.js';
 import { chunkDatagrams, Compressor, compressedBound, maxPayload } from './chunking.js';
 import { ConnectedDatagramSocket } from './datagram-socket.js';
@@ -100,7 +100,7 @@ export class UdpTransport implements Transport {
   /** Compressed datagrams for one message, cutting its text until it fits 128 chunks. */
   datagramsOf(m: OutMessage): Buffer[] {
     const { datagramSize } = this.opts;
-    let json = m.json;
+    let json = messageText(m);
     let limit = Math.min(m.bytes, maxPayload(datagramSize));
     for (let attempt = 0; attempt < 8; attempt++) {
       const dgrams = chunkDatagrams(this.compressor.compress(Buffer.from(json), m.tailId, m.tailBytes), datagramSize);
@@ -187,7 +187,7 @@ export class UdpTransport implements Transport {
       const datagrams = ready.get(i);
       if (!datagrams) {
         const m = batch[i]!;
-        off += buf.write(m.json, off, m.bytes);
+        off += copyMessage(m, buf, off);
         tails[item * 2] = m.tailId;
         tails[item * 2 + 1] = m.tailBytes;
         ends[item++] = off;

@@ -83,23 +83,27 @@ describe('log shipper on a real engine', () => {
     fs.mkdirSync(data, { recursive: true });
     const line20k = randomBytes(15_000).toString('base64'); // 20,000 chars: the engine splits it at 16 KiB
     const line1m = randomBytes(900_000).toString('base64'); // 1,200,000 chars
-    fs.writeFileSync(path.join(data, 'lines.txt'), `${line20k}\n${line1m}\nafter é ünïcödé\n`);
+    // Read-mode file copies a complete line's text as the engine escaped it: quotes, backslashes (one ending the
+    // line), the engine's \u003c-style escapes and a tab must arrive as printed.
+    const tricky = 'tricky "q" back\\slash <b>&amp; tab\there, ends with \\';
+    fs.writeFileSync(path.join(data, 'lines.txt'), `${line20k}\n${line1m}\nafter é ünïcödé\n${tricky}\n`);
     const r = await receiver('tcp');
     const s = await shipper([`--shipper.destination=tcp://127.0.0.1:${r.port}`, `--shipper.state-dir=${stateDir(name)}`, `--shipper.include-names=^${name}$`, `--shipper.read-mode=${mode}`]);
     await engine.docker(['run', '-d', ...(tty ? ['-t'] : []), '--network', 'none', '--name', name, '-v', `${data}:/data:ro`, image, 'cat', '/data/lines.txt']);
-    await until('3 messages', () => r.stats().messages >= 3, 30_000);
+    await until('4 messages', () => r.stats().messages >= 4, 30_000);
     await new Promise((res) => setTimeout(res, 500)); // pieces shipped as messages of their own would show up
-    expect(r.messages().map((m) => String(m.short_message).length)).toEqual([20_000, 1_048_576, 15]);
-    const [a, b, c] = r.messages();
+    expect(r.messages().map((m) => String(m.short_message).length)).toEqual([20_000, 1_048_576, 15, tricky.length]);
+    const [a, b, c, d] = r.messages();
     expect(a!.short_message).toBe(line20k);
     expect(a).not.toHaveProperty('_swarmwatch_truncated_bytes');
     expect(b!.short_message).toBe(line1m.slice(0, 1_048_576));
     expect(b!._swarmwatch_truncated_bytes).toBe(1_200_000);
     expect(c!.short_message).toBe('after é ünïcödé');
+    expect(d!.short_message).toBe(tricky);
     const metrics = await fetch(s.stderr().match(/SHIPPER READY (\S+)/)![1] + '/metrics').then((res) => res.text());
-    if (!/swarmwatch_shipper_lines_total\{service=""\} 3/.test(metrics)) console.log(metrics.split('\n').filter((l) => l.includes('shipper')).join('\n'));
+    if (!/swarmwatch_shipper_lines_total\{service=""\} 4/.test(metrics)) console.log(metrics.split('\n').filter((l) => l.includes('shipper')).join('\n'));
     expect(metrics).toMatch(/swarmwatch_shipper_truncated_total\{reason="max_message_size"\} 1/);
-    expect(metrics).toMatch(/swarmwatch_shipper_lines_total\{service=""\} 3/);
+    expect(metrics).toMatch(/swarmwatch_shipper_lines_total\{service=""\} 4/);
     expect(metrics).toMatch(new RegExp(`swarmwatch_shipper_lag_seconds\\{container_name="${name}",service=""\\}`));
     await s.stop();
   });

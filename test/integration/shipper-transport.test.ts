@@ -33,7 +33,7 @@ function message(text: string, n = 0): OutMessage {
   const body = (t: string, truncatedFromBytes?: number) => ({ shortMessage: t, time: { sec: 1700000000, nsec: n }, level: 6, truncatedFromBytes });
   const json = enc.encode(body(text));
   return {
-    containerId: 'c', containerName: 'c', service: '', json, bytes: Buffer.byteLength(json), lines: 1, tailId: enc.tailId, tailBytes: enc.tailBytes, time: { sec: 1700000000, nsec: n }, cursor: { time: { sec: 1700000000, nsec: n }, count: 1 },
+    containerId: 'c', containerName: 'c', service: '', json, data: undefined, at: 0, bytes: Buffer.byteLength(json), lines: 1, tailId: enc.tailId, tailBytes: enc.tailBytes, time: { sec: 1700000000, nsec: n }, cursor: { time: { sec: 1700000000, nsec: n }, count: 1 },
     shrink: (max) => enc.encode(body(Buffer.from(text).subarray(0, max).toString(), Buffer.byteLength(text))),
   };
 }

@@ -1,0 +1,153 @@
+/**
+ * Read-mode file's byte path: json-file lines whose log text is copied into the GELF message still escaped as the
+ * engine wrote it. Checked against the general path (JSON.parse of the line, GelfEncoder.encode of the text) on
+ * logs recorded from dockerd 20.10.24 and on crafted lines around the escapes it must not misread.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { GelfEncoder, shrinkEscapedMessage } from '../../log-shipper/gelf-message.js';
+import { decodeEscapedText, JsonFileSource, type FileEntry } from '../../log-shipper/json-file-source.js';
+import { MessageArena } from '../../log-shipper/message-arena.js';
+import { formatUnixNano, parseEngineTime, parseEngineTimeAt, writeUnixNano, type EngineTime } from '../../log-shipper/timestamp.js';
+
+const dirs: string[] = [];
+afterEach(() => { for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true }); });
+const fixtures = path.join(import.meta.dirname, '../fixtures/shipper');
+
+interface Seen {
+  raw: { text: string; escaped: string; stream: string; time: EngineTime }[];
+  entries: FileEntry[];
+  /** Every line in file order, as the general path would have handed it out. */
+  all: { text: string; partial: boolean; stream: string; time: EngineTime }[];
+}
+
+/** Everything a source hands out for a file, split by path: raw lines (decoded for comparison) and entries. */
+function readBoth(file: string): Seen {
+  const seen: Seen = { raw: [], entries: [], all: [] };
+  const src = new JsonFileSource(file, undefined);
+  src.open();
+  while (src.readMore((e) => { seen.entries.push(e); seen.all.push({ text: e.text, partial: e.partial, stream: e.stream, time: e.time }); }, undefined, (b, s, e, stream, time) => {
+    const text = decodeEscapedText(b, s, e);
+    seen.raw.push({ text, escaped: b.toString('utf8', s, e), stream, time });
+    seen.all.push({ text, partial: false, stream, time });
+  }));
+  src.close();
+  return seen;
+}
+
+function reference(file: string): { text: string; partial: boolean; stream: string; time: EngineTime }[] {
+  return fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((line) => {
+    const o = JSON.parse(line) as { log: string; stream: string; time: string };
+    const partial = !o.log.endsWith('\n');
+    return { text: partial ? o.log : o.log.slice(0, -1), partial, stream: o.stream, time: parseEngineTime(o.time)! };
+  });
+}
+
+function tempLog(lines: object[]): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-esc-'));
+  dirs.push(dir);
+  const file = path.join(dir, 'c-json.log');
+  fs.writeFileSync(file, lines.map((l) => JSON.stringify(l) + '\n').join(''));
+  return file;
+}
+
+describe('json-file lines read in place', () => {
+  it('the engine\'s recorded lines: complete lines without attrs come raw, and decode to what JSON.parse reads', () => {
+    const file = path.join(fixtures, 'engine-json-file-no-attrs.jsonl');
+    const seen = readBoth(file);
+    const ref = reference(file);
+    // 12 lines: the first piece of the 20 KB line the engine split and the last line (no newline) take the
+    // general path; the rest, the empty line included, come raw.
+    expect(seen.raw.length).toBe(10);
+    expect(seen.entries.map((e) => e.partial)).toEqual([true, true]);
+    const same = seen.all.length === ref.length && seen.all.every((x, i) => JSON.stringify(x) === JSON.stringify(ref[i]));
+    expect(same, 'every line as JSON.parse reads it, in file order').toBe(true);
+    // The engine's own escapes are kept as written: that is what the byte path copies.
+    expect(seen.raw.map((r) => r.escaped)).toContain('\\u003chtml\\u003e \\u0026 tab\\u0009here');
+  });
+
+  it('lines with attrs (labels=…) all take the general path, unchanged', () => {
+    const file = path.join(fixtures, 'engine-json-file.jsonl');
+    const seen = readBoth(file);
+    expect(seen.raw).toEqual([]);
+    expect(seen.entries.map((e) => ({ text: e.text, partial: e.partial, stream: e.stream, time: e.time }))).toEqual(reference(file));
+  });
+
+  it('is not fooled by backslashes before the final n, key-like text, or a cut line', () => {
+    const t = (i: number) => `2026-01-01T00:00:00.${i}Z`;
+    const lines = [
+      { log: 'ends with a backslash and n: \\n', stream: 'stdout', time: t(1) }, // escaped "\\\\n": no newline, partial
+      { log: 'backslash then newline \\\n', stream: 'stderr', time: t(2) }, // "\\\\\\n": a newline after a backslash
+      { log: 'a","stream":"stderr","time":"x"}\n', stream: 'stdout', time: t(3) },
+      { log: '\n', stream: 'stdout', time: t(4) },
+      { log: 'tab\t"quote" \u2028 é \ud83d\ude00\n', stream: 'stdout', time: t(5) },
+    ];
+    const file = tempLog(lines);
+    fs.appendFileSync(file, '{"log":"cut by a crash\\n","stream":"stdout","time":"2026-01-01T00:00:00.6Z"\n');
+    const seen = readBoth(file);
+    expect(seen.raw.map((r) => [r.text, r.stream])).toEqual([['backslash then newline \\', 'stderr'], ['a","stream":"stderr","time":"x"}', 'stdout'], ['', 'stdout'], ['tab\t"quote" \u2028 é \ud83d\ude00', 'stdout']]);
+    expect(seen.entries.map((e) => [e.text, e.partial])).toEqual([['ends with a backslash and n: \\n', true]]);
+  });
+});
+
+describe('timestamps in bytes', () => {
+  it('parseEngineTimeAt agrees with parseEngineTime across seconds, days, trimmed fractions and offsets', () => {
+    const texts = ['2026-11-22T13:24:00.123456789Z', '2026-11-22T13:24:00.1Z', '2026-11-22T13:24:00.000000001Z', '2026-11-22T13:24:01.5Z',
+      '2026-11-22T13:24:01Z', '2026-11-23T13:24:01.25Z', '2026-11-22T13:24:01.25Z', '2026-11-22T15:24:01.25+02:00', '2026-11-22T13:24:01.999999999Z', 'garbage'];
+    for (const text of texts) {
+      const buf = Buffer.from(`xx${text}yy`);
+      expect(parseEngineTimeAt(buf, 2, 2 + text.length), text).toEqual(parseEngineTime(text));
+    }
+  });
+
+  it('writeUnixNano writes what formatUnixNano does', () => {
+    const buf = Buffer.alloc(64);
+    for (const t of [{ sec: 1763817840, nsec: 5 }, { sec: 0, nsec: 0 }, { sec: 9, nsec: 999999999 }, { sec: 1763817840, nsec: 120000000 }]) {
+      const end = writeUnixNano(buf, 3, t);
+      expect(buf.toString('latin1', 3, end)).toBe(formatUnixNano(t));
+    }
+  });
+});
+
+describe('GELF messages written from escaped text', () => {
+  const enc = new GelfEncoder({ _container_id: 'a'.repeat(64), _container_name: 'web.1.xyz', _command: 'sh -c "echo <é>"', _service_name: 'web' }, 'node-a');
+
+  it('decode to the same message encode() makes of the decoded text, for every line the engine recorded', () => {
+    const arena = new MessageArena(1024); // small slabs: messages cross into new ones
+    const file = path.join(fixtures, 'engine-json-file-no-attrs.jsonl');
+    const src = new JsonFileSource(file, undefined);
+    src.open();
+    let n = 0;
+    while (src.readMore(() => undefined, undefined, (b, s, e, stream, time) => {
+      if (e === s) return; // an empty line goes the general way (" ")
+      const level = stream === 'stderr' ? 3 : 6;
+      const bytes = enc.writeEscaped(arena, b, s, e, time, level);
+      const ours = arena.buf.toString('utf8', arena.used, arena.used + bytes);
+      arena.used += bytes;
+      const general = enc.encode({ shortMessage: decodeEscapedText(b, s, e), time, level });
+      expect(JSON.parse(ours)).toEqual(JSON.parse(general));
+      // The timestamp keeps every digit, as encode() writes it.
+      expect(ours).toContain(`"timestamp":${formatUnixNano(time)},`);
+      // The container's fields end the message, byte for byte: the UDP compressor's tail cache relies on it.
+      expect(Buffer.from(ours).subarray(-enc.tailBytes).equals(Buffer.from(general).subarray(-enc.tailBytes))).toBe(true);
+      n++;
+    }));
+    src.close();
+    expect(n).toBe(9);
+  });
+
+  it('shrink cuts the decoded text to the byte limit and marks the original size, as encode() does', () => {
+    const arena = new MessageArena();
+    const text = 'é'.repeat(100) + ' \\u003c';
+    const escaped = Buffer.from(JSON.stringify(text).slice(1, -1).replace('<', '\\u003c'));
+    const time = { sec: 1763817840, nsec: 7 };
+    const bytes = enc.writeEscaped(arena, escaped, 0, escaped.length, time, 6);
+    const json = arena.buf.toString('utf8', arena.used, arena.used + bytes);
+    const cut = JSON.parse(shrinkEscapedMessage(json, 51)) as Record<string, unknown>;
+    const reference = JSON.parse(enc.encode({ shortMessage: 'é'.repeat(25), time, level: 6, truncatedFromBytes: Buffer.byteLength(text) })) as Record<string, unknown>;
+    expect(cut).toEqual(reference);
+    expect(shrinkEscapedMessage(json, 10_000)).toBe(json);
+  });
+});
