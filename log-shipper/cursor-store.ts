@@ -108,10 +108,25 @@ export class CursorStore {
 
   /** The state as JSON; its sequence is given at commit, in the slot's header (commits may come out of order). */
   private serialize(entries: ReadonlyMap<string, CursorEntry>): string {
-    const out: FileShape = { version: 2, containers: {} };
-    for (const [id, e] of entries) out.containers[id] = { ...cursorToJson(e.cursor), name: e.name, ...(e.removedAt ? { removedAt: e.removedAt } : {}) };
-    return JSON.stringify(out);
+    // A commit follows every batch, and a batch moves few of the entries: each entry's JSON is kept until its
+    // cursor, name or removal changes (with 50 containers, serializing all of them was a third of the sender's CPU).
+    let text = '{"version":2,"containers":{';
+    let first = true;
+    for (const [id, e] of entries) {
+      let f = this.fragments.get(e);
+      if (!f || f.cursor !== e.cursor || f.name !== e.name || f.removedAt !== e.removedAt) {
+        const value: FileShape['containers'][string] = { ...cursorToJson(e.cursor), name: e.name, ...(e.removedAt ? { removedAt: e.removedAt } : {}) };
+        f = { cursor: e.cursor, name: e.name, removedAt: e.removedAt, json: `${JSON.stringify(id)}:${JSON.stringify(value)}` };
+        this.fragments.set(e, f);
+      }
+      text += first ? f.json : `,${f.json}`;
+      first = false;
+    }
+    return `${text}}}`;
   }
+
+  /** Each entry's serialized form, with what it was made from (entries are replaced when they move, but removedAt is set in place). */
+  private readonly fragments = new WeakMap<CursorEntry, { cursor: CursorEntry['cursor']; name: string; removedAt: number | undefined; json: string }>();
 
   /** The state serialized now, ahead of the send (no I/O): its commit is one slot write. */
   prepare(entries: ReadonlyMap<string, CursorEntry>): PreparedCursors {

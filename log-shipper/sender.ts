@@ -78,6 +78,9 @@ export class Sender {
         await this.pause(1000);
         continue;
       }
+      // Less than half a batch waiting: readers between chunks get one event-loop turn to add to it first, so that
+      // 50 readers each adding a chunk make one batch (one write, one cursor commit), not 50.
+      if (this.queue.bytes < this.opts.batchBytes / 2) await new Promise((resolve) => setImmediate(resolve));
       const batch = this.queue.peek(this.opts.batchBytes);
       const next = advanceCursors(new Map(this.cursors), batch, batch.length);
       // Serialized before the send, so that once the kernel holds the batch only the slot write is left.

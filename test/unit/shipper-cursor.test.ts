@@ -53,6 +53,24 @@ describe('CursorStore', () => {
     store.close();
   });
 
+  it('an entry changed in place (a container seen removed) or moved is written anew, the others as they were', () => {
+    const dir = tmp();
+    const store = new CursorStore(dir);
+    const kept = entry({ time: t(5), count: 1 });
+    const state = new Map([['a', entry({ time: t(1), count: 1 })], ['b', kept]]);
+    store.prepare(state).commit();
+    // What the shipper does: removedAt set on the entry itself; a delivery replaces the entry of the container.
+    state.get('a')!.removedAt = 1234;
+    store.prepare(state).commit();
+    expect(new CursorStore(dir).load().entries.get('a')!.removedAt).toBe(1234);
+    state.set('b', { ...kept, cursor: { time: t(6), count: 3 } });
+    store.prepare(state).commit();
+    const loaded = new CursorStore(dir).load().entries;
+    expect(loaded.get('b')!.cursor).toEqual({ time: t(6), count: 3 });
+    expect(loaded.get('a')).toEqual({ cursor: { time: t(1), count: 1 }, name: 'web', removedAt: 1234 });
+    store.close();
+  });
+
   it('a slot torn by a crash falls back to the previous commit; a state prepared but never committed never becomes current', () => {
     const dir = tmp();
     const store = new CursorStore(dir);
