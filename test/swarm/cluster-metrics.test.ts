@@ -66,7 +66,11 @@ describe('cluster metrics on the real 3+1 swarm', () => {
 
   it('shows desired > running for a service that cannot be scheduled', async () => {
     await leader.docker(['service', 'create', '--detach', '--no-resolve-image', '--name', 'sw-hungry', '--replicas', '2', '--reserve-memory', '900G', BUSYBOX_TAG, 'sleep', '600']);
-    const s = await until('desired 2', async () => { const x = await agent.scrape(); return value(x, 'swarmwatch_service_desired_tasks', { service_name: 'sw-hungry' }) === 2 && x; }, 30_000);
+    // The manager records the service (desired 2) a moment before its tasks reach "pending" (new → pending).
+    const s = await until('desired 2, both tasks pending', async () => {
+      const x = await agent.scrape();
+      return value(x, 'swarmwatch_service_desired_tasks', { service_name: 'sw-hungry' }) === 2 && value(x, 'swarmwatch_service_tasks', { service_name: 'sw-hungry', state: 'pending' }) === 2 && x;
+    }, 30_000);
     expect(value(s, 'swarmwatch_service_running_tasks', { service_name: 'sw-hungry' })).toBe(0);
     expect(value(s, 'swarmwatch_service_tasks', { service_name: 'sw-hungry', state: 'pending' })).toBe(2);
     await leader.docker(['service', 'rm', 'sw-hungry']);
