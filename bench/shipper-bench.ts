@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import gelfPro from 'gelf-pro';
 import { ensureBusyboxImage, startEngine, type PrivateEngine } from '../test/bed/index.js';
 import { GelfEncoder } from '../log-shipper/gelf-message.js';
-import { parseEngineTime } from '../log-shipper/timestamp.js';
+import { parseEngineTime, toSeconds } from '../log-shipper/timestamp.js';
 import { shippedNodeFlags } from './shipped-node-flags.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -97,7 +97,7 @@ async function startContainers(engine: PrivateEngine, prefix: string, n: number,
   fs.mkdirSync(barrier, { recursive: true });
   await Promise.all(Array.from({ length: n }, (_, i) => engine.docker(['run', '-d', '--network', 'none', '--name', `${prefix}-${i}`, '-v', `${barrier}:/barrier:ro`, ...logOpts, IMAGE, ...generator(perContainer)])));
   // Our shipper opens a reader per container from the engine's events; give it the moment a running node has had.
-  await new Promise((r) => setTimeout(r, 500));
+  await sleep(500);
   return { release: () => fs.writeFileSync(path.join(barrier, 'go'), '') };
 }
 
@@ -203,7 +203,7 @@ async function ceilingRun(engine: PrivateEngine, n: number): Promise<void> {
   let first = Infinity;
   let last = 0;
   let lines = 0;
-  const seconds = (line: string) => { const t = parseEngineTime((JSON.parse(line) as { time: string }).time)!; return t.sec + t.nsec / 1e9; };
+  const seconds = (line: string) => toSeconds(parseEngineTime((JSON.parse(line) as { time: string }).time)!);
   for (const name of names) {
     const id = (await engine.docker(['inspect', '-f', '{{.Id}}', name])).stdout.trim();
     const text = fs.readFileSync(path.join(engine.dataRoot, 'containers', id, `${id}-json.log`), 'utf8').trimEnd().split('\n');

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { crc32 } from './crc32.js';
+import { crc32 } from 'node:zlib';
 import { cursorFromJson, cursorToJson, type Cursor } from './cursor.js';
 
 export const SW_ERR_SHIPPER_CURSOR_WRITE = 'SW_ERR_SHIPPER_CURSOR_WRITE';
@@ -87,16 +87,17 @@ export class CursorStore {
         firstError ??= new Error(`${path.basename(file)}: ${(err as Error).message}`);
       }
     }
-    // Leftover temp files of a killed process are never current: remove them.
+    // Leftover temp files of a killed process are never current: remove them. This process has written none yet,
+    // and in a container it is PID 1 on every run, so a file's PID tells nothing.
     for (const f of fs.readdirSync(this.dir)) {
-      if (f.startsWith('cursors.json.tmp-') && !f.startsWith(`cursors.json.tmp-${process.pid}-`)) fs.rmSync(path.join(this.dir, f), { force: true });
+      if (f.startsWith('cursors.json.tmp-')) fs.rmSync(path.join(this.dir, f), { force: true });
     }
     const entries = new Map<string, CursorEntry>();
     if (!found) return { entries, fresh: true };
     if (candidates.length === 0) throw firstError;
     candidates.sort((a, b) => b.seq - a.seq);
     const newest = candidates[0]!;
-    this.seq = Math.max(...candidates.map((c) => c.seq));
+    this.seq = newest.seq;
     // The next commit must not overwrite the newest valid slot.
     this.lastSlot = candidates.find((c) => c.slot !== undefined)?.slot;
     for (const [id, v] of Object.entries(newest.shape.containers ?? {})) {
@@ -110,7 +111,7 @@ export class CursorStore {
   private serialize(entries: ReadonlyMap<string, CursorEntry>): string {
     // A commit follows every batch, and a batch moves few of the entries: each entry's JSON is kept until its
     // cursor, name or removal changes (with 50 containers, serializing all of them was a third of the sender's CPU).
-    let text = '{"version":2,"containers":{';
+    let text = `${STATE_PREFIX}"containers":{`;
     let first = true;
     for (const [id, e] of entries) {
       let f = this.fragments.get(e);
@@ -154,12 +155,15 @@ export class CursorStore {
         this.slotFds[slot] = fd;
       }
       // One syscall; bytes after `length` (a longer earlier state) are ignored by the reader, so no truncate.
-      fs.writevSync(fd, [Buffer.from(`${SLOT_MAGIC} 2 ${seq} ${check}\n`), json], 0);
+      const header = Buffer.from(`${SLOT_MAGIC} 2 ${seq} ${check}\n`);
+      const written = fs.writevSync(fd, [header, json], 0);
+      if (written !== header.length + json.length) throw Object.assign(new Error(`short write to ${this.slotFiles[slot]} (${written} of ${header.length + json.length} bytes)`), { code: 'ENOSPC' });
+      // Only a slot that holds this state whole becomes the one the next commit must spare.
+      this.lastSlot = slot;
     } catch (err) {
       // The snapshot below may still make this state durable.
       this.onWriteError(err as Error);
     }
-    this.lastSlot = slot;
     this.unsnapshotted = { seq, text };
     this.snapshotSoon();
   }
@@ -256,8 +260,11 @@ async function syncDirectory(dir: string): Promise<void> {
 
 /** The snapshot carries the sequence of the commit it copies, so load can tell it from newer slots. */
 function snapshotText(state: { seq: number; text: string }): string {
-  return state.text.replace(/^\{"version":2,/, `{"version":2,"seq":${state.seq},`);
+  return `${STATE_PREFIX}"seq":${state.seq},${state.text.slice(STATE_PREFIX.length)}`;
 }
+
+/** How serialize() begins every state, and where snapshotText puts the sequence. */
+const STATE_PREFIX = '{"version":2,';
 
 function parseSnapshot(bytes: Buffer): FileShape {
   return JSON.parse(bytes.toString('utf8')) as FileShape;

@@ -1,4 +1,4 @@
-import { parseEngineTime, type EngineTime } from './timestamp.js';
+import { parseEngineTimeAt, type EngineTime } from './timestamp.js';
 
 export type StreamName = 'stdout' | 'stderr';
 
@@ -151,7 +151,7 @@ function isFixedStampAt(buf: Buffer, at: number): boolean {
 export function parseEntry(stream: StreamName, payload: Buffer): LogFrame | undefined {
   const sp = payload.indexOf(32);
   if (sp <= 0 || sp > 40) return undefined;
-  const time = parseEngineTime(payload.toString('latin1', 0, sp));
+  const time = parseEngineTimeAt(payload, 0, sp);
   if (!time) return undefined;
   const hasNewline = payload.length > sp + 1 && payload[payload.length - 1] === 10;
   const text = payload.subarray(sp + 1, hasNewline ? payload.length - 1 : payload.length);

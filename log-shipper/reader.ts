@@ -273,10 +273,15 @@ export class ContainerReader {
     return entries;
   }
 
+  /** The start-of-record pattern for this container: the shipper's, else its label's; undefined ships lines. */
+  private multilineOf(c: ContainerRecord): RegExp | undefined {
+    return this.deps.multiline ?? patternFromLabel(c);
+  }
+
   private assemblerFor(c: ContainerRecord, onFull: () => void): RecordAssembler {
     return new RecordAssembler({
       maxBytes: this.deps.maxBytes,
-      multiline: this.deps.multiline ?? patternFromLabel(c),
+      multiline: this.multilineOf(c),
       multilineTimeoutMs: this.deps.multilineTimeoutMs,
       tty: c.tty,
       emit: (record) => {
@@ -318,7 +323,7 @@ export class ContainerReader {
     // Complete lines go out as the engine escaped them while nothing waits in the assembler (no split line, no
     // multiline record): the record, text and message string of each line are never made.
     const deliverEscaped = this.deps.deliverEscaped;
-    const asIs = deliverEscaped !== undefined && !(this.deps.multiline ?? patternFromLabel(c));
+    const asIs = deliverEscaped !== undefined && !this.multilineOf(c);
     const maxBytes = this.deps.maxBytes;
     const onRawLine = (b: Buffer, start: number, end: number, stream: StreamName, time: EngineTime) => {
       const { position, skip } = this.tracker.advance(time);

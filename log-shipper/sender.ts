@@ -82,7 +82,7 @@ export class Sender {
       // 50 readers each adding a chunk make one batch (one write, one cursor commit), not 50.
       if (this.queue.bytes < this.opts.batchBytes / 2) await new Promise((resolve) => setImmediate(resolve));
       const batch = this.queue.peek(this.opts.batchBytes);
-      const next = advanceCursors(new Map(this.cursors), batch, batch.length);
+      const next = advanceCursors(new Map(this.cursors), batch, 0, batch.length);
       // Serialized before the send, so that once the kernel holds the batch only the slot write is left.
       const whole = this.store.prepare(next);
       /** The state of a part of the batch, serialized before that part went out (Transport.send's beforeWrite). */
@@ -95,12 +95,14 @@ export class Sender {
         let committed = 0;
         const commitUpTo = (n: number) => {
           if (n <= committed) return;
+          const from = committed;
           committed = n;
           if (n === batch.length) this.commit(whole, next);
-          else this.commitPrefix(batch, n, ahead?.n === n ? ahead.prepared : undefined);
+          else this.commitPrefix(batch, from, n, ahead?.n === n ? ahead.prepared : undefined);
         };
         const prepareUpTo = (n: number) => {
-          if (n < batch.length && n > committed) ahead = { n, prepared: this.store.prepare(advanceCursors(new Map(this.cursors), batch, n)) };
+          // this.cursors already holds the messages before `committed`: only those after it move.
+          if (n < batch.length && n > committed) ahead = { n, prepared: this.store.prepare(advanceCursors(new Map(this.cursors), batch, committed, n)) };
         };
         await this.transport.send(batch, commitUpTo, prepareUpTo);
         commitUpTo(batch.length);
@@ -140,8 +142,8 @@ export class Sender {
    * exactly those, synchronously (a kill -9 keeps the page cache; the snapshot follows within a second). With the
    * state serialized ahead for exactly `n`, only the slot write is left.
    */
-  private commitPrefix(batch: readonly OutMessage[], n: number, serializedAhead?: PreparedCursors): void {
-    advanceCursors(this.cursors, batch, n);
+  private commitPrefix(batch: readonly OutMessage[], from: number, n: number, serializedAhead?: PreparedCursors): void {
+    advanceCursors(this.cursors, batch, from, n);
     (serializedAhead ?? this.store.prepare(this.cursors)).commit();
   }
 
@@ -186,12 +188,12 @@ export class Sender {
   }
 }
 
-/** Moves each container's cursor to its last message among the first `n` of the batch; returns `cursors`. */
-function advanceCursors(cursors: Map<string, CursorEntry>, batch: readonly OutMessage[], n: number): Map<string, CursorEntry> {
-  for (let i = 0; i < n; i++) {
+/** Moves each container's cursor to its last message among messages `from` to `to` - 1 of the batch; returns `cursors`. */
+function advanceCursors(cursors: Map<string, CursorEntry>, batch: readonly OutMessage[], from: number, to: number): Map<string, CursorEntry> {
+  for (let i = from; i < to; i++) {
     const m = batch[i]!;
     // Runs of one container's messages are the rule: only the last of each run moves its cursor.
-    if (i + 1 < n && batch[i + 1]!.containerId === m.containerId) continue;
+    if (i + 1 < to && batch[i + 1]!.containerId === m.containerId) continue;
     cursors.set(m.containerId, { cursor: m.cursor, name: m.containerName, removedAt: cursors.get(m.containerId)?.removedAt });
   }
   return cursors;

@@ -9,25 +9,8 @@ export interface EngineTime {
 
 const rfc3339 = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})$/;
 
-let cachedPrefix = '';
-let cachedSec = 0;
-
-/** Parses RFC3339Nano as the engine writes it (trailing zeros of the fraction are trimmed, sometimes no fraction). */
-export function parseEngineTime(text: string): EngineTime | undefined {
-  // Hot path: consecutive lines share the date and second; only the fraction differs.
-  if (text.length >= 22 && text.length <= 30 && text.charCodeAt(19) === 46 /* . */ && text.charCodeAt(text.length - 1) === 90 /* Z */ && cachedPrefix.length === 19 && text.startsWith(cachedPrefix)) {
-    // The fraction's digits read in place (1 to 9 of them; trailing zeros trimmed): no substring, no regex.
-    let nsec = 0;
-    let scale = 100_000_000;
-    let i = 20;
-    for (; i < text.length - 1; i++) {
-      const d = text.charCodeAt(i) - 48;
-      if (d < 0 || d > 9) break;
-      nsec += d * scale;
-      scale /= 10;
-    }
-    if (i === text.length - 1) return { sec: cachedSec, nsec };
-  }
+/** RFC3339Nano as the engine writes it (trailing zeros of the fraction are trimmed, sometimes no fraction). */
+function parseRfc3339(text: string): EngineTime | undefined {
   const m = rfc3339.exec(text);
   if (!m) return undefined;
   let sec = Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!) / 1000;
@@ -36,8 +19,14 @@ export function parseEngineTime(text: string): EngineTime | undefined {
     sec -= sign * (Number(m[8]!.slice(1, 3)) * 3600 + Number(m[8]!.slice(4, 6)) * 60);
   }
   const nsec = m[7] ? Number(m[7].padEnd(9, '0')) : 0;
-  if (m[8] === 'Z') { cachedPrefix = text.slice(0, 19); cachedSec = sec; }
   return { sec, nsec };
+}
+
+/** parseEngineTimeAt on a string (a time JSON.parse found in a json-file line, a cursor's `since`). */
+export function parseEngineTime(text: string): EngineTime | undefined {
+  // latin1 keeps only the low byte of a character: text beyond ASCII could turn into digits; it is no time anyway.
+  if (!/^[\x20-\x7e]*$/.test(text)) return undefined;
+  return parseEngineTimeAt(Buffer.from(text, 'latin1'), 0, text.length);
 }
 
 export function compareTime(a: EngineTime, b: EngineTime): number {
@@ -64,16 +53,17 @@ export function nowEngineTime(): EngineTime {
   return { sec: Math.floor(ms / 1000), nsec: (ms % 1000) * 1e6 };
 }
 
-/** The last second seen by parseEngineTimeAt: its 19 bytes `YYYY-MM-DDTHH:MM:SS` and its value. */
+/** The last second parsed: its 19 bytes `YYYY-MM-DDTHH:MM:SS` and its value. */
 const cachedSecondBytes = new Uint8Array(19);
 let cachedSecondValid = false;
 let cachedSecondValue = 0;
 
 /**
- * parseEngineTime on bytes `buf[start, end)` (the `time` of a json-file line, read in place): lines of one second
- * compare 19 bytes and read the fraction's digits, with no string made; anything else goes through the text parser.
+ * Parses the engine's RFC3339Nano time at `buf[start, end)`, read in place (the `time` of a json-file line, the
+ * prefix of a logs-API entry). Consecutive lines share the date and second: they compare 19 bytes and read the
+ * fraction's digits, with no string made; anything else goes through the regular expression.
  */
-export function parseEngineTimeAt(buf: Uint8Array, start: number, end: number): EngineTime | undefined {
+export function parseEngineTimeAt(buf: Buffer, start: number, end: number): EngineTime | undefined {
   const len = end - start;
   if (cachedSecondValid && len >= 22 && len <= 30 && buf[start + 19] === 46 /* . */ && buf[end - 1] === 90 /* Z */) {
     let same = true;
@@ -92,10 +82,8 @@ export function parseEngineTimeAt(buf: Uint8Array, start: number, end: number): 
       if (i === end - 1) return { sec: cachedSecondValue, nsec };
     }
   }
-  let text = '';
-  for (let i = start; i < end; i++) text += String.fromCharCode(buf[i]!);
-  const t = parseEngineTime(text);
-  if (t && len >= 20 && buf[end - 1] === 90 /* Z */ && buf[start + 19] === 46) {
+  const t = parseRfc3339(buf.toString('latin1', start, end));
+  if (t && buf[end - 1] === 90 /* Z */ && buf[start + 19] === 46 /* . */) {
     cachedSecondBytes.set(buf.subarray(start, start + 19));
     cachedSecondValue = t.sec;
     cachedSecondValid = true;

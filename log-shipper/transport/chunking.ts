@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import * as zlib from 'node:zlib';
 import type { Compression } from '../settings.js';
-import { SHORT_INPUT_LIMIT, ShortDeflate, type EncodedTail } from './short-deflate.js';
+import { fixedCodeBound, SHORT_INPUT_LIMIT, ShortDeflate, type EncodedTail } from './short-deflate.js';
 
 export const CHUNK_HEADER_BYTES = 12;
 export const MAX_CHUNKS = 128;
@@ -20,7 +20,7 @@ export function compress(payload: Buffer, kind: Compression, level: number): Buf
  * was retried for ever. ≥ `bytes` for none.
  */
 export function compressedBound(bytes: number): number {
-  return bytes + (bytes >>> 3) + 64;
+  return fixedCodeBound(bytes);
 }
 
 /** The parts of a Node zlib stream that its own `*Sync` functions use (lib/zlib.js processChunkSync). */

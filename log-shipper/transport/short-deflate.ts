@@ -9,7 +9,7 @@
  * used only below SHORT_INPUT_LIMIT; longer messages go to zlib, whose set-up is then a small part.
  */
 
-import { crc32 } from '../crc32.js';
+import { crc32 } from 'node:zlib';
 
 export const SHORT_INPUT_LIMIT = 8192;
 
@@ -105,6 +105,11 @@ export interface EncodedTail {
   readonly bitLength: number;
 }
 
+/** Largest output of ShortDeflate for `n` input bytes: fixed codes take at most 9 bits per literal, plus headers and trailer. */
+export function fixedCodeBound(n: number): number {
+  return n + (n >>> 3) + 64;
+}
+
 /**
  * One reusable encoder (not thread-safe; one per thread). `encode` returns a view of its own buffer, valid until
  * the next call. The bit writer lives in locals: through object fields it cost ≈ 2× here.
@@ -135,8 +140,7 @@ export class ShortDeflate {
   encode(input: Uint8Array, tail?: EncodedTail): Uint8Array {
     const n = input.length;
     const end = tail ? n - tail.length : n;
-    // Fixed codes take at most 9 bits per literal: 9/8 of the input plus headers and trailer.
-    const bound = n + (n >>> 3) + 64;
+    const bound = fixedCodeBound(n);
     if (this.out.length < bound) this.out = new Uint8Array(bound * 2);
     if (this.base + n + 1 > 0x3fffffff) { this.head.fill(0); this.base = 1; }
     const out = this.out;

@@ -2,7 +2,7 @@ import * as dns from 'node:dns';
 import * as net from 'node:net';
 import { SwarmwatchError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
-import { copyMessage, messageText, type OutMessage } from '../queue.js';
+import { copyMessage, type OutMessage } from '../queue.js';
 import type { Compression, Destination } from '../settings.js';
 import { chunkDatagrams, Compressor, compressedBound, maxPayload } from './chunking.js';
 import { ConnectedDatagramSocket } from './datagram-socket.js';
@@ -100,17 +100,18 @@ export class UdpTransport implements Transport {
   /** Compressed datagrams for one message, cutting its text until it fits 128 chunks. */
   datagramsOf(m: OutMessage): Buffer[] {
     const { datagramSize } = this.opts;
-    let json = messageText(m);
+    // The message's own bytes first; only a cut (shrink) makes a new text.
+    let payload = m.data ? m.data.subarray(m.at, m.at + m.bytes) : Buffer.from(m.json!);
     let limit = Math.min(m.bytes, maxPayload(datagramSize));
     for (let attempt = 0; attempt < 8; attempt++) {
-      const dgrams = chunkDatagrams(this.compressor.compress(Buffer.from(json), m.tailId, m.tailBytes), datagramSize);
+      const dgrams = chunkDatagrams(this.compressor.compress(payload, m.tailId, m.tailBytes), datagramSize);
       if (dgrams) {
         if (attempt > 0) this.hooks.onTruncated('udp_chunk_limit');
         return dgrams;
       }
       // Compressed size scales roughly with text size: shrink the text and try again.
       limit = Math.floor(limit * 0.6);
-      json = m.shrink(limit);
+      payload = Buffer.from(m.shrink(limit));
     }
     this.hooks.onTruncated('udp_chunk_limit');
     return chunkDatagrams(this.compressor.compress(Buffer.from(m.shrink(1024))), datagramSize) ?? [];

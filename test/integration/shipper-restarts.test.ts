@@ -103,6 +103,8 @@ it('loses nothing and repeats at most one write across six kill -9 restarts, inc
     // Per container: a write repeated by one kill is one stretch; repeats at every kill would be several. Two
     // kills that each repeated lines of a different container are not told apart by this (documented in the note).
     expect(r.repeatRuns, `${lane}: more than one repeated stretch in one container`).toBeLessThanOrEqual(1);
+    // And that stretch is at most one write: a 1 MiB batch holds ≈ 1,700 of these ≈ 600-byte messages.
+    expect(r.duplicated, `${lane}: more repeated lines than one write holds`).toBeLessThanOrEqual(2000);
     if (!LANES[lane].readRate) expect(r.outOfOrder, `${lane}: order`).toBe(0);
   }
 });

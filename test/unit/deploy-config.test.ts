@@ -100,6 +100,7 @@ describe('node flags', () => {
     const started = /exec node (.*?) dist\/cli\/main\.js/.exec(fs.readFileSync(path.join(ROOT, 'scripts/start.sh'), 'utf8'))?.[1]?.split(/\s+/);
     const entry = /^ENTRYPOINT (\[.*\])$/m.exec(fs.readFileSync(path.join(DEPLOY, 'Dockerfile'), 'utf8'))?.[1];
     expect(started, 'scripts/start.sh runs node with flags').toBeDefined();
+    expect(entry, 'the Dockerfile has an exec-form ENTRYPOINT').toBeDefined();
     const argv = JSON.parse(entry!) as string[];
     expect(argv.slice(1, -1)).toEqual(started);
   });

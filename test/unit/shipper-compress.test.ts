@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import * as zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { compress, Compressor } from '../../log-shipper/transport/chunking.js';
-import { crc32, tableCrc32 } from '../../log-shipper/crc32.js';
 import { SHORT_INPUT_LIMIT, ShortDeflate } from '../../log-shipper/transport/short-deflate.js';
 
 describe('Compressor (one zlib context reused per message)', () => {
@@ -107,15 +106,11 @@ describe('ShortDeflate (fixed-code deflate for short messages)', () => {
     expect(zlib.gunzipSync(c.compress(other, 7, other.length + 1)).equals(other)).toBe(true);
   });
 
-  it('compresses a GELF message to about zlib level 1 size, and its CRC-32 is the standard one', () => {
+  it('compresses a GELF message to about zlib level 1 size', () => {
     const gelf = Buffer.from(JSON.stringify({ version: '1.1', host: 'node-1', short_message: 'GET /api/v1/items 200 12ms', timestamp: 1763805000.123456, level: 6, _container_id: 'f'.repeat(64), _container_name: 'web.1.abc', _image_name: 'nginx:1.27', _command: 'nginx -g daemon off;', _tag: 'ffffffffffff', _created: '2026-11-22T10:55:14.123456789Z' }));
     const ours = new ShortDeflate('gzip').encode(gelf).length;
     const zlibs = zlib.gzipSync(gelf, { level: 1 }).length;
     expect(ours).toBeLessThan(gelf.length * 0.75);
     expect(ours).toBeLessThan(zlibs * 1.3);
-    expect(crc32(Buffer.from('123456789'))).toBe(0xcbf43926);
-    expect(tableCrc32(Buffer.from('123456789'))).toBe(0xcbf43926);
-    const random = randomBytes(10_001);
-    expect(tableCrc32(random)).toBe(crc32(random));
   });
 });

@@ -93,13 +93,28 @@ describe('json-file lines read in place', () => {
 });
 
 describe('timestamps in bytes', () => {
-  it('parseEngineTimeAt agrees with parseEngineTime across seconds, days, trimmed fractions and offsets', () => {
-    const texts = ['2026-11-22T13:24:00.123456789Z', '2026-11-22T13:24:00.1Z', '2026-11-22T13:24:00.000000001Z', '2026-11-22T13:24:01.5Z',
-      '2026-11-22T13:24:01Z', '2026-11-23T13:24:01.25Z', '2026-11-22T13:24:01.25Z', '2026-11-22T15:24:01.25+02:00', '2026-11-22T13:24:01.999999999Z', 'garbage'];
-    for (const text of texts) {
+  it('parseEngineTimeAt reads times in place across seconds, days, trimmed fractions and offsets', () => {
+    const base = Date.UTC(2026, 10, 22, 13, 24, 0) / 1000;
+    // In this order the one-second cache is filled, hit, missed by a second and by a day, and hit again.
+    const cases: [string, { sec: number; nsec: number } | undefined][] = [
+      ['2026-11-22T13:24:00.123456789Z', { sec: base, nsec: 123456789 }],
+      ['2026-11-22T13:24:00.1Z', { sec: base, nsec: 100000000 }],
+      ['2026-11-22T13:24:00.000000001Z', { sec: base, nsec: 1 }],
+      ['2026-11-22T13:24:01.5Z', { sec: base + 1, nsec: 500000000 }],
+      ['2026-11-22T13:24:01Z', { sec: base + 1, nsec: 0 }],
+      ['2026-11-23T13:24:01.25Z', { sec: base + 86401, nsec: 250000000 }],
+      ['2026-11-22T13:24:01.25Z', { sec: base + 1, nsec: 250000000 }],
+      ['2026-11-22T15:24:01.25+02:00', { sec: base + 1, nsec: 250000000 }],
+      ['2026-11-22T13:24:01.12x4Z', undefined],
+      ['2026-11-22T13:24:01.1234567891Z', undefined],
+      ['garbage', undefined],
+    ];
+    for (const [text, want] of cases) {
       const buf = Buffer.from(`xx${text}yy`);
-      expect(parseEngineTimeAt(buf, 2, 2 + text.length), text).toEqual(parseEngineTime(text));
+      expect(parseEngineTimeAt(buf, 2, 2 + text.length), text).toEqual(want);
     }
+    // A string beyond ASCII is no time, even where its low bytes would spell one.
+    expect(parseEngineTime('2026-11-22T13:24:0\u0131.5Z')).toBeUndefined();
   });
 
   it('writeUnixNano writes what formatUnixNano does', () => {

@@ -101,40 +101,7 @@ describe('JsonFileSource rotation gaps', () => {
 });
 
 describe('parseJsonFileLine', () => {
-  const fixtures = path.join(import.meta.dirname, '../fixtures/shipper');
-  /** What JSON.parse makes of the line: the reference the sliced-out fast path must match. */
-  const reference = (line: string) => {
-    const o = JSON.parse(line) as { log: string; stream: string; time: string };
-    const partial = !o.log.endsWith('\n');
-    return { text: partial ? o.log : o.log.slice(0, -1), partial, stream: o.stream, time: o.time };
-  };
-
-  // Recorded from dockerd 20.10.24 (json-file, with and without --log-opt labels=…): quotes, backslashes, the
-  // engine's \u003c-style escapes, control bytes, UTF-8, invalid UTF-8, an empty line, stderr, a 20 KB line split
-  // at 16 KiB, a last line without newline.
-  for (const name of ['engine-json-file.jsonl', 'engine-json-file-no-attrs.jsonl']) {
-    it(`reads every line the engine wrote exactly as JSON.parse does (${name})`, () => {
-      const lines = fs.readFileSync(path.join(fixtures, name), 'utf8').split('\n').filter(Boolean);
-      expect(lines.length).toBe(12);
-      for (const line of lines) expect(parseJsonFileLine(line)).toEqual(reference(line));
-      const texts = lines.map((l) => parseJsonFileLine(l)!.text);
-      expect(texts).toContain('quotes "x" and back\\slash');
-      expect(texts).toContain('<html> & tab\there');
-      expect(texts.at(-1)).toBe('no newline at end');
-      expect(lines.map((l) => parseJsonFileLine(l)!.partial).filter(Boolean)).toHaveLength(2);
-    });
-  }
-
-  it('is not fooled by key-like text inside the log or the attrs', () => {
-    const tricky = [
-      JSON.stringify({ log: 'a","stream":"stderr","time":"x"}\n', stream: 'stdout', time: '2026-01-01T00:00:00.1Z' }),
-      JSON.stringify({ log: 'plain\n', stream: 'stderr', attrs: { a: 'b', time: ',"time":"y' }, time: '2026-01-01T00:00:00.2Z' }),
-      JSON.stringify({ log: 'ends with backslash\\', stream: 'stdout', time: '2026-01-01T00:00:00.3Z' }),
-      JSON.stringify({ log: '\\n', stream: 'stdout', time: '2026-01-01T00:00:00.4Z' }),
-    ];
-    for (const line of tricky) expect(parseJsonFileLine(line)).toEqual(reference(line));
-  });
-
+  // Lines are checked against JSON.parse on the engine's recorded logs in shipper-escaped.test.ts (both paths).
   it('skips what is not an entry', () => {
     expect(parseJsonFileLine('{"log":"cut off by a cra')).toBeUndefined();
     expect(parseJsonFileLine('not json')).toBeUndefined();
