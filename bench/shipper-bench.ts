@@ -26,12 +26,14 @@ const DRIVER_GZIP_LINES = Number(process.env.SWARMWATCH_BENCH_GZIP_LINES ?? 10_0
 const CLK_TCK = 100;
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-shipper-bench-'));
 
-interface Stats { messages: number; bytes: number; first_at: number; last_at: number }
+interface Stats { messages: number; bytes: number; first_at: number; last_at: number; timeline?: [number, number][] }
+/** SWARMWATCH_BENCH_TIMELINE=1 prints, per run, the messages received in each 50 ms from the first (where a sender waits). */
+const TIMELINE = process.env.SWARMWATCH_BENCH_TIMELINE === '1';
 interface Receiver { port: number; child: ChildProcess; stats(): Stats; stop(): Promise<void> }
 
 async function receiver(proto: 'tcp' | 'udp', wantedPort = 0): Promise<Receiver> {
   const statsFile = path.join(work, `stats-${proto}-${Date.now()}.json`);
-  const child = spawn('/usr/bin/python3', [path.join(ROOT, 'test/receivers/gelf_receiver.py'), '--proto', proto, '--port', String(wantedPort), '--count-only', '--stats', statsFile], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn('/usr/bin/python3', [path.join(ROOT, 'test/receivers/gelf_receiver.py'), '--proto', proto, '--port', String(wantedPort), '--count-only', ...(TIMELINE ? ['--timeline'] : []), '--stats', statsFile], { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve, reject) => {
     child.stdout!.on('data', (d: Buffer) => { const m = /LISTENING \w+ (\d+)/.exec(d.toString()); if (m) resolve(Number(m[1])); });
     child.once('exit', (c) => reject(new Error(`receiver exited ${c}`)));
@@ -47,6 +49,12 @@ function cpuSeconds(pid: number): number {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+}
+
+/** The kernel's part of cpuSeconds (system time: reads, socket writes). */
+function systemSeconds(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[12]) / CLK_TCK;
 }
 
 /** Busy and total CPU seconds of the whole machine (all cores), from /proc/stat. */
@@ -109,6 +117,18 @@ function row(who: string, setting: string, containers: number, lines: number, s:
   const r: Row = { who, setting, containers, lines, received: s.messages, seconds, linesPerSec: s.messages / seconds, cpuPer100k: (cpu / Math.max(s.messages, 1)) * 100_000, note };
   rows.push(r);
   console.error(`${who.padEnd(24)} ${setting.padEnd(14)} n=${String(containers).padStart(2)}  ${r.received}/${lines} lines  ${r.linesPerSec.toFixed(0).padStart(7)} lines/s  ${r.cpuPer100k.toFixed(2)} CPU s/100k${note ? `  (${note})` : ''}`);
+  if (s.timeline) console.error(`  per 50 ms: ${timelineOf(s.timeline).join(' ')}`);
+}
+
+/** Messages per 50 ms from the first arrival (the receiver counts per 10 ms). */
+function timelineOf(slots: [number, number][]): number[] {
+  const out: number[] = [];
+  for (const [slot, n] of slots) {
+    const i = Math.floor(slot / 5);
+    while (out.length <= i) out.push(0);
+    out[i]! += n;
+  }
+  return out;
 }
 
 async function startShipperProcess(engine: PrivateEngine, args: string[], nodeFlags: string[] = []): Promise<ChildProcess> {
@@ -148,6 +168,7 @@ async function shipperRun(engine: PrivateEngine, n: number, proto: 'tcp' | 'udp'
   // Same conditions as the driver: the shipper is up and the containers started; CPU counted from their release.
   const start = await startContainers(engine, prefix, n, per, []);
   const shipperCpu0 = cpuSeconds(child.pid!);
+  const shipperSys0 = systemSeconds(child.pid!);
   const dockerdCpu0 = cpuSeconds(engine.pid);
   const machine0 = machineCpu();
   start.release();
@@ -158,12 +179,13 @@ async function shipperRun(engine: PrivateEngine, n: number, proto: 'tcp' | 'udp'
   // CPU-second we spend is taken from dockerd and the containers.
   const busy = (machine1.busy - machine0.busy) / Math.max(machine1.total - machine0.total, 0.001);
   const shipperCpu = cpuSeconds(child.pid!) - shipperCpu0;
+  const shipperSys = systemSeconds(child.pid!) - shipperSys0;
   const cpu = shipperCpu + cpuSeconds(engine.pid) - dockerdCpu0;
   const rss = rssMiB(child.pid!);
   await stopShipper(child);
   await r.stop();
   const lost = per * n - s.messages;
-  row(`swarmwatch (${mode}${variant?.label ?? ''})`, proto === 'tcp' ? 'TCP' : `UDP ${compression}`, n, per * n, s, cpu, `${lost > 0 ? `lost ${lost}` : 'no loss'}; shipper CPU ${((shipperCpu / Math.max(s.messages, 1)) * 100_000).toFixed(2)} s/100k; machine ${(busy * 100).toFixed(0)} % busy; RSS ${rss.toFixed(0)} MiB; node ${shippedNodeFlags().join(' ') || '(defaults)'}`);
+  row(`swarmwatch (${mode}${variant?.label ?? ''})`, proto === 'tcp' ? 'TCP' : `UDP ${compression}`, n, per * n, s, cpu, `${lost > 0 ? `lost ${lost}` : 'no loss'}; shipper CPU ${((shipperCpu / Math.max(s.messages, 1)) * 100_000).toFixed(2)} s/100k (${((shipperSys / Math.max(shipperCpu, 1e-9)) * 100).toFixed(0)} % in the kernel); machine ${(busy * 100).toFixed(0)} % busy; RSS ${rss.toFixed(0)} MiB; node ${shippedNodeFlags().join(' ') || '(defaults)'}`);
   await engine.docker(['rm', '-f', ...Array.from({ length: n }, (_, i) => `${prefix}-${i}`)]);
 }
 

@@ -118,15 +118,16 @@ export class GelfEncoder {
 
   /**
    * Writes a one-line message whose text is `src[start, end)`, already JSON string content (a json-file log
-   * text as the engine escaped it, without its final newline), into the arena at `arena.used`; returns its size
-   * in bytes (the caller moves `arena.used`). The same message as encode() but for the escapes' spelling
+   * text as the engine escaped it, without its final newline), into the arena at `arena.used`, followed by a
+   * null byte (GELF's stream framing, so that stream transports send runs of messages straight from the arena);
+   * returns its size in bytes without the null (the caller moves `arena.used` past the null). The same message as encode() but for the escapes' spelling
    * (`\u003c` where encode writes `<`), which any JSON decoder reads as the same text.
    */
   writeEscaped(arena: MessageArena, src: Buffer, start: number, end: number, time: EngineTime, level: number): number {
     const p = this.prefixBytes;
     const t = this.suffixBytes;
     // `","timestamp":` 14, seconds ≤ 16 + "." + 9 digits, `,"level":` 9 + 1 digit.
-    arena.reserve(p.length + (end - start) + 64 + t.length);
+    arena.reserve(p.length + (end - start) + 64 + t.length + 1);
     const buf = arena.buf;
     const at = arena.used;
     let off = at + p.copy(buf, at);
@@ -136,6 +137,7 @@ export class GelfEncoder {
     for (let i = 0; i < LEVEL_BYTES.length; i++) buf[off++] = LEVEL_BYTES[i]!;
     buf[off++] = 48 + level;
     off += t.copy(buf, off);
+    buf[off] = 0;
     return off - at;
   }
 

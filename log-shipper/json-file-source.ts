@@ -291,8 +291,11 @@ export class JsonFileSource {
       const nl = b.indexOf(10, start);
       if (nl === -1) return;
       if (stop?.()) {
-        // Kept for the next call: the file offset is already past these lines.
-        this.unparsed = Buffer.from(b.subarray(start));
+        // Kept for the next call (the file offset is already past these lines) as a view, not a copy: `b` is the
+        // read buffer or a buffer of its own, and the read buffer is not read into again before these are parsed.
+        // With 50 readers taking turns at a full delivery buffer, a copy of the chunk's rest per turn was 13 % of
+        // the shipper's CPU and most of its garbage.
+        this.unparsed = b.subarray(start);
         return;
       }
       const s = start;
@@ -332,24 +335,31 @@ export class JsonFileSource {
     if (!f) return false;
     let n: number;
     let chunk: Buffer;
+    const kept = this.carry.length;
     if (f.data) {
       chunk = f.data.subarray(f.offset, f.offset + CHUNK);
       n = chunk.length;
+      if (n > 0 && kept > 0) chunk = Buffer.concat([this.carry, chunk]);
+    } else if (kept <= CHUNK / 2) {
+      // The line cut by the last chunk's end goes first and the file is read in after it: one buffer, no concat
+      // of the whole chunk per read.
+      this.carry.copy(this.buf, 0);
+      n = fs.readSync(f.fd!, this.buf, kept, CHUNK - kept, f.offset);
+      chunk = this.buf.subarray(0, kept + n);
     } else {
       n = fs.readSync(f.fd!, this.buf, 0, CHUNK, f.offset);
-      chunk = this.buf.subarray(0, n);
+      chunk = n > 0 ? Buffer.concat([this.carry, this.buf.subarray(0, n)]) : this.carry;
     }
     if (n > 0) {
       f.offset += n;
       // Only whole lines are parsed; a line cut by the chunk boundary waits for the next read.
       const lastNl = chunk.lastIndexOf(10);
       if (lastNl < 0) {
-        this.carry = Buffer.concat([this.carry, chunk]);
+        this.carry = Buffer.from(chunk);
         return true;
       }
-      const whole = this.carry.length ? Buffer.concat([this.carry, chunk.subarray(0, lastNl + 1)]) : chunk.subarray(0, lastNl + 1);
       this.carry = Buffer.from(chunk.subarray(lastNl + 1));
-      this.parse(whole, emit, stop, raw);
+      this.parse(chunk.subarray(0, lastNl + 1), emit, stop, raw);
       return true;
     }
     if (!f.live) {

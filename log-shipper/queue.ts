@@ -10,7 +10,10 @@ export interface OutMessage {
   service: string;
   /** The message as text; undefined when it was written as bytes into `data` (GelfEncoder.writeEscaped). */
   json: string | undefined;
-  /** The message's bytes are `data[at, at + bytes)` (a MessageArena slab) when `json` is undefined. */
+  /**
+   * The message's bytes are `data[at, at + bytes)` (a MessageArena slab) when `json` is undefined, and
+   * `data[at + bytes]` is a null byte (stream framing).
+   */
   data: Buffer | undefined;
   at: number;
   /** UTF-8 size of the message. */
@@ -28,6 +31,40 @@ export interface OutMessage {
 /** Writes the message's UTF-8 bytes into `target` at `off`; returns how many. */
 export function copyMessage(m: OutMessage, target: Buffer, off: number): number {
   return m.data ? m.data.copy(target, off, m.at, m.at + m.bytes) : target.write(m.json!, off, m.bytes);
+}
+
+/**
+ * Messages `from` to `to` - 1 as GELF stream frames (each followed by a null byte), as few buffers as possible:
+ * messages written one after the other into one arena slab are one view of it, not copied; runs of text
+ * messages are written into one buffer each. Copying every message into one batch buffer cost a native call per
+ * message and an allocation per batch: with 50 containers a third of the sender's CPU.
+ */
+export function framedRuns(batch: readonly OutMessage[], from: number, to: number): Buffer[] {
+  const runs: Buffer[] = [];
+  let i = from;
+  while (i < to) {
+    const m = batch[i]!;
+    if (m.data) {
+      const slab = m.data;
+      const start = m.at;
+      let end = m.at + m.bytes + 1;
+      i++;
+      while (i < to && batch[i]!.data === slab && batch[i]!.at === end) { end += batch[i]!.bytes + 1; i++; }
+      runs.push(slab.subarray(start, end));
+      continue;
+    }
+    let size = 0;
+    let j = i;
+    while (j < to && !batch[j]!.data) { size += batch[j]!.bytes + 1; j++; }
+    const buf = Buffer.allocUnsafe(size);
+    let off = 0;
+    for (; i < j; i++) {
+      off += buf.write(batch[i]!.json!, off, batch[i]!.bytes);
+      buf[off++] = 0;
+    }
+    runs.push(buf);
+  }
+  return runs;
 }
 
 /** The message as text (decoded from its bytes when it was written as bytes). */

@@ -168,7 +168,7 @@ export class LogShipper implements Component {
       json: undefined, data: this.arena.buf, at: this.arena.used, bytes, lines: 1, tailId: encoder.tailId, tailBytes: encoder.tailBytes, time, cursor,
       shrink: shrinkEscaped,
     };
-    this.arena.used += bytes;
+    this.arena.used += bytes + 1; // and the null after it
     return this.queue.push(m);
   }
 

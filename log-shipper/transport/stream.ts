@@ -4,7 +4,7 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { SwarmwatchError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
-import { copyMessage, type OutMessage } from '../queue.js';
+import { framedRuns, type OutMessage } from '../queue.js';
 import type { Destination, TlsSettings } from '../settings.js';
 import { SW_ERR_SHIPPER_DESTINATION, SW_ERR_SHIPPER_WRITE_TIMEOUT, type Transport, type TransportHooks } from './transport.js';
 
@@ -103,29 +103,48 @@ export class StreamTransport implements Transport {
   private async sendToKernel(s: net.Socket, batch: readonly OutMessage[], onProgress?: (n: number) => void, beforeWrite?: (n: number) => void): Promise<void> {
     const ends = new Array<number>(batch.length);
     let size = 0;
-    for (let i = 0; i < batch.length; i++) size += batch[i]!.bytes + 1;
-    // Each message written straight into one buffer: joining them into a string first cost a rope node per
-    // message and a flattening copy of the whole batch.
-    const data = Buffer.allocUnsafe(size);
-    let off = 0;
-    for (let i = 0; i < batch.length; i++) {
-      off += copyMessage(batch[i]!, data, off);
-      data[off++] = 0;
-      ends[i] = off;
-    }
+    for (let i = 0; i < batch.length; i++) ends[i] = size += batch[i]!.bytes + 1;
+    // Written with writev straight from the arena's slabs (framedRuns): no batch buffer, no copy per message.
+    const runs = framedRuns(batch, 0, batch.length);
     let written = 0;
+    /** Where `written` is in `runs`: run index and offset in it. */
+    let run = 0;
+    let runOff = 0;
+    const write = (fd: number, limit: number): number => {
+      if (runs.length - run === 1 || (limit - written <= runs[run]!.length - runOff)) {
+        return fs.writeSync(fd, runs[run]!, runOff, Math.min(limit - written, runs[run]!.length - runOff));
+      }
+      const iov: Buffer[] = [];
+      let pos = written;
+      for (let k = run, o = runOff; pos < limit && k < runs.length && iov.length < IOV_MAX; k++, o = 0) {
+        const r = runs[k]!;
+        const take = Math.min(r.length - o, limit - pos);
+        iov.push(o === 0 && take === r.length ? r : r.subarray(o, o + take));
+        pos += take;
+      }
+      return fs.writevSync(fd, iov);
+    };
+    const skip = (n: number) => {
+      while (n > 0) {
+        const left = runs[run]!.length - runOff;
+        if (n < left) { runOff += n; return; }
+        n -= left;
+        run++;
+        runOff = 0;
+      }
+    };
     let reported = 0;
     let pauseMs = 1;
     let lastProgress = Date.now();
     // The first write offers the whole batch (its cursor state is serialized before the send); see nextOffer.
-    let offerEnd = data.length;
-    while (written < data.length) {
+    let offerEnd = size;
+    while (written < size) {
       // Looked up before every write: once the socket is destroyed its descriptor number may belong to a new file.
       const fd = socketFd(s);
       if (fd === undefined || s.destroyed) throw this.closedDuringWrite();
       let n = 0;
       try {
-        n = fs.writeSync(fd, data, written, offerEnd - written);
+        n = write(fd, offerEnd);
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
         if (code !== 'EAGAIN' && code !== 'EWOULDBLOCK') {
@@ -135,12 +154,13 @@ export class StreamTransport implements Transport {
       }
       if (n > 0) {
         written += n;
+        skip(n);
         let whole = reported;
         while (whole < ends.length && ends[whole]! <= written) whole++;
         if (whole > reported) { reported = whole; onProgress?.(whole); }
         lastProgress = Date.now();
         pauseMs = 1;
-        if (written < data.length) offerEnd = nextOffer(ends, reported, written, n, data.length, beforeWrite);
+        if (written < size) offerEnd = nextOffer(ends, reported, written, n, size, beforeWrite);
         continue;
       }
       if (Date.now() - lastProgress > this.opts.writeTimeoutMs) {
@@ -237,6 +257,9 @@ export class StreamTransport implements Transport {
   }
 }
 
+/** Buffers one writev takes at most (Linux's IOV_MAX); a longer list goes out over several writes. */
+const IOV_MAX = 1024;
+
 /** Most plaintext one TLS record carries (RFC 8446 5.1; the same in TLS 1.2): a piece this size is one record. */
 const TLS_RECORD_BYTES = 16_384;
 
@@ -249,13 +272,8 @@ function recordPieces(batch: readonly OutMessage[]): { data: Buffer; end: number
   let first = 0;
   let bytes = 0;
   const cut = (end: number) => {
-    const data = Buffer.allocUnsafe(bytes);
-    let off = 0;
-    for (let i = first; i < end; i++) {
-      off += copyMessage(batch[i]!, data, off);
-      data[off++] = 0;
-    }
-    pieces.push({ data, end });
+    const runs = framedRuns(batch, first, end);
+    pieces.push({ data: runs.length === 1 ? runs[0]! : Buffer.concat(runs, bytes), end });
   };
   for (let i = 0; i < batch.length; i++) {
     const m = batch[i]!;

@@ -20,6 +20,7 @@ p.add_argument('--host', default='127.0.0.1')
 p.add_argument('--out', default='')
 p.add_argument('--stats', default='')
 p.add_argument('--count-only', action='store_true')
+p.add_argument('--timeline', action='store_true', help='count messages per 10 ms of arrival (stats key "timeline")')
 p.add_argument('--cert', default='')
 p.add_argument('--key', default='')
 p.add_argument('--rcvbuf', type=int, default=256 * 1024 * 1024)
@@ -30,6 +31,7 @@ args = p.parse_args()
 lock = threading.Lock()
 stopping = threading.Event()
 out = open(args.out, 'a', buffering=1 << 20) if args.out else None
+timeline = {}
 stats = {'messages': 0, 'bytes': 0, 'invalid': 0, 'incomplete_chunked': 0, 'connections': 0, 'first_at': 0.0, 'last_at': 0.0}
 
 
@@ -62,6 +64,9 @@ def record_many(blob: bytes, count_hint: int):
             stats['last_at'] = now
             stats['messages'] += count_hint
             stats['bytes'] += len(blob)
+            if args.timeline:
+                slot = int((now - stats['first_at']) * 100)
+                timeline[slot] = timeline.get(slot, 0) + count_hint
         return
     for part in blob.split(b'\0'):
         if part:
@@ -73,7 +78,7 @@ def write_stats():
         tmp = args.stats + '.tmp'
         with lock:
             with open(tmp, 'w') as f:
-                json.dump(stats, f)
+                json.dump({**stats, 'timeline': sorted(timeline.items())} if args.timeline else stats, f)
             if out:
                 out.flush()
         os.replace(tmp, args.stats)

@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { GelfEncoder, shrinkEscapedMessage } from '../../log-shipper/gelf-message.js';
 import { decodeEscapedText, JsonFileSource, type FileEntry } from '../../log-shipper/json-file-source.js';
 import { MessageArena } from '../../log-shipper/message-arena.js';
+import { framedRuns, type OutMessage } from '../../log-shipper/queue.js';
 import { formatUnixNano, parseEngineTime, parseEngineTimeAt, writeUnixNano, type EngineTime } from '../../log-shipper/timestamp.js';
 
 const dirs: string[] = [];
@@ -140,7 +141,9 @@ describe('GELF messages written from escaped text', () => {
       const level = stream === 'stderr' ? 3 : 6;
       const bytes = enc.writeEscaped(arena, b, s, e, time, level);
       const ours = arena.buf.toString('utf8', arena.used, arena.used + bytes);
-      arena.used += bytes;
+      // Framed for stream transports: the null follows the message in the slab.
+      expect(arena.buf[arena.used + bytes]).toBe(0);
+      arena.used += bytes + 1;
       const general = enc.encode({ shortMessage: decodeEscapedText(b, s, e), time, level });
       expect(JSON.parse(ours)).toEqual(JSON.parse(general));
       // The timestamp keeps every digit, as encode() writes it.
@@ -164,5 +167,37 @@ describe('GELF messages written from escaped text', () => {
     const reference = JSON.parse(enc.encode({ shortMessage: 'é'.repeat(25), time, level: 6, truncatedFromBytes: Buffer.byteLength(text) })) as Record<string, unknown>;
     expect(cut).toEqual(reference);
     expect(shrinkEscapedMessage(json, 10_000)).toBe(json);
+  });
+});
+
+describe('stream frames straight from the arena', () => {
+  const enc = new GelfEncoder({ _container_id: 'b'.repeat(64), _container_name: 'api.1.abc' }, 'node-b');
+  const time = { sec: 1763817840, nsec: 120 };
+  const cursor = { time, count: 1 };
+  const base = { containerId: 'c', containerName: 'c', service: '', lines: 1, tailId: 0, tailBytes: 0, time, cursor, shrink: () => '' };
+
+  /** How Shipper.deliverEscaped queues a message written into the arena. */
+  function escaped(arena: MessageArena, text: string): OutMessage {
+    const src = Buffer.from(JSON.stringify(text).slice(1, -1));
+    const bytes = enc.writeEscaped(arena, src, 0, src.length, time, 6);
+    const m: OutMessage = { ...base, json: undefined, data: arena.buf, at: arena.used, bytes };
+    arena.used += bytes + 1;
+    return m;
+  }
+  function text(json: string): OutMessage {
+    return { ...base, json, data: undefined, at: 0, bytes: Buffer.byteLength(json) };
+  }
+
+  it('are every message followed by a null, in order, one view per stretch of a slab and one buffer per stretch of text messages', () => {
+    const arena = new MessageArena(560); // two messages per slab (≈ 170 bytes each, and writeEscaped reserves 64 more): the third starts a new one
+    const batch = [escaped(arena, 'one <a>'), escaped(arena, 'two "é"'), escaped(arena, 'three'), text('{"short_message":"four ü"}'), text('{"short_message":"five"}'), escaped(arena, 'six')];
+    const runs = framedRuns(batch, 0, batch.length);
+    const expected = batch.map((m) => (m.json ?? m.data!.toString('utf8', m.at, m.at + m.bytes)) + '\0').join('');
+    expect(Buffer.concat(runs).toString('utf8')).toBe(expected);
+    // [one two] share a slab, [three] starts the next, [four five] are text, [six] follows three in its slab but
+    // not contiguously with it in the batch.
+    expect(runs.map((r) => r.toString('utf8').split('\0').length - 1)).toEqual([2, 1, 2, 1]);
+    expect(runs[0]!.buffer).toBe(batch[0]!.data!.buffer);
+    expect(Buffer.concat(framedRuns(batch, 1, 4)).toString('utf8')).toBe(batch.slice(1, 4).map((m) => (m.json ?? m.data!.toString('utf8', m.at, m.at + m.bytes)) + '\0').join(''));
   });
 });
