@@ -56,6 +56,8 @@ export class CursorStore {
   private unsnapshotted?: { seq: number; text: string };
   private snapshotTimer?: NodeJS.Timeout;
   private snapshotRunning = false;
+  /** The snapshot being written in the background, if one is. */
+  private snapshotInFlight?: Promise<void>;
 
   constructor(readonly dir: string, private readonly onWriteError: (err: Error) => void = () => undefined) {
     this.file = path.join(dir, 'cursors.json');
@@ -183,7 +185,7 @@ export class CursorStore {
     if (this.snapshotTimer) return;
     this.snapshotTimer = setTimeout(() => {
       this.snapshotTimer = undefined;
-      void this.writeSnapshot();
+      this.snapshotInFlight = this.writeSnapshot().finally(() => { this.snapshotInFlight = undefined; });
     }, SNAPSHOT_INTERVAL_MS);
     this.snapshotTimer.unref();
   }
@@ -237,6 +239,21 @@ export class CursorStore {
       try { fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
     } catch {
       // Directory fsync is unsupported on some filesystems; the rename is still atomic.
+    }
+  }
+
+  /**
+   * Resolves once no snapshot is being written in the background, with none scheduled: stop awaits it before
+   * writeNow, or an older snapshot still on its way renamed over the final one after the process had reported
+   * itself stopped (load picks the newest sequence anyway, but the operator reads cursors.json).
+   */
+  async idle(): Promise<void> {
+    clearTimeout(this.snapshotTimer);
+    this.snapshotTimer = undefined;
+    while (this.snapshotInFlight) {
+      await this.snapshotInFlight;
+      clearTimeout(this.snapshotTimer);
+      this.snapshotTimer = undefined;
     }
   }
 

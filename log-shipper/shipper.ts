@@ -298,6 +298,7 @@ export class LogShipper implements Component {
     await this.transport?.close();
     this.expireCursors();
     this.cursorErrorLoggedAt = 0;
+    await this.store.idle();
     this.store.writeNow(this.cursors);
     this.store.close();
     this.log.info('log shipper stopped', { undelivered: this.queue.length });

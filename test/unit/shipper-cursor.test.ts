@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { PositionTracker, type Cursor } from '../../log-shipper/cursor.js';
 import { CursorStore, type CursorEntry } from '../../log-shipper/cursor-store.js';
 
@@ -87,6 +87,28 @@ describe('CursorStore', () => {
     const other = ['cursors-a', 'cursors-b'].map((f) => path.join(dir, f)).find((f) => f !== slot)!;
     fs.writeFileSync(other, 'swarmwatch-cursors 2 2 10 0\n{broken');
     expect(() => new CursorStore(dir).load()).toThrow(/cursors-[ab]: checksum or header does not match/);
+  });
+
+  it('at stop, a background snapshot still being written finishes first: cursors.json ends with the final state', async () => {
+    const dir = tmp();
+    const store = new CursorStore(dir);
+    store.load();
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      store.prepare(new Map([['a', entry({ time: t(1), count: 1 })]])).commit();
+      // The once-a-second snapshot of that state starts, and is in the middle of its write when the stop comes.
+      vi.advanceTimersByTime(1000);
+    } finally {
+      vi.useRealTimers();
+    }
+    await store.idle();
+    store.writeNow(new Map([['a', entry({ time: t(2), count: 1 })]]));
+    store.close();
+    // Whatever was still on its way has landed by now.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const snapshot = JSON.parse(fs.readFileSync(path.join(dir, 'cursors.json'), 'utf8')) as { containers: Record<string, { ts: string }> };
+    expect(snapshot.containers.a!.ts).toBe('2.000000000');
+    expect(fs.readdirSync(dir).filter((f) => f.includes('.tmp-'))).toEqual([]);
   });
 
   it('reports a state it cannot write to onWriteError and never throws into the sender', () => {
