@@ -52,8 +52,13 @@ export class MultiplexedDecoder {
  * json-file and every driver without its own buffer size); every piece shares the first one's timestamp.
  */
 export const ENGINE_PIECE_BYTES = 16 * 1024;
-/** "2006-01-02T15:04:05.000000000Z ": the logs API writes timestamps fixed-width and in UTC (RFC3339NanoFixed). */
+/**
+ * "2006-01-02T15:04:05.000000000Z ": the logs API writes timestamps fixed-width (RFC3339NanoFixed), in UTC for
+ * json-file, but in the daemon's time zone for drivers that keep Unix nanoseconds (`local`, journald):
+ * "2006-01-02T16:04:05.000000000+01:00 " when dockerd runs with TZ=Europe/Berlin.
+ */
 const STAMP_BYTES = 31;
+const OFFSET_STAMP_BYTES = 36;
 /**
  * json-file stores each invalid UTF-8 byte of a piece as U+FFFD (3 bytes), the split of a multibyte character
  * included, and the API replays that: a piece's text is 16,384 bytes plus 2 per replaced byte.
@@ -74,8 +79,16 @@ const STAMP_SHAPE = 'dddd-dd-ddTdd:dd:dd.dddddddddZ ';
  */
 export class RawLineDecoder {
   private carry: Buffer = Buffer.alloc(0);
+  /** The last entry emitted was a piece the engine cut: the next one continues its line. */
+  private afterPiece = false;
 
-  constructor(private readonly onFrame: (stream: StreamName, payload: Buffer) => void) {}
+  /**
+   * `lastPieceUnterminated`: the container logs with the `local` driver, whose logs API (engine 20.10) writes the
+   * last piece of a cut line without its newline, so the next entry's timestamp follows that piece's text at any
+   * offset (recorded: test/fixtures/shipper/tty-long-lines). Such a piece ends at the first fixed-width timestamp
+   * in it that is not older than its own; text that prints such a timestamp in that piece is cut there too.
+   */
+  constructor(private readonly onFrame: (stream: StreamName, payload: Buffer, ended?: boolean) => void, private readonly lastPieceUnterminated = false) {}
 
   push(chunk: Buffer): void {
     const buf = this.carry.length ? Buffer.concat([this.carry, chunk]) : chunk;
@@ -97,12 +110,58 @@ export class RawLineDecoder {
   /** Emits every entry of buf whose end is known; returns where the rest begins. */
   private emitEntries(buf: Buffer, ended: boolean): number {
     let start = 0;
-    for (let end = rawEntryEnd(buf, start, ended); end !== undefined; end = rawEntryEnd(buf, start, ended)) {
+    for (;;) {
+      let end: number | undefined;
+      if (this.afterPiece && this.lastPieceUnterminated) {
+        end = lastPieceEnd(buf, start, ended);
+        if (end === undefined) return start;
+        if (end >= 0) {
+          // `ended`: the line ends here although no newline says so.
+          this.onFrame('stdout', buf.subarray(start, end), true);
+          this.afterPiece = false;
+          start = end;
+          continue;
+        }
+      }
+      end = rawEntryEnd(buf, start, ended);
+      if (end === undefined) return start;
+      this.afterPiece = buf[end - 1] !== 10;
       this.onFrame('stdout', buf.subarray(start, end));
       start = end;
     }
-    return start;
   }
+}
+
+/**
+ * For the `local` driver's last piece of a cut line (see RawLineDecoder): where the next entry's timestamp begins,
+ * no later than a full piece and before any newline; -1 when a newline or a full piece comes first (the usual
+ * rules apply), undefined when buf ends before that is known.
+ */
+function lastPieceEnd(buf: Buffer, start: number, ended: boolean): number | undefined {
+  const sp = buf.indexOf(32, start);
+  if (sp < 0) return ended ? -1 : undefined;
+  if (sp - start > 40) return -1;
+  const text = sp + 1;
+  const nl = buf.indexOf(10, text);
+  const limit = Math.min(nl === -1 ? buf.length : nl, text + ENGINE_PIECE_BYTES + 1);
+  for (let at = text; at + STAMP_BYTES <= limit; at++) {
+    // Cheap filter first: "dddd-dd-ddT" has its dashes and the T at fixed places.
+    if (buf[at + 4] !== 45 || buf[at + 7] !== 45 || buf[at + 10] !== 84) continue;
+    const stamp = fixedStampAt(buf, at);
+    if (stamp === undefined) continue;
+    if (stamp === 'offset') {
+      if (at + OFFSET_STAMP_BYTES > buf.length) {
+        if (!ended) return undefined;
+        continue;
+      }
+      if (!isOffsetTailAt(buf, at + STAMP_BYTES - 2)) continue;
+    }
+    // Not older than this entry's own (same zone, fixed width: bytes compare as times do).
+    if (buf.compare(buf, start, start + STAMP_BYTES - 2, at, at + STAMP_BYTES - 2) < 0) continue;
+    return at;
+  }
+  if (nl !== -1 || text + ENGINE_PIECE_BYTES + 1 <= buf.length || ended) return -1;
+  return undefined;
 }
 
 /** End of the raw entry at `start` (after its newline, or where the engine's next piece begins); undefined: not known yet. */
@@ -133,27 +192,50 @@ function pieceEnd(buf: Buffer, text: number, limit: number, ended: boolean): num
     }
     if (at - text - ENGINE_PIECE_BYTES > 2 * replaced) return NO_PIECE;
     if (at + STAMP_BYTES > limit) return limit === buf.length && !ended ? NEED_MORE : NO_PIECE;
-    if (isFixedStampAt(buf, at)) return at;
+    const stamp = fixedStampAt(buf, at);
+    if (stamp === 'utc') return at;
+    if (stamp === 'offset') {
+      if (at + OFFSET_STAMP_BYTES > limit) return limit === buf.length && !ended ? NEED_MORE : NO_PIECE;
+      if (isOffsetTailAt(buf, at + STAMP_BYTES - 2)) return at;
+    }
   }
 }
 
-/** "dddd-dd-ddTdd:dd:dd.dddddddddZ " at `at`. */
-function isFixedStampAt(buf: Buffer, at: number): boolean {
-  for (let i = 0; i < STAMP_BYTES; i++) {
-    const c = buf[at + i]!;
-    const want = STAMP_SHAPE.charCodeAt(i);
-    if (want === 100 /* d */ ? c < 48 || c > 57 : c !== want) return false;
+/**
+ * At `at` (31 bytes available): "dddd-dd-ddTdd:dd:dd.dddddddddZ " is 'utc'; the same up to the fraction followed by
+ * "+" or "-" is 'offset' when isOffsetTailAt confirms the rest.
+ */
+function fixedStampAt(buf: Buffer, at: number): 'utc' | 'offset' | undefined {
+  for (let i = 0; i < STAMP_BYTES - 2; i++) {
+    if (!shapeMatches(buf[at + i]!, STAMP_SHAPE.charCodeAt(i))) return undefined;
   }
+  const zone = buf[at + STAMP_BYTES - 2];
+  if (zone === 90 /* Z */) return buf[at + STAMP_BYTES - 1] === 32 ? 'utc' : undefined;
+  return zone === 43 /* + */ || zone === 45 /* - */ ? 'offset' : undefined;
+}
+
+const OFFSET_SHAPE = '+dd:dd ';
+
+/** "+dd:dd " (or with "-") at `at`. */
+function isOffsetTailAt(buf: Buffer, at: number): boolean {
+  for (let i = 1; i < OFFSET_SHAPE.length; i++) if (!shapeMatches(buf[at + i]!, OFFSET_SHAPE.charCodeAt(i))) return false;
   return true;
 }
 
-/** Splits "<RFC3339Nano> <text>[\n]" into a frame; undefined when the prefix is not a timestamp. */
-export function parseEntry(stream: StreamName, payload: Buffer): LogFrame | undefined {
+function shapeMatches(c: number, want: number): boolean {
+  return want === 100 /* d */ ? c >= 48 && c <= 57 : c === want;
+}
+
+/**
+ * Splits "<RFC3339Nano> <text>[\n]" into a frame; undefined when the prefix is not a timestamp. `ended`: the entry
+ * ends a line without a newline (RawLineDecoder's last pieces of the local driver).
+ */
+export function parseEntry(stream: StreamName, payload: Buffer, ended = false): LogFrame | undefined {
   const sp = payload.indexOf(32);
   if (sp <= 0 || sp > 40) return undefined;
   const time = parseEngineTimeAt(payload, 0, sp);
   if (!time) return undefined;
   const hasNewline = payload.length > sp + 1 && payload[payload.length - 1] === 10;
   const text = payload.subarray(sp + 1, hasNewline ? payload.length - 1 : payload.length);
-  return { stream, time, text, partial: !hasNewline };
+  return { stream, time, text, partial: !hasNewline && !ended };
 }

@@ -191,7 +191,7 @@ export class ContainerReader {
       oldest ??= parseEntry(name, payload)?.time;
       if (oldest) stream.destroy();
     };
-    const decoder = c.tty ? new RawLineDecoder(onEntry) : new MultiplexedDecoder(onEntry);
+    const decoder = c.tty ? new RawLineDecoder(onEntry, c.logDriver === 'local') : new MultiplexedDecoder(onEntry);
     try {
       await streamDone(stream, (chunk) => { if (!oldest) decoder.push(chunk); });
     } finally {
@@ -227,9 +227,9 @@ export class ContainerReader {
     let before: Cursor = pos ?? ZERO_CURSOR;
     let checkFirst = mode === 'since-checked' && pos !== undefined;
     let cursorEntryGone = false;
-    const onEntry = (name: StreamName, payload: Buffer) => {
+    const onEntry = (name: StreamName, payload: Buffer, ended?: boolean) => {
       if (cursorEntryGone) return;
-      const frame = parseEntry(name, payload);
+      const frame = parseEntry(name, payload, ended);
       if (!frame) { this.deps.onDropped('unparsable_entry'); return; }
       if (checkFirst) {
         checkFirst = false;
@@ -239,7 +239,7 @@ export class ContainerReader {
       if (!skip) { entries++; assembler.push(frame, position, before); }
       before = position;
     };
-    const decoder = c.tty ? new RawLineDecoder(onEntry) : new MultiplexedDecoder(onEntry);
+    const decoder = c.tty ? new RawLineDecoder(onEntry, c.logDriver === 'local') : new MultiplexedDecoder(onEntry);
     try {
       await streamDone(stream, (chunk) => decoder.push(chunk));
     } finally {

@@ -57,6 +57,8 @@ export interface EngineOptions {
   metricsAddr?: string;
   /** Extra dockerd flags, appended last. */
   extraArgs?: string[];
+  /** The daemon's time zone (TZ), e.g. "Europe/Berlin"; default UTC, as the bed runs everything. */
+  timeZone?: string;
   /**
    * Give the engine a default bridge (a host bridge "swtest-xxxxxxxx" on a private
    * 10.214.n.0/24) so `docker run` without `--network` gets an eth0. Default true.
@@ -99,6 +101,8 @@ export interface EngineDescription {
   claims: string[];
   /** True when dockerd uses a containerd at /run/containerd that the bed does not own. */
   sharedContainerd: boolean;
+  /** TZ of dockerd, when not UTC. */
+  timeZone?: string;
   owner: OwnerRecord;
   /** Pid of dockerd at its last start (the pid file is authoritative while it runs). */
   pid: number;
@@ -194,6 +198,7 @@ function describeNewEngine(id: string, name: string, opts: EngineLaunchOptions):
     cgroupParent: opts.cgroupParent ?? `/${CGROUP_PREFIX}${id}`,
     netns: opts.netns,
     hostname: opts.hostname,
+    timeZone: opts.timeZone,
     args: [],
     links: [],
     claims: [],
@@ -345,7 +350,7 @@ class Engine implements PrivateEngine {
     fs.appendFileSync(d.logFile, `\n=== swarmwatch-bed: starting dockerd at ${new Date().toISOString()} ===\n`);
     const log = fs.openSync(d.logFile, 'a');
     try {
-      const env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', DOCKER_SERVICE_PREFER_OFFLINE_IMAGE: '1' };
+      const env = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', DOCKER_SERVICE_PREFER_OFFLINE_IMAGE: '1', ...(d.timeZone ? { TZ: d.timeZone } : {}) };
       const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', log, log], env });
       const launch = { exited: false };
       this.launch = launch;

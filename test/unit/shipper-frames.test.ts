@@ -96,18 +96,18 @@ function rawEntries(bytes: Buffer, chunk: number): Buffer[] {
 
 /** What read-mode api does with a TTY stream (reader.ts readOnce): decoder → tracker → assembler. */
 /** `killed`: the process died at the end of `bytes` (nothing pending is flushed). */
-function readApi(bytes: Buffer, opts: { chunk?: number; maxBytes?: number; from?: Cursor; killed?: boolean } = {}): LogRecord[] {
+function readApi(bytes: Buffer, opts: { chunk?: number; maxBytes?: number; from?: Cursor; killed?: boolean; localDriver?: boolean } = {}): LogRecord[] {
   const records: LogRecord[] = [];
   const tracker = new PositionTracker(opts.from);
   tracker.resumeFrom(opts.from);
   const assembler = new RecordAssembler({ maxBytes: opts.maxBytes ?? 1 << 20, multilineTimeoutMs: 100, tty: true, emit: (r) => records.push(r) });
   let before: Cursor = opts.from ?? ZERO_CURSOR;
-  const d = new RawLineDecoder((stream, payload) => {
-    const frame = parseEntry(stream, payload)!;
+  const d = new RawLineDecoder((stream, payload, ended) => {
+    const frame = parseEntry(stream, payload, ended)!;
     const { position, skip } = tracker.advance(frame.time);
     if (!skip) assembler.push(frame, position, before);
     before = position;
-  });
+  }, opts.localDriver);
   const chunk = opts.chunk ?? bytes.length;
   for (let i = 0; i < bytes.length; i += chunk) d.push(bytes.subarray(i, i + chunk));
   if (opts.killed) return records;
@@ -169,6 +169,19 @@ describe('RawLineDecoder on a real TTY container\'s long lines (recorded)', () =
       expect(records.map((r) => r.truncatedFromBytes)).toEqual(printedLines.map(() => undefined));
     }
     expect(readFile().map((r) => [r.lines, formatUnixNano(r.time)])).toEqual(readApi(apiBytes).map((r) => [r.lines, formatUnixNano(r.time)]));
+  });
+
+  it('rejoins them too from the `local` driver of a daemon not in UTC (timestamps with "+01:00", last pieces without a newline)', () => {
+    const local = recorded('api-logs-local-berlin.bin.gz');
+    expect(local.toString('latin1', 29, 36)).toBe('+01:00 ');
+    // The local driver keeps the printed bytes (no U+FFFD per invalid byte): the rejoined line is the printed one.
+    const printedRaw = printed.toString('latin1').split('\n').slice(0, -1).map((l) => Buffer.from(l, 'latin1').toString('utf8'));
+    for (const chunk of [local.length, 4096, 97, 31]) {
+      const records = readApi(local, { chunk, localDriver: true });
+      expect(records.map((r) => r.lines)).toEqual(printedRaw.map((l) => [l]));
+      // 2026-11-22T15:53:30+01:00 is 14:53:30 UTC.
+      expect(new Date(records[0]!.time.sec * 1000).toISOString()).toBe('2026-11-22T14:53:30.000Z');
+    }
   });
 
   it('gives a rejoined line the time of its first piece and a cursor after its last', () => {
