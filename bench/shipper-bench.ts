@@ -7,6 +7,8 @@
  *   npm run bench:shipper -- --outage-only      (just the receiver-outage memory run; SWARMWATCH_BENCH_OUTAGE_S=60)
  *   SWARMWATCH_BENCH_ONLY='ours-file-tcp-none-1$|driver-tcp-none-1$' npm run bench:shipper   (a subset of settings)
  *   SWARMWATCH_BENCH_REPEAT=3 npm run bench:shipper   (TCP settings 3 times, interleaved; medians and ratios printed)
+ *   SWARMWATCH_BENCH_TIMELINE=1 …   (messages received per 50 ms for each run: where a sender stalls)
+ *   SWARMWATCH_BENCH_CPU_PROF=DIR …   (a V8 CPU profile of each run of ours)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
