@@ -7,6 +7,7 @@
  *   npm run bench:shipper -- --outage-only      (just the receiver-outage memory run; SWARMWATCH_BENCH_OUTAGE_S=60)
  *   SWARMWATCH_BENCH_ONLY='ours-file-tcp-none-1$|driver-tcp-none-1$' npm run bench:shipper   (a subset of settings)
  *   SWARMWATCH_BENCH_REPEAT=3 npm run bench:shipper   (TCP settings 3 times, interleaved; medians and ratios printed)
+ *   SWARMWATCH_BENCH_ONLY='^catchup' npm run bench:shipper   (catch-up of containers that ran while no shipper did)
  *   SWARMWATCH_BENCH_TIMELINE=1 …   (messages received per 50 ms for each run: where a sender stalls)
  *   SWARMWATCH_BENCH_CPU_PROF=DIR …   (a V8 CPU profile of each run of ours)
  */
@@ -239,6 +240,32 @@ async function ceilingRun(engine: PrivateEngine, n: number): Promise<void> {
   await engine.docker(['rm', '-f', ...names]);
 }
 
+/**
+ * Catch-up after a restart: the containers print their lines and exit while no shipper runs; 6 s later the shipper
+ * starts and ships everything from their json-file logs (Docker's gelf driver has no equivalent: what it could not
+ * send is lost). lines/s first → last arrival; CPU counted from the shipper's READY line.
+ */
+async function catchUpRun(engine: PrivateEngine, n: number): Promise<void> {
+  const prefix = `catchup-${n}`;
+  if (!wanted(prefix)) return;
+  const per = Math.floor(LINES / n);
+  const names = Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
+  const start = await startContainers(engine, prefix, n, per, []);
+  start.release();
+  await engine.docker(['wait', ...names], { timeoutMs: 180_000 });
+  await sleep(6000);
+  const r = await receiver('tcp');
+  const child = await startShipperProcess(engine, ['--shipper.destination=tcp://127.0.0.1:' + r.port, `--shipper.state-dir=${path.join(work, prefix)}`, `--shipper.include-names=^${prefix}-`, ...EXTRA_ARGS], [...shippedNodeFlags(), ...profileFlags()]);
+  const cpu0 = cpuSeconds(child.pid!);
+  const s = await settle(r, per * n, 5000, 120_000);
+  const cpu = cpuSeconds(child.pid!) - cpu0;
+  await stopShipper(child);
+  await r.stop();
+  const lost = per * n - s.messages;
+  row('swarmwatch (file), catch-up', 'TCP', n, per * n, s, cpu, `${lost > 0 ? `lost ${lost}` : 'no loss'}; containers exited 6 s before the shipper started; CPU is the shipper's`);
+  await engine.docker(['rm', '-f', ...names]);
+}
+
 /** Runs only the settings whose name matches (e.g. "ours-file-tcp-none-1|driver-tcp-none-1"); the outage run is "outage". */
 const ONLY = process.env.SWARMWATCH_BENCH_ONLY ? new RegExp(process.env.SWARMWATCH_BENCH_ONLY) : undefined;
 const wanted = (name: string) => !ONLY || ONLY.test(name);
@@ -379,6 +406,7 @@ async function main(): Promise<void> {
           await driverRun(engine, n, 'tcp', 'none', LINES);
         }
       }
+      for (const n of [10, 50]) for (let rep = 0; rep < REPEAT; rep++) await catchUpRun(engine, n);
       // UDP gzip: ours as shipped (send thread), ours on one thread (the same-run baseline of the send thread),
       // and the driver, interleaved as TCP.
       for (const n of [1, 10]) {

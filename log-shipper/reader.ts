@@ -40,6 +40,16 @@ export interface ReaderDeps {
 const FILE_POLL_MIN_MS = 10;
 const FILE_POLL_MAX_MS = 100;
 const runningStates = new Set(['running', 'restarting', 'paused']);
+/**
+ * A container stopped this long ago had every entry flushed to its json-file long before: reading the file to its
+ * end once is enough. The second look after a pause (and the reread after it) are for containers that just
+ * stopped; with 50 stopped containers to catch up after a restart, each held a catch-up slot 50 ms longer for them.
+ */
+const FLUSHED_AFTER_STOP_S = 5;
+
+function stoppedLongAgo(c: ContainerRecord): boolean {
+  return !runningStates.has(c.state) && c.finishedAt !== undefined && Date.now() / 1000 - c.finishedAt > FLUSHED_AFTER_STOP_S;
+}
 
 /**
  * Follows one container's log through the engine's logs API, from its cursor on, and turns entries into records.
@@ -120,10 +130,12 @@ export class ContainerReader {
       this.woken = false;
       this.lastRecord = c;
       let read = 0;
+      let readFile = false;
       const release = wasRunning ? () => undefined : await this.deps.acquireCatchUp();
       this.releaseCatchUp = once(release);
       try {
         const file = this.deps.logFileOf?.(c);
+        readFile = file !== undefined;
         read = file ? await this.readFileOnce(c, file) : await this.readOnce(c);
         failures = 0;
       } catch (err) {
@@ -140,7 +152,7 @@ export class ContainerReader {
       if (failures > 0) await this.sleep(Math.min(30_000, 500 * 2 ** Math.min(failures, 6)));
       // Idle only after a request that found nothing new: the engine's follow stream can end at container exit
       // before it sent the last entries, so a stream that ended with lines is always followed by one more request.
-      else if (read === 0 && !runningStates.has(now.state) && !this.woken) await this.sleep(2 ** 31 - 1);
+      else if ((read === 0 || (readFile && stoppedLongAgo(now))) && !runningStates.has(now.state) && !this.woken) await this.sleep(2 ** 31 - 1);
       // Running but the stream ended: the engine or the container is restarting; avoid a tight loop.
       else if (read === 0) await this.sleep(500);
     }
@@ -359,7 +371,7 @@ export class ContainerReader {
         const now = this.deps.container();
         // The engine has flushed everything once the container stopped: one last pass found nothing, so we are done.
         if (!now || !runningStates.has(now.state)) {
-          if (idleSince > 0) break;
+          if (idleSince > 0 || (now && stoppedLongAgo(now))) break;
           // Stopped: one more pass after a moment catches entries the engine flushed around the exit.
           idleSince = Date.now();
           await this.sleep(50);
