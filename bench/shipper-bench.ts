@@ -211,6 +211,16 @@ async function driverRun(engine: PrivateEngine, n: number, proto: 'tcp' | 'udp',
   await engine.docker(['rm', '-f', ...Array.from({ length: n }, (_, i) => `${prefix}-${i}`)]);
 }
 
+/** Starts the containers at the barrier, releases them (`beforeRelease` first) and waits until all exited; their names. */
+async function runToExit(engine: PrivateEngine, prefix: string, n: number, per: number, beforeRelease?: () => void): Promise<string[]> {
+  const names = Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
+  const start = await startContainers(engine, prefix, n, per, []);
+  beforeRelease?.();
+  start.release();
+  await engine.docker(['wait', ...names], { timeoutMs: 180_000 });
+  return names;
+}
+
 /**
  * The ceiling for any shipper that reads json-file logs: the same containers with no reader at all, lines/s from
  * the first to the last engine timestamp in their log files.
@@ -219,11 +229,8 @@ async function ceilingRun(engine: PrivateEngine, n: number): Promise<void> {
   const prefix = `ceiling-${n}`;
   if (!wanted(prefix)) return;
   const per = Math.floor(LINES / n);
-  const names = Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
-  const start = await startContainers(engine, prefix, n, per, []);
-  const dockerd0 = cpuSeconds(engine.pid);
-  start.release();
-  await engine.docker(['wait', ...names], { timeoutMs: 180_000 });
+  let dockerd0 = 0;
+  const names = await runToExit(engine, prefix, n, per, () => { dockerd0 = cpuSeconds(engine.pid); });
   const cpu = cpuSeconds(engine.pid) - dockerd0;
   let first = Infinity;
   let last = 0;
@@ -249,10 +256,7 @@ async function catchUpRun(engine: PrivateEngine, n: number): Promise<void> {
   const prefix = `catchup-${n}`;
   if (!wanted(prefix)) return;
   const per = Math.floor(LINES / n);
-  const names = Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
-  const start = await startContainers(engine, prefix, n, per, []);
-  start.release();
-  await engine.docker(['wait', ...names], { timeoutMs: 180_000 });
+  const names = await runToExit(engine, prefix, n, per);
   await sleep(6000);
   const r = await receiver('tcp');
   const child = await startShipperProcess(engine, ['--shipper.destination=tcp://127.0.0.1:' + r.port, `--shipper.state-dir=${path.join(work, prefix)}`, `--shipper.include-names=^${prefix}-`, ...EXTRA_ARGS], [...shippedNodeFlags(), ...profileFlags()]);
