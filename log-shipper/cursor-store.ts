@@ -185,6 +185,8 @@ export class CursorStore {
     if (this.snapshotTimer) return;
     this.snapshotTimer = setTimeout(() => {
       this.snapshotTimer = undefined;
+      // One still being written (a slow disk) schedules the next when it ends; replacing it here let idle() miss it.
+      if (this.snapshotInFlight) return;
       this.snapshotInFlight = this.writeSnapshot().finally(() => { this.snapshotInFlight = undefined; });
     }, SNAPSHOT_INTERVAL_MS);
     this.snapshotTimer.unref();

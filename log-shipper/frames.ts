@@ -1,4 +1,4 @@
-import { parseEngineTimeAt, type EngineTime } from './timestamp.js';
+import { compareTime, parseEngineTimeAt, type EngineTime } from './timestamp.js';
 
 export type StreamName = 'stdout' | 'stderr';
 
@@ -141,27 +141,34 @@ function lastPieceEnd(buf: Buffer, start: number, ended: boolean): number | unde
   const sp = buf.indexOf(32, start);
   if (sp < 0) return ended ? -1 : undefined;
   if (sp - start > 40) return -1;
+  const own = parseEngineTimeAt(buf, start, sp);
+  if (!own) return -1;
   const text = sp + 1;
   const nl = buf.indexOf(10, text);
-  const limit = Math.min(nl === -1 ? buf.length : nl, text + ENGINE_PIECE_BYTES + 1);
-  for (let at = text; at + STAMP_BYTES <= limit; at++) {
+  // A timestamp holds no newline. A last piece is 0 to 16,383 bytes (16,384 without a newline is a piece the engine
+  // cut, and the next piece's timestamp right after it is pieceEnd's to find), so the next entry's timestamp starts
+  // at most 16,383 bytes into the text.
+  const end = nl === -1 ? buf.length : nl;
+  const lastStart = text + ENGINE_PIECE_BYTES - 1;
+  for (let at = text; at <= lastStart && at + STAMP_BYTES <= end; at++) {
     // Cheap filter first: "dddd-dd-ddT" has its dashes and the T at fixed places.
     if (buf[at + 4] !== 45 || buf[at + 7] !== 45 || buf[at + 10] !== 84) continue;
     const stamp = fixedStampAt(buf, at);
     if (stamp === undefined) continue;
-    if (stamp === 'offset') {
-      if (at + OFFSET_STAMP_BYTES > buf.length) {
-        if (!ended) return undefined;
-        continue;
-      }
-      if (!isOffsetTailAt(buf, at + STAMP_BYTES - 2)) continue;
+    const stampEnd = at + (stamp === 'offset' ? OFFSET_STAMP_BYTES : STAMP_BYTES);
+    if (stampEnd > end) {
+      if (nl === -1 && !ended) return undefined;
+      continue;
     }
-    // Not older than this entry's own (same zone, fixed width: bytes compare as times do).
-    if (buf.compare(buf, start, start + STAMP_BYTES - 2, at, at + STAMP_BYTES - 2) < 0) continue;
+    if (stamp === 'offset' && !isOffsetTailAt(buf, at + STAMP_BYTES - 2)) continue;
+    // Not older than this entry's own, compared as instants (a daylight-saving change moves the zone's offset).
+    const next = parseEngineTimeAt(buf, at, stampEnd - 1);
+    if (!next || compareTime(next, own) < 0) continue;
     return at;
   }
-  if (nl !== -1 || text + ENGINE_PIECE_BYTES + 1 <= buf.length || ended) return -1;
-  return undefined;
+  // Undecided while a timestamp could still start by lastStart and end past what buf holds.
+  if (nl === -1 && !ended && lastStart + OFFSET_STAMP_BYTES > buf.length) return undefined;
+  return -1;
 }
 
 /** End of the raw entry at `start` (after its newline, or where the engine's next piece begins); undefined: not known yet. */
@@ -224,6 +231,16 @@ function isOffsetTailAt(buf: Buffer, at: number): boolean {
 
 function shapeMatches(c: number, want: number): boolean {
   return want === 100 /* d */ ? c >= 48 && c <= 57 : c === want;
+}
+
+/**
+ * The `local` driver's logs API (engine 20.10) writes the last piece of a line the engine cut without its newline,
+ * in multiplexed streams too (recorded here: a 20,000-byte line came as 16,384 bytes, then 3,616 bytes, neither
+ * with a newline). A piece the engine cut is always 16,384 bytes (the local driver keeps the printed bytes), so a
+ * shorter entry without a newline ends its line.
+ */
+export function endLocalDriverLine(frame: LogFrame): void {
+  if (frame.partial && frame.text.length < ENGINE_PIECE_BYTES) frame.partial = false;
 }
 
 /**

@@ -5,7 +5,7 @@ import type { Logger } from '../core/log.js';
 import type { ContainerRecord } from '../core/state/types.js';
 import { RecordAssembler, ZERO_CURSOR, type LogRecord } from './assembler.js';
 import { compareCursor, PositionTracker, type Cursor } from './cursor.js';
-import { MultiplexedDecoder, parseEntry, RawLineDecoder, type StreamName } from './frames.js';
+import { endLocalDriverLine, MultiplexedDecoder, parseEntry, RawLineDecoder, type StreamName } from './frames.js';
 import { decodeEscapedText, JsonFileSource } from './json-file-source.js';
 import { compareTime, formatUnixNano, type EngineTime } from './timestamp.js';
 
@@ -238,11 +238,13 @@ export class ContainerReader {
     });
     let before: Cursor = pos ?? ZERO_CURSOR;
     let checkFirst = mode === 'since-checked' && pos !== undefined;
+    const localMultiplexed = c.logDriver === 'local' && !c.tty;
     let cursorEntryGone = false;
     const onEntry = (name: StreamName, payload: Buffer, ended?: boolean) => {
       if (cursorEntryGone) return;
       const frame = parseEntry(name, payload, ended);
       if (!frame) { this.deps.onDropped('unparsable_entry'); return; }
+      if (localMultiplexed) endLocalDriverLine(frame);
       if (checkFirst) {
         checkFirst = false;
         if (compareTime(frame.time, pos!.time) > 0) { cursorEntryGone = true; stream.destroy(); return; }

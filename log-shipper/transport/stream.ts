@@ -110,9 +110,12 @@ export class StreamTransport implements Transport {
     /** Where `written` is in `runs`: run index and offset in it. */
     let run = 0;
     let runOff = 0;
+    /** Bytes the last write offered: fewer than up to `limit` when IOV_MAX cut its list. */
+    let offered = 0;
     const write = (fd: number, limit: number): number => {
       if (runs.length - run === 1 || (limit - written <= runs[run]!.length - runOff)) {
-        return fs.writeSync(fd, runs[run]!, runOff, Math.min(limit - written, runs[run]!.length - runOff));
+        offered = Math.min(limit - written, runs[run]!.length - runOff);
+        return fs.writeSync(fd, runs[run]!, runOff, offered);
       }
       const iov: Buffer[] = [];
       let pos = written;
@@ -122,6 +125,7 @@ export class StreamTransport implements Transport {
         iov.push(o === 0 && take === r.length ? r : r.subarray(o, o + take));
         pos += take;
       }
+      offered = pos - written;
       return fs.writevSync(fd, iov);
     };
     const skip = (n: number) => {
@@ -160,7 +164,8 @@ export class StreamTransport implements Transport {
         if (whole > reported) { reported = whole; onProgress?.(whole); }
         lastProgress = Date.now();
         pauseMs = 1;
-        if (written < size) offerEnd = nextOffer(ends, reported, written, n, size, beforeWrite);
+        // The kernel took all it was offered, short of offerEnd only because IOV_MAX cut the list: no backpressure.
+        if (written < size && !(n === offered && written < offerEnd)) offerEnd = nextOffer(ends, reported, written, n, size, beforeWrite);
         continue;
       }
       if (Date.now() - lastProgress > this.opts.writeTimeoutMs) {

@@ -77,8 +77,9 @@ describe('log shipper on a real engine', () => {
   });
 
   // A TTY's terminal ends lines with \r\n and its log stream marks no 16 KiB piece: the same message is expected.
-  // The local driver's logs API writes the last piece of a cut line without its newline (RawLineDecoder).
-  for (const [mode, tty, driver] of [['file', false, 'json-file'], ['api', false, 'json-file'], ['api', true, 'json-file'], ['file', true, 'json-file'], ['api', true, 'local']] as const) it(`ships a 20 KB line as one identical message and truncates a 1.2 MiB line to 1 MiB, marked (read-mode ${mode}${tty ? ', TTY' : ''}${driver === 'local' ? ', local driver' : ''})`, async () => {
+  // The local driver's logs API writes the last piece of a cut line without its newline (RawLineDecoder,
+  // endLocalDriverLine).
+  for (const [mode, tty, driver] of [['file', false, 'json-file'], ['api', false, 'json-file'], ['api', true, 'json-file'], ['file', true, 'json-file'], ['api', true, 'local'], ['api', false, 'local']] as const) it(`ships a 20 KB line as one identical message and truncates a 1.2 MiB line to 1 MiB, marked (read-mode ${mode}${tty ? ', TTY' : ''}${driver === 'local' ? ', local driver' : ''})`, async () => {
     const name = `biglines-${mode}${tty ? '-tty' : ''}${driver === 'local' ? '-local' : ''}`;
     const data = path.join(work, name);
     fs.mkdirSync(data, { recursive: true });

@@ -11,6 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { until } from '../support/until.js';
 import { createLogger } from '../../core/log.js';
 import { GelfEncoder } from '../../log-shipper/gelf-message.js';
+import { MessageArena } from '../../log-shipper/message-arena.js';
 import type { OutMessage } from '../../log-shipper/queue.js';
 import { parseDestination } from '../../log-shipper/settings.js';
 import { StreamTransport } from '../../log-shipper/transport/stream.js';
@@ -150,6 +151,33 @@ describe('TCP transport', () => {
     await until('1 messages at the receiver', async () => r2.stats().messages >= 1, 10_000, 50);
     expect(r2.messages().at(-1)!.short_message).toBe('after restart');
     expect(hooks.reconnects).toBe(reconnectsBefore + 1);
+    await t.close();
+  });
+
+  it('writes a batch straight from the arena, in more buffers than one writev takes, whole and in order to a slow receiver', async () => {
+    // Arena messages alternating with text messages: every message is a buffer of its own (framedRuns), 3,000 in
+    // all, and a receiver reading 2 MB/s makes the kernel take the batch in parts.
+    const r = await receiver({ proto: 'tcp', readRate: 2_000_000 });
+    const t = new StreamTransport({ destination: parseDestination(`tcp://127.0.0.1:${r.port}`), writeTimeoutMs: 10_000, resolveIntervalMs: 30_000 }, transportHooks, log);
+    const arena = new MessageArena();
+    const enc = new GelfEncoder({ _container_id: 'c' }, 'test-host');
+    const batch: OutMessage[] = [];
+    for (let i = 0; i < 3000; i++) {
+      const text = `line ${i} ${'x'.repeat(300)}`;
+      if (i % 2 === 1) { batch.push(message(text, i)); continue; }
+      const src = Buffer.from(text);
+      const bytes = enc.writeEscaped(arena, src, 0, src.length, { sec: 1700000000, nsec: i }, 6);
+      batch.push({ ...message(text, i), json: undefined, data: arena.buf, at: arena.used, bytes });
+      arena.used += bytes + 1;
+    }
+    const progress: number[] = [];
+    await t.send(batch, (n) => progress.push(n));
+    await until('3000 messages at the receiver', async () => r.stats().messages >= 3000, 20_000, 50);
+    expect(r.messages().map((m) => m.short_message)).toEqual(batch.map((_, i) => `line ${i} ${'x'.repeat(300)}`));
+    // Taken in parts, each reported as the messages it held whole, ending with the whole batch.
+    expect(progress.length).toBeGreaterThan(1);
+    expect(progress.at(-1)).toBe(3000);
+    expect(progress).toEqual([...progress].sort((a, b) => a - b));
     await t.close();
   });
 

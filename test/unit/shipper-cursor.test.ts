@@ -111,6 +111,46 @@ describe('CursorStore', () => {
     expect(fs.readdirSync(dir).filter((f) => f.includes('.tmp-'))).toEqual([]);
   });
 
+  it('at stop, waits for a snapshot held up by a slow disk for longer than the snapshot interval', async () => {
+    const dir = tmp();
+    const store = new CursorStore(dir);
+    store.load();
+    // The real rename, held until the test lets it go: a disk slower than the once-a-second snapshot.
+    const realRename = fs.promises.rename;
+    let letGo!: () => void;
+    const gate = new Promise<void>((resolve) => { letGo = resolve; });
+    let renaming!: () => void;
+    const renameStarted = new Promise<void>((resolve) => { renaming = resolve; });
+    const slow = vi.spyOn(fs.promises, 'rename').mockImplementation(async (from, to) => { renaming(); await gate; return realRename(from, to); });
+    try {
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+      store.prepare(new Map([['a', entry({ time: t(1), count: 1 })]])).commit();
+      vi.advanceTimersByTime(1000);
+      vi.useRealTimers();
+      await renameStarted;
+      // A second commit and its snapshot time come while the first snapshot still waits for the disk.
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+      store.prepare(new Map([['a', entry({ time: t(2), count: 1 })]])).commit();
+      vi.advanceTimersByTime(1000);
+      vi.useRealTimers();
+      let idle = false;
+      const stopping = store.idle().then(() => { idle = true; });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(idle).toBe(false);
+      letGo();
+      await stopping;
+      store.writeNow(new Map([['a', entry({ time: t(3), count: 1 })]]));
+      store.close();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const snapshot = JSON.parse(fs.readFileSync(path.join(dir, 'cursors.json'), 'utf8')) as { containers: Record<string, { ts: string }> };
+      expect(snapshot.containers.a!.ts).toBe('3.000000000');
+    } finally {
+      vi.useRealTimers();
+      slow.mockRestore();
+      letGo();
+    }
+  });
+
   it('reports a state it cannot write to onWriteError and never throws into the sender', () => {
     const dir = tmp();
     const errors: string[] = [];

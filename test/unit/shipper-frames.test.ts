@@ -184,6 +184,25 @@ describe('RawLineDecoder on a real TTY container\'s long lines (recorded)', () =
     }
   });
 
+  it('ends a local-driver last piece of any length (0 to 16,383 bytes) at the next entry, in any chunking', () => {
+    // The recorded layout: a cut line's first piece, its last piece without a newline, the next entry.
+    const own = '2026-11-22T15:53:30.330354617+01:00';
+    const next = '2026-11-22T15:53:30.331008203+01:00';
+    for (const last of [0, 10, 16354, 16355, 16356, 16382]) {
+      const stream = Buffer.from(`${own} ${'x'.repeat(ENGINE_PIECE_BYTES)}${own} ${'y'.repeat(last)}\r${next} next\r\n`);
+      for (const chunk of [stream.length, 4096, 97]) {
+        const frames: [number, boolean][] = [];
+        const d = new RawLineDecoder((stream, payload, ended) => {
+          const f = parseEntry(stream, payload, ended)!;
+          frames.push([f.text.length, f.partial]);
+        }, true);
+        for (let i = 0; i < stream.length; i += chunk) d.push(stream.subarray(i, i + chunk));
+        d.flush();
+        expect(frames, `last piece ${last} bytes, ${chunk}-byte chunks`).toEqual([[ENGINE_PIECE_BYTES, true], [last + 1, false], ['next\r'.length, false]]);
+      }
+    }
+  });
+
   it('gives a rejoined line the time of its first piece and a cursor after its last', () => {
     const records = readApi(apiBytes);
     const firstPieces = fileEntries.filter((e, i) => i === 0 || fileEntries[i - 1]!.log.endsWith('\n'));
