@@ -96,6 +96,20 @@ export class RawLineDecoder {
     this.carry = rest < buf.length ? Buffer.from(buf.subarray(rest)) : Buffer.alloc(0);
   }
 
+  /**
+   * A `local` driver's last piece is held until the next entry says where it ends. The engine writes every entry
+   * whole, so once the stream has been quiet for a moment what is held is that piece, whole: emitted as ending its
+   * line, or a long line of a container that then stays quiet waited for its next line. Returns whether it did.
+   */
+  endQuietLastPiece(): boolean {
+    if (!this.afterPiece || !this.lastPieceUnterminated || this.carry.length === 0) return false;
+    const piece = this.carry;
+    this.carry = Buffer.alloc(0);
+    this.afterPiece = false;
+    this.onFrame('stdout', piece, true);
+    return true;
+  }
+
   /** The stream ended: entries still held are emitted, an unterminated last one as it is. */
   flush(): void {
     const rest = this.emitEntries(this.carry, true);

@@ -254,9 +254,16 @@ export class ContainerReader {
       before = position;
     };
     const decoder = c.tty ? new RawLineDecoder(onEntry, c.logDriver === 'local') : new MultiplexedDecoder(onEntry);
+    // A local-driver TTY line's last piece waits for the next entry: after a quiet second it is shipped as it is.
+    // Not while reading is paused: the rest of that piece may be waiting unread in the paused stream.
+    const quiet = decoder instanceof RawLineDecoder && c.logDriver === 'local'
+      ? setTimeout(() => { if (paused) quiet!.refresh(); else decoder.endQuietLastPiece(); }, QUIET_LAST_PIECE_MS)
+      : undefined;
+    quiet?.unref();
     try {
-      await streamDone(stream, (chunk) => decoder.push(chunk));
+      await streamDone(stream, (chunk) => { decoder.push(chunk); quiet?.refresh(); });
     } finally {
+      clearTimeout(quiet);
       this.stream = undefined;
       stream.destroy();
     }
@@ -393,6 +400,9 @@ export class ContainerReader {
     return entries;
   }
 }
+
+/** How long a follow stream stays quiet before a local-driver TTY last piece is taken as whole (RawLineDecoder). */
+const QUIET_LAST_PIECE_MS = 1000;
 
 /** streamFrom's answer when a stream reopened from a cursor did not begin at the cursor's entry. */
 const CURSOR_ENTRY_GONE = -1;

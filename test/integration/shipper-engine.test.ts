@@ -110,6 +110,23 @@ describe('log shipper on a real engine', () => {
     await s.stop();
   });
 
+  it('ships a long line of a local-driver TTY container that then stays quiet, without waiting for its next line (read-mode api)', async () => {
+    const name = 'quiet-local-tty';
+    const data = path.join(work, name);
+    fs.mkdirSync(data, { recursive: true });
+    const line20k = randomBytes(15_000).toString('base64');
+    fs.writeFileSync(path.join(data, 'line.txt'), `${line20k}\n`);
+    const r = await receiver('tcp');
+    const s = await shipper([`--shipper.destination=tcp://127.0.0.1:${r.port}`, `--shipper.state-dir=${stateDir(name)}`, `--shipper.include-names=^${name}$`, '--shipper.read-mode=api']);
+    await engine.docker(['run', '-d', '-t', '--log-driver', 'local', '--network', 'none', '--name', name, '-v', `${data}:/data:ro`, image, 'sh', '-c', 'cat /data/line.txt; sleep 60']);
+    // The engine writes the line's last piece without a newline and nothing follows for a minute.
+    await until('the long line', () => r.stats().messages >= 1, 10_000);
+    expect(r.messages().map((m) => m.short_message)).toEqual([line20k]);
+    expect((await engine.docker(['inspect', '-f', '{{.State.Running}}', name])).stdout.trim()).toBe('true');
+    await engine.docker(['rm', '-f', name]);
+    await s.stop();
+  });
+
   it('sends every key Docker\'s gelf driver sends for the same container output, with the same values', async () => {
     const driverRx = await receiver('udp');
     const ourRx = await receiver('udp');

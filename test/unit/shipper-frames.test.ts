@@ -203,6 +203,22 @@ describe('RawLineDecoder on a real TTY container\'s long lines (recorded)', () =
     }
   });
 
+  it('ends a held local-driver last piece when asked after a quiet moment, and nothing else', () => {
+    const own = '2026-11-22T15:53:30.330354617+01:00';
+    const stream = Buffer.from(`${own} ${'x'.repeat(ENGINE_PIECE_BYTES)}${own} ${'y'.repeat(100)}\r`);
+    for (const local of [true, false]) {
+      const frames: [number, boolean][] = [];
+      const d = new RawLineDecoder((s, p, ended) => { const f = parseEntry(s, p, ended)!; frames.push([f.text.length, f.partial]); }, local);
+      d.push(stream);
+      // The last piece has no newline and nothing follows it yet: held.
+      expect(frames).toEqual([[ENGINE_PIECE_BYTES, true]]);
+      expect(d.endQuietLastPiece()).toBe(local);
+      expect(d.endQuietLastPiece()).toBe(false);
+      if (local) expect(frames).toEqual([[ENGINE_PIECE_BYTES, true], [101, false]]);
+      else expect(frames).toEqual([[ENGINE_PIECE_BYTES, true]]);
+    }
+  });
+
   it('gives a rejoined line the time of its first piece and a cursor after its last', () => {
     const records = readApi(apiBytes);
     const firstPieces = fileEntries.filter((e, i) => i === 0 || fileEntries[i - 1]!.log.endsWith('\n'));
