@@ -59,6 +59,8 @@ export const ENGINE_PIECE_BYTES = 16 * 1024;
  */
 const STAMP_BYTES = 31;
 const OFFSET_STAMP_BYTES = 36;
+/** Where an entry's first space may be at most: past it, the prefix is no timestamp. */
+const MAX_STAMP_BYTES = 40;
 /**
  * json-file stores each invalid UTF-8 byte of a piece as U+FFFD (3 bytes), the split of a multibyte character
  * included, and the API replays that: a piece's text is 16,384 bytes plus 2 per replaced byte.
@@ -68,7 +70,9 @@ const REPLACEMENT = Buffer.from([0xef, 0xbf, 0xbd]);
 /** pieceEnd's answers besides an offset. */
 const NO_PIECE = -1;
 const NEED_MORE = -2;
-const STAMP_SHAPE = 'dddd-dd-ddTdd:dd:dd.dddddddddZ ';
+/** The part every fixed-width timestamp shares, up to its zone; then "Z " or "+dd:dd " / "-dd:dd ". */
+const STAMP_HEAD = 'dddd-dd-ddTdd:dd:dd.ddddddddd';
+const OFFSET_TAIL = 'dd:dd ';
 /**
  * A TTY container's logs come as one raw byte stream: every entry is "<timestamp> <text>\n". A piece the engine
  * cut from a longer line has no newline, so the next entry's timestamp follows its text directly. Such a boundary
@@ -88,7 +92,7 @@ export class RawLineDecoder {
    * offset (recorded: test/fixtures/shipper/tty-long-lines). Such a piece ends at the first fixed-width timestamp
    * in it that is not older than its own; text that prints such a timestamp in that piece is cut there too.
    */
-  constructor(private readonly onFrame: (stream: StreamName, payload: Buffer, ended?: boolean) => void, private readonly lastPieceUnterminated = false) {}
+  constructor(private readonly onFrame: (stream: StreamName, payload: Buffer) => void, private readonly lastPieceUnterminated = false) {}
 
   push(chunk: Buffer): void {
     const buf = this.carry.length ? Buffer.concat([this.carry, chunk]) : chunk;
@@ -99,14 +103,15 @@ export class RawLineDecoder {
   /**
    * A `local` driver's last piece is held until the next entry says where it ends. The engine writes every entry
    * whole, so once the stream has been quiet for a moment what is held is that piece, whole: emitted as ending its
-   * line, or a long line of a container that then stays quiet waited for its next line. Returns whether it did.
+   * line (parseEntry with `localDriver`), or a long line of a container that then stays quiet waited for its next
+   * line. Returns whether it did.
    */
   endQuietLastPiece(): boolean {
     if (!this.afterPiece || !this.lastPieceUnterminated || this.carry.length === 0) return false;
     const piece = this.carry;
     this.carry = Buffer.alloc(0);
     this.afterPiece = false;
-    this.onFrame('stdout', piece, true);
+    this.onFrame('stdout', piece);
     return true;
   }
 
@@ -130,8 +135,7 @@ export class RawLineDecoder {
         end = lastPieceEnd(buf, start, ended);
         if (end === undefined) return start;
         if (end >= 0) {
-          // `ended`: the line ends here although no newline says so.
-          this.onFrame('stdout', buf.subarray(start, end), true);
+          this.onFrame('stdout', buf.subarray(start, end));
           this.afterPiece = false;
           start = end;
           continue;
@@ -154,7 +158,7 @@ export class RawLineDecoder {
 function lastPieceEnd(buf: Buffer, start: number, ended: boolean): number | undefined {
   const sp = buf.indexOf(32, start);
   if (sp < 0) return ended ? -1 : undefined;
-  if (sp - start > 40) return -1;
+  if (sp - start > MAX_STAMP_BYTES) return -1;
   const own = parseEngineTimeAt(buf, start, sp);
   if (!own) return -1;
   const text = sp + 1;
@@ -162,26 +166,19 @@ function lastPieceEnd(buf: Buffer, start: number, ended: boolean): number | unde
   // A timestamp holds no newline. A last piece is 0 to 16,383 bytes (16,384 without a newline is a piece the engine
   // cut, and the next piece's timestamp right after it is pieceEnd's to find), so the next entry's timestamp starts
   // at most 16,383 bytes into the text.
-  const end = nl === -1 ? buf.length : nl;
-  const lastStart = text + ENGINE_PIECE_BYTES - 1;
-  for (let at = text; at <= lastStart && at + STAMP_BYTES <= end; at++) {
+  const limit = nl === -1 ? buf.length : nl;
+  const canGrow = nl === -1 && !ended;
+  for (let at = text; at <= text + ENGINE_PIECE_BYTES - 1; at++) {
     // Cheap filter first: "dddd-dd-ddT" has its dashes and the T at fixed places.
-    if (buf[at + 4] !== 45 || buf[at + 7] !== 45 || buf[at + 10] !== 84) continue;
-    const stamp = fixedStampAt(buf, at);
-    if (stamp === undefined) continue;
-    const stampEnd = at + (stamp === 'offset' ? OFFSET_STAMP_BYTES : STAMP_BYTES);
-    if (stampEnd > end) {
-      if (nl === -1 && !ended) return undefined;
-      continue;
-    }
-    if (stamp === 'offset' && !isOffsetTailAt(buf, at + STAMP_BYTES - 2)) continue;
+    if (at + STAMP_BYTES <= limit && (buf[at + 4] !== 45 || buf[at + 7] !== 45 || buf[at + 10] !== 84)) continue;
+    const length = stampLengthAt(buf, at, limit, canGrow);
+    if (length === NEED_MORE) return undefined;
+    if (length === 0) continue;
     // Not older than this entry's own, compared as instants (a daylight-saving change moves the zone's offset).
-    const next = parseEngineTimeAt(buf, at, stampEnd - 1);
+    const next = parseEngineTimeAt(buf, at, at + length - 1);
     if (!next || compareTime(next, own) < 0) continue;
     return at;
   }
-  // Undecided while a timestamp could still start by lastStart and end past what buf holds.
-  if (nl === -1 && !ended && lastStart + OFFSET_STAMP_BYTES > buf.length) return undefined;
   return -1;
 }
 
@@ -192,7 +189,7 @@ function rawEntryEnd(buf: Buffer, start: number, ended: boolean): number | undef
   // Hot path: too short to hold a whole piece, so the newline ends it.
   if (nl !== -1 && nl - start <= ENGINE_PIECE_BYTES + 1) return nl + 1;
   const sp = buf.indexOf(32, start);
-  const stamped = sp > start && sp - start <= 40;
+  const stamped = sp > start && sp - start <= MAX_STAMP_BYTES;
   const end = stamped ? pieceEnd(buf, sp + 1, nl === -1 ? buf.length : nl, ended) : NO_PIECE;
   if (end >= 0) return end;
   if (end === NEED_MORE) return undefined;
@@ -212,35 +209,27 @@ function pieceEnd(buf: Buffer, text: number, limit: number, ended: boolean): num
       nextReplacement = buf.indexOf(REPLACEMENT, nextReplacement + REPLACEMENT.length);
     }
     if (at - text - ENGINE_PIECE_BYTES > 2 * replaced) return NO_PIECE;
-    if (at + STAMP_BYTES > limit) return limit === buf.length && !ended ? NEED_MORE : NO_PIECE;
-    const stamp = fixedStampAt(buf, at);
-    if (stamp === 'utc') return at;
-    if (stamp === 'offset') {
-      if (at + OFFSET_STAMP_BYTES > limit) return limit === buf.length && !ended ? NEED_MORE : NO_PIECE;
-      if (isOffsetTailAt(buf, at + STAMP_BYTES - 2)) return at;
-    }
+    const length = stampLengthAt(buf, at, limit, limit === buf.length && !ended);
+    if (length === NEED_MORE) return NEED_MORE;
+    if (length > 0) return at;
   }
 }
 
 /**
- * At `at` (31 bytes available): "dddd-dd-ddTdd:dd:dd.dddddddddZ " is 'utc'; the same up to the fraction followed by
- * "+" or "-" is 'offset' when isOffsetTailAt confirms the rest.
+ * Length of the fixed-width timestamp and its space at `at`: STAMP_BYTES in UTC, OFFSET_STAMP_BYTES with a zone
+ * offset, 0 when there is none; NEED_MORE when `limit` (the first newline or the end of buf) cuts it and `canGrow`
+ * (more of the stream may still come).
  */
-function fixedStampAt(buf: Buffer, at: number): 'utc' | 'offset' | undefined {
-  for (let i = 0; i < STAMP_BYTES - 2; i++) {
-    if (!shapeMatches(buf[at + i]!, STAMP_SHAPE.charCodeAt(i))) return undefined;
-  }
-  const zone = buf[at + STAMP_BYTES - 2];
-  if (zone === 90 /* Z */) return buf[at + STAMP_BYTES - 1] === 32 ? 'utc' : undefined;
-  return zone === 43 /* + */ || zone === 45 /* - */ ? 'offset' : undefined;
-}
-
-const OFFSET_SHAPE = '+dd:dd ';
-
-/** "+dd:dd " (or with "-") at `at`. */
-function isOffsetTailAt(buf: Buffer, at: number): boolean {
-  for (let i = 1; i < OFFSET_SHAPE.length; i++) if (!shapeMatches(buf[at + i]!, OFFSET_SHAPE.charCodeAt(i))) return false;
-  return true;
+function stampLengthAt(buf: Buffer, at: number, limit: number, canGrow: boolean): number {
+  if (at + STAMP_BYTES > limit) return canGrow ? NEED_MORE : 0;
+  for (let i = 0; i < STAMP_HEAD.length; i++) if (!shapeMatches(buf[at + i]!, STAMP_HEAD.charCodeAt(i))) return 0;
+  const zone = buf[at + STAMP_HEAD.length];
+  if (zone === 90 /* Z */) return buf[at + STAMP_HEAD.length + 1] === 32 ? STAMP_BYTES : 0;
+  if (zone !== 43 /* + */ && zone !== 45 /* - */) return 0;
+  if (at + OFFSET_STAMP_BYTES > limit) return canGrow ? NEED_MORE : 0;
+  const tail = at + STAMP_HEAD.length + 1;
+  for (let i = 0; i < OFFSET_TAIL.length; i++) if (!shapeMatches(buf[tail + i]!, OFFSET_TAIL.charCodeAt(i))) return 0;
+  return OFFSET_STAMP_BYTES;
 }
 
 function shapeMatches(c: number, want: number): boolean {
@@ -248,25 +237,18 @@ function shapeMatches(c: number, want: number): boolean {
 }
 
 /**
- * The `local` driver's logs API (engine 20.10) writes the last piece of a line the engine cut without its newline,
- * in multiplexed streams too (recorded here: a 20,000-byte line came as 16,384 bytes, then 3,616 bytes, neither
- * with a newline). A piece the engine cut is always 16,384 bytes (the local driver keeps the printed bytes), so a
- * shorter entry without a newline ends its line.
+ * Splits "<RFC3339Nano> <text>[\n]" into a frame; undefined when the prefix is not a timestamp. `localDriver`: the
+ * container logs with the `local` driver, whose logs API (engine 20.10) writes the last piece of a line the engine
+ * cut without its newline, multiplexed or TTY (recorded: a 20,000-byte line came as 16,384 bytes, then 3,616
+ * bytes, neither with a newline). A piece the engine cut is always 16,384 bytes there (the driver keeps the printed
+ * bytes), so a shorter entry without a newline ends its line.
  */
-export function endLocalDriverLine(frame: LogFrame): void {
-  if (frame.partial && frame.text.length < ENGINE_PIECE_BYTES) frame.partial = false;
-}
-
-/**
- * Splits "<RFC3339Nano> <text>[\n]" into a frame; undefined when the prefix is not a timestamp. `ended`: the entry
- * ends a line without a newline (RawLineDecoder's last pieces of the local driver).
- */
-export function parseEntry(stream: StreamName, payload: Buffer, ended = false): LogFrame | undefined {
+export function parseEntry(stream: StreamName, payload: Buffer, localDriver = false): LogFrame | undefined {
   const sp = payload.indexOf(32);
-  if (sp <= 0 || sp > 40) return undefined;
+  if (sp <= 0 || sp > MAX_STAMP_BYTES) return undefined;
   const time = parseEngineTimeAt(payload, 0, sp);
   if (!time) return undefined;
   const hasNewline = payload.length > sp + 1 && payload[payload.length - 1] === 10;
   const text = payload.subarray(sp + 1, hasNewline ? payload.length - 1 : payload.length);
-  return { stream, time, text, partial: !hasNewline && !ended };
+  return { stream, time, text, partial: !hasNewline && !(localDriver && text.length < ENGINE_PIECE_BYTES) };
 }

@@ -1,5 +1,6 @@
 import type { ContainerRecord } from '../core/state/types.js';
 import { cutUtf8 } from './assembler.js';
+import type { StreamName } from './frames.js';
 import type { MessageArena } from './message-arena.js';
 import { formatUnixNano, writeUnixNano, type EngineTime } from './timestamp.js';
 
@@ -87,13 +88,19 @@ export function containerFields(c: ContainerRecord, ctx: MessageContext): Record
   return fields;
 }
 
+/** GELF level of a line: 3 (error) from stderr, 6 (info) from stdout, as Docker's gelf driver sends. */
+export function levelOf(stream: StreamName): number {
+  return stream === 'stderr' ? 3 : 6;
+}
+
 let nextTailId = 1;
 const TIMESTAMP_BYTES = Buffer.from('","timestamp":');
 const LEVEL_BYTES = Buffer.from(',"level":');
 
 /**
  * Serializes GELF 1.1 messages for one container. The container's fields are serialized once; a line costs one
- * JSON.stringify of its text. The timestamp is written as `seconds.nanoseconds` so no digit is lost to a float.
+ * JSON.stringify of its text (encode) or a copy of its already escaped bytes (writeEscaped). The timestamp is
+ * written as `seconds.nanoseconds` so no digit is lost to a float.
  */
 export class GelfEncoder {
   private readonly prefix: string;

@@ -14,17 +14,9 @@ export interface FileEntry {
 
 /**
  * Bytes read per step. Parsing stops where the delivery buffer fills (readMore's `stop`), so the chunk size does not
- * bound memory by itself; 128 KiB keeps the decoded text of a step small.
+ * bound memory by itself; the lines held back then stay in the read buffer.
  */
 const CHUNK = 128 * 1024;
-
-/** One line of a json-file log: the entry's text without its newline, whether it had one, stream and timestamp. */
-export interface JsonFileLine {
-  text: string;
-  partial: boolean;
-  stream: StreamName;
-  time: string;
-}
 
 const LOG_KEY = '{"log":"';
 
@@ -32,7 +24,7 @@ const LOG_KEY = '{"log":"';
  * Parses one line as the engine writes it, `{"log":"…","stream":"stdout"[,"attrs":{…}],"time":"…"}`, with
  * JSON.parse: the general path. Complete lines of the usual layout never come here (plainLineLayout).
  */
-export function parseJsonFileLine(line: string): JsonFileLine | undefined {
+export function parseJsonFileLine(line: string): FileEntry | undefined {
   let o: { log?: unknown; stream?: unknown; time?: unknown };
   try {
     o = JSON.parse(line) as typeof o;
@@ -40,8 +32,10 @@ export function parseJsonFileLine(line: string): JsonFileLine | undefined {
     return undefined;
   }
   if (typeof o.log !== 'string' || typeof o.time !== 'string') return undefined;
+  const time = parseEngineTime(o.time);
+  if (!time) return undefined;
   const partial = !o.log.endsWith('\n');
-  return { text: partial ? o.log : o.log.slice(0, -1), partial, stream: o.stream === 'stderr' ? 'stderr' : 'stdout', time: o.time };
+  return { text: partial ? o.log : o.log.slice(0, -1), partial, stream: o.stream === 'stderr' ? 'stderr' : 'stdout', time };
 }
 
 /**
@@ -81,17 +75,24 @@ function plainLineLayout(b: Buffer, s: number, e: number): boolean {
     if (i === 15 && c === 101 /* e */ && b[middle + 16] === 114 && b[middle + 17] === 114) { err = true; i = 17; continue; }
     return false;
   }
-  // The text ends with "\n" only if that backslash is not itself escaped: an odd run of backslashes.
-  if (b[middle - 1] !== 110 /* n */) return false;
-  let k = middle - 2;
-  while (k >= s + 8 && b[k] === 92 /* \ */) k--;
-  if ((middle - 2 - k) % 2 === 0) return false;
+  if (!endsWithEscape(b, s + 8, middle, 110 /* n */)) return false;
   layout.textStart = s + 8;
   layout.textEnd = middle - 2;
   layout.timeStart = q + 1;
   layout.timeEnd = e - 2;
   layout.stream = err ? 'stderr' : 'stdout';
   return true;
+}
+
+/**
+ * Whether the escaped text `b[start, end)` ends with the escape "\\" + `letter`: the backslash must not itself be
+ * escaped, i.e. an odd run of backslashes precedes the letter.
+ */
+export function endsWithEscape(b: Buffer, start: number, end: number, letter: number): boolean {
+  if (end - start < 2 || b[end - 1] !== letter) return false;
+  let k = end - 2;
+  while (k >= start && b[k] === 92 /* \ */) k--;
+  return (end - 2 - k) % 2 === 1;
 }
 
 /** The text of an escaped log text: JSON.parse only when it holds an escape. */
@@ -147,8 +148,7 @@ export class JsonFileSource {
         try { head = Buffer.allocUnsafe(65536); head = head.subarray(0, fs.readSync(fd, head, 0, 65536, 0)); } finally { fs.closeSync(fd); }
       }
       const nl = head.indexOf(10);
-      const o = JSON.parse(head.toString('utf8', 0, nl < 0 ? head.length : nl)) as { time?: string };
-      return o.time ? parseEngineTime(o.time) : undefined;
+      return parseJsonFileLine(head.toString('utf8', 0, nl < 0 ? head.length : nl))?.time;
     } catch {
       return undefined;
     }
@@ -310,11 +310,8 @@ export class JsonFileSource {
         continue;
       }
       const entry = parseJsonFileLine(b.toString('utf8', s, nl));
-      if (!entry) continue;
-      const time = parseEngineTime(entry.time);
-      if (!time) continue;
-      if (!this.admit(time)) continue;
-      emit({ stream: entry.stream, time, text: entry.text, partial: entry.partial });
+      if (!entry || !this.admit(entry.time)) continue;
+      emit(entry);
     }
   }
 

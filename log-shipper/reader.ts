@@ -5,8 +5,8 @@ import type { Logger } from '../core/log.js';
 import type { ContainerRecord } from '../core/state/types.js';
 import { RecordAssembler, ZERO_CURSOR, type LogRecord } from './assembler.js';
 import { compareCursor, PositionTracker, type Cursor } from './cursor.js';
-import { endLocalDriverLine, MultiplexedDecoder, parseEntry, RawLineDecoder, type StreamName } from './frames.js';
-import { decodeEscapedText, JsonFileSource } from './json-file-source.js';
+import { MultiplexedDecoder, parseEntry, RawLineDecoder, type StreamName } from './frames.js';
+import { decodeEscapedText, endsWithEscape, JsonFileSource } from './json-file-source.js';
 import { compareTime, formatUnixNano, type EngineTime } from './timestamp.js';
 
 export interface ReaderDeps {
@@ -203,7 +203,7 @@ export class ContainerReader {
       oldest ??= parseEntry(name, payload)?.time;
       if (oldest) stream.destroy();
     };
-    const decoder = c.tty ? new RawLineDecoder(onEntry, c.logDriver === 'local') : new MultiplexedDecoder(onEntry);
+    const decoder = decoderFor(c, onEntry);
     try {
       await streamDone(stream, (chunk) => { if (!oldest) decoder.push(chunk); });
     } finally {
@@ -238,13 +238,12 @@ export class ContainerReader {
     });
     let before: Cursor = pos ?? ZERO_CURSOR;
     let checkFirst = mode === 'since-checked' && pos !== undefined;
-    const localMultiplexed = c.logDriver === 'local' && !c.tty;
+    const localDriver = c.logDriver === 'local';
     let cursorEntryGone = false;
-    const onEntry = (name: StreamName, payload: Buffer, ended?: boolean) => {
+    const onEntry = (name: StreamName, payload: Buffer) => {
       if (cursorEntryGone) return;
-      const frame = parseEntry(name, payload, ended);
+      const frame = parseEntry(name, payload, localDriver);
       if (!frame) { this.deps.onDropped('unparsable_entry'); return; }
-      if (localMultiplexed) endLocalDriverLine(frame);
       if (checkFirst) {
         checkFirst = false;
         if (compareTime(frame.time, pos!.time) > 0) { cursorEntryGone = true; stream.destroy(); return; }
@@ -253,10 +252,10 @@ export class ContainerReader {
       if (!skip) { entries++; assembler.push(frame, position, before); }
       before = position;
     };
-    const decoder = c.tty ? new RawLineDecoder(onEntry, c.logDriver === 'local') : new MultiplexedDecoder(onEntry);
+    const decoder = decoderFor(c, onEntry);
     // A local-driver TTY line's last piece waits for the next entry: after a quiet second it is shipped as it is.
     // Not while reading is paused: the rest of that piece may be waiting unread in the paused stream.
-    const quiet = decoder instanceof RawLineDecoder && c.logDriver === 'local'
+    const quiet = decoder instanceof RawLineDecoder && localDriver
       ? setTimeout(() => { if (paused) quiet!.refresh(); else decoder.endQuietLastPiece(); }, QUIET_LAST_PIECE_MS)
       : undefined;
     quiet?.unref();
@@ -394,8 +393,8 @@ export class ContainerReader {
       this.fileOpen = false;
       source.close();
     }
-    if (this.stopped) assembler.close();
-    else assembler.flush();
+    // Stopping: pending pieces are not shipped; the cursor never passed them, so the next start rereads them.
+    if (!this.stopped) assembler.flush();
     assembler.close();
     return entries;
   }
@@ -406,6 +405,11 @@ const QUIET_LAST_PIECE_MS = 1000;
 
 /** streamFrom's answer when a stream reopened from a cursor did not begin at the cursor's entry. */
 const CURSOR_ENTRY_GONE = -1;
+
+/** The decoder of a container's logs-API stream: raw lines for a TTY, 8-byte-header frames otherwise. */
+function decoderFor(c: ContainerRecord, onEntry: (stream: StreamName, payload: Buffer) => void): RawLineDecoder | MultiplexedDecoder {
+  return c.tty ? new RawLineDecoder(onEntry, c.logDriver === 'local') : new MultiplexedDecoder(onEntry);
+}
 
 /** Feeds every chunk to `onData` until the stream ends, closes or fails. */
 function streamDone(stream: Readable, onData: (chunk: Buffer) => void): Promise<void> {
@@ -420,14 +424,6 @@ function streamDone(stream: Readable, onData: (chunk: Buffer) => void): Promise<
 function once(fn: () => void): () => void {
   let done = false;
   return () => { if (!done) { done = true; fn(); } };
-}
-
-/** Whether the escaped text `b[start, end)` ends with the escape "\\" + `letter` (an odd run of backslashes before it). */
-function endsWithEscape(b: Buffer, start: number, end: number, letter: number): boolean {
-  if (end - start < 2 || b[end - 1] !== letter) return false;
-  let k = end - 2;
-  while (k >= start && b[k] === 92) k--;
-  return (end - 2 - k) % 2 === 1;
 }
 
 function patternFromLabel(c: ContainerRecord): RegExp | undefined {

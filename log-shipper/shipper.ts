@@ -10,10 +10,10 @@ import type { Cursor } from './cursor.js';
 import { CursorStore, SW_ERR_SHIPPER_CURSOR_READ, SW_ERR_SHIPPER_CURSOR_WRITE, type CursorEntry } from './cursor-store.js';
 import { ownContainerId, shouldShip } from './filter.js';
 import type { StreamName } from './frames.js';
-import { containerFields, GelfEncoder, shrinkEscapedMessage, type MessageBody, type MessageContext } from './gelf-message.js';
-import { MessageArena } from './message-arena.js';
+import { containerFields, GelfEncoder, levelOf, type MessageBody, type MessageContext } from './gelf-message.js';
+import { arenaMessage, MessageArena, type MessageOrigin } from './message-arena.js';
 import { ShipperMetrics } from './metrics.js';
-import { DeliveryQueue, messageText, type OutMessage } from './queue.js';
+import { DeliveryQueue, type OutMessage } from './queue.js';
 import { ContainerReader } from './reader.js';
 import { Sender } from './sender.js';
 import type { ShipperSettings } from './settings.js';
@@ -51,14 +51,12 @@ export function bodyOf(record: LogRecord, maxTextBytes?: number): MessageBody {
     shortMessage: first,
     fullMessage: lines.length > 1 ? lines.join('\n') : undefined,
     time: record.time,
-    level: record.stream === 'stderr' ? 3 : 6,
+    level: levelOf(record.stream),
     truncatedFromBytes,
   };
 }
 
-function shrinkEscaped(this: OutMessage, maxTextBytes: number): string {
-  return shrinkEscapedMessage(messageText(this), maxTextBytes);
-}
+
 
 /**
  * The log shipper: discovers containers from the shared state model, reads each one's log through the engine,
@@ -71,7 +69,7 @@ export class LogShipper implements Component {
   private readonly store: CursorStore;
   private readonly queue: DeliveryQueue;
   private readonly readers = new Map<string, ContainerReader>();
-  private readonly encoders = new Map<string, { record: ContainerRecord; encoder: GelfEncoder }>();
+  private readonly encoders = new Map<string, { record: ContainerRecord; encoder: GelfEncoder; origin: MessageOrigin }>();
   private cursors = new Map<string, CursorEntry>();
   private fresh = false;
   private transport?: Transport;
@@ -131,22 +129,22 @@ export class LogShipper implements Component {
     };
   }
 
-  private encoderFor(c: ContainerRecord): GelfEncoder {
+  private encoderFor(c: ContainerRecord): { encoder: GelfEncoder; origin: MessageOrigin } {
     const cached = this.encoders.get(c.id);
     // The state model replaces a record when it changes (rename, restart): rebuild the static fields then.
-    if (cached && cached.record === c) return cached.encoder;
+    if (cached && cached.record === c) return cached;
     const mc = this.messageContext();
-    const encoder = new GelfEncoder(containerFields(c, mc), mc.host);
-    this.encoders.set(c.id, { record: c, encoder });
-    return encoder;
+    const entry = { record: c, encoder: new GelfEncoder(containerFields(c, mc), mc.host), origin: { containerId: c.id, containerName: c.name, service: c.swarm.serviceName ?? '' } };
+    this.encoders.set(c.id, entry);
+    return entry;
   }
 
   private deliver(record: LogRecord, c: ContainerRecord): boolean {
-    const encoder = this.encoderFor(c);
+    const { encoder, origin } = this.encoderFor(c);
     const json = encoder.encode(bodyOf(record));
     if (record.truncatedFromBytes !== undefined) this.metrics.truncated.inc({ reason: 'max_message_size' });
     const m: OutMessage = {
-      containerId: c.id, containerName: c.name, service: c.swarm.serviceName ?? '',
+      ...origin,
       json, data: undefined, at: 0, bytes: Buffer.byteLength(json), lines: 1, tailId: encoder.tailId, tailBytes: encoder.tailBytes, time: record.time, cursor: record.cursor,
       shrink: (max) => encoder.encode(bodyOf(record, max)),
     };
@@ -161,15 +159,8 @@ export class LogShipper implements Component {
    * as bytes into the arena, with no string, record or closure made per line (ContainerReader.readFileOnce).
    */
   private deliverEscaped(src: Buffer, start: number, end: number, stream: StreamName, time: EngineTime, cursor: Cursor, c: ContainerRecord): boolean {
-    const encoder = this.encoderFor(c);
-    const bytes = encoder.writeEscaped(this.arena, src, start, end, time, stream === 'stderr' ? 3 : 6);
-    const m: OutMessage = {
-      containerId: c.id, containerName: c.name, service: c.swarm.serviceName ?? '',
-      json: undefined, data: this.arena.buf, at: this.arena.used, bytes, lines: 1, tailId: encoder.tailId, tailBytes: encoder.tailBytes, time, cursor,
-      shrink: shrinkEscaped,
-    };
-    this.arena.used += bytes + 1; // and the null after it
-    return this.queue.push(m);
+    const { encoder, origin } = this.encoderFor(c);
+    return this.queue.push(arenaMessage(this.arena, encoder, origin, src, start, end, levelOf(stream), time, cursor));
   }
 
   private acquireCatchUp(): Promise<() => void> {

@@ -22,11 +22,9 @@ function parseRfc3339(text: string): EngineTime | undefined {
   return { sec, nsec };
 }
 
-/** parseEngineTimeAt on a string (a time JSON.parse found in a json-file line, a cursor's `since`). */
+/** An engine time given as a string (the `time` JSON.parse found in a json-file line). */
 export function parseEngineTime(text: string): EngineTime | undefined {
-  // latin1 keeps only the low byte of a character: text beyond ASCII could turn into digits; it is no time anyway.
-  if (!/^[\x20-\x7e]*$/.test(text)) return undefined;
-  return parseEngineTimeAt(Buffer.from(text, 'latin1'), 0, text.length);
+  return parseRfc3339(text);
 }
 
 export function compareTime(a: EngineTime, b: EngineTime): number {

@@ -11,7 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { until } from '../support/until.js';
 import { createLogger } from '../../core/log.js';
 import { GelfEncoder } from '../../log-shipper/gelf-message.js';
-import { MessageArena } from '../../log-shipper/message-arena.js';
+import { arenaMessage, MessageArena } from '../../log-shipper/message-arena.js';
 import type { OutMessage } from '../../log-shipper/queue.js';
 import { parseDestination } from '../../log-shipper/settings.js';
 import { StreamTransport } from '../../log-shipper/transport/stream.js';
@@ -166,9 +166,8 @@ describe('TCP transport', () => {
       const text = `line ${i} ${'x'.repeat(300)}`;
       if (i % 2 === 1) { batch.push(message(text, i)); continue; }
       const src = Buffer.from(text);
-      const bytes = enc.writeEscaped(arena, src, 0, src.length, { sec: 1700000000, nsec: i }, 6);
-      batch.push({ ...message(text, i), json: undefined, data: arena.buf, at: arena.used, bytes });
-      arena.used += bytes + 1;
+      const time = { sec: 1700000000, nsec: i };
+      batch.push(arenaMessage(arena, enc, { containerId: 'c', containerName: 'c', service: '' }, src, 0, src.length, 6, time, { time, count: 1 }));
     }
     const progress: number[] = [];
     await t.send(batch, (n) => progress.push(n));

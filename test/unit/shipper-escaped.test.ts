@@ -7,10 +7,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { GelfEncoder, shrinkEscapedMessage } from '../../log-shipper/gelf-message.js';
+import { GelfEncoder, levelOf, shrinkEscapedMessage } from '../../log-shipper/gelf-message.js';
 import { decodeEscapedText, JsonFileSource, type FileEntry } from '../../log-shipper/json-file-source.js';
-import { MessageArena } from '../../log-shipper/message-arena.js';
-import { framedRuns, type OutMessage } from '../../log-shipper/queue.js';
+import { arenaMessage, MessageArena } from '../../log-shipper/message-arena.js';
+import { framedRuns, messageText, type OutMessage } from '../../log-shipper/queue.js';
+
+const origin = { containerId: 'c', containerName: 'c', service: '' };
 import { formatUnixNano, parseEngineTime, parseEngineTimeAt, writeUnixNano, type EngineTime } from '../../log-shipper/timestamp.js';
 
 const dirs: string[] = [];
@@ -63,8 +65,7 @@ describe('json-file lines read in place', () => {
     // general path; the rest, the empty line included, come raw.
     expect(seen.raw.length).toBe(10);
     expect(seen.entries.map((e) => e.partial)).toEqual([true, true]);
-    const same = seen.all.length === ref.length && seen.all.every((x, i) => JSON.stringify(x) === JSON.stringify(ref[i]));
-    expect(same, 'every line as JSON.parse reads it, in file order').toBe(true);
+    expect(seen.all, 'every line as JSON.parse reads it, in file order').toEqual(ref);
     // The engine's own escapes are kept as written: that is what the byte path copies.
     expect(seen.raw.map((r) => r.escaped)).toContain('\\u003chtml\\u003e \\u0026 tab\\u0009here');
   });
@@ -138,12 +139,11 @@ describe('GELF messages written from escaped text', () => {
     let n = 0;
     while (src.readMore(() => undefined, undefined, (b, s, e, stream, time) => {
       if (e === s) return; // an empty line goes the general way (" ")
-      const level = stream === 'stderr' ? 3 : 6;
-      const bytes = enc.writeEscaped(arena, b, s, e, time, level);
-      const ours = arena.buf.toString('utf8', arena.used, arena.used + bytes);
+      const level = levelOf(stream);
+      const m = arenaMessage(arena, enc, origin, b, s, e, level, time, { time, count: 1 });
+      const ours = messageText(m);
       // Framed for stream transports: the null follows the message in the slab.
-      expect(arena.buf[arena.used + bytes]).toBe(0);
-      arena.used += bytes + 1;
+      expect(m.data![m.at + m.bytes]).toBe(0);
       const general = enc.encode({ shortMessage: decodeEscapedText(b, s, e), time, level });
       expect(JSON.parse(ours)).toEqual(JSON.parse(general));
       // The timestamp keeps every digit, as encode() writes it.
@@ -161,9 +161,10 @@ describe('GELF messages written from escaped text', () => {
     const text = 'é'.repeat(100) + ' \\u003c';
     const escaped = Buffer.from(JSON.stringify(text).slice(1, -1).replace('<', '\\u003c'));
     const time = { sec: 1763817840, nsec: 7 };
-    const bytes = enc.writeEscaped(arena, escaped, 0, escaped.length, time, 6);
-    const json = arena.buf.toString('utf8', arena.used, arena.used + bytes);
-    const cut = JSON.parse(shrinkEscapedMessage(json, 51)) as Record<string, unknown>;
+    const m = arenaMessage(arena, enc, origin, escaped, 0, escaped.length, 6, time, { time, count: 1 });
+    const json = messageText(m);
+    // The queued message's own shrink, as the UDP transport calls it at the 128-chunk limit.
+    const cut = JSON.parse(m.shrink(51)) as Record<string, unknown>;
     const reference = JSON.parse(enc.encode({ shortMessage: 'é'.repeat(25), time, level: 6, truncatedFromBytes: Buffer.byteLength(text) })) as Record<string, unknown>;
     expect(cut).toEqual(reference);
     expect(shrinkEscapedMessage(json, 10_000)).toBe(json);
@@ -176,13 +177,9 @@ describe('stream frames straight from the arena', () => {
   const cursor = { time, count: 1 };
   const base = { containerId: 'c', containerName: 'c', service: '', lines: 1, tailId: 0, tailBytes: 0, time, cursor, shrink: () => '' };
 
-  /** How Shipper.deliverEscaped queues a message written into the arena. */
   function escaped(arena: MessageArena, text: string): OutMessage {
     const src = Buffer.from(JSON.stringify(text).slice(1, -1));
-    const bytes = enc.writeEscaped(arena, src, 0, src.length, time, 6);
-    const m: OutMessage = { ...base, json: undefined, data: arena.buf, at: arena.used, bytes };
-    arena.used += bytes + 1;
-    return m;
+    return arenaMessage(arena, enc, origin, src, 0, src.length, 6, time, cursor);
   }
   function text(json: string): OutMessage {
     return { ...base, json, data: undefined, at: 0, bytes: Buffer.byteLength(json) };

@@ -102,8 +102,8 @@ function readApi(bytes: Buffer, opts: { chunk?: number; maxBytes?: number; from?
   tracker.resumeFrom(opts.from);
   const assembler = new RecordAssembler({ maxBytes: opts.maxBytes ?? 1 << 20, multilineTimeoutMs: 100, tty: true, emit: (r) => records.push(r) });
   let before: Cursor = opts.from ?? ZERO_CURSOR;
-  const d = new RawLineDecoder((stream, payload, ended) => {
-    const frame = parseEntry(stream, payload, ended)!;
+  const d = new RawLineDecoder((stream, payload) => {
+    const frame = parseEntry(stream, payload, opts.localDriver)!;
     const { position, skip } = tracker.advance(frame.time);
     if (!skip) assembler.push(frame, position, before);
     before = position;
@@ -192,8 +192,8 @@ describe('RawLineDecoder on a real TTY container\'s long lines (recorded)', () =
       const stream = Buffer.from(`${own} ${'x'.repeat(ENGINE_PIECE_BYTES)}${own} ${'y'.repeat(last)}\r${next} next\r\n`);
       for (const chunk of [stream.length, 4096, 97]) {
         const frames: [number, boolean][] = [];
-        const d = new RawLineDecoder((stream, payload, ended) => {
-          const f = parseEntry(stream, payload, ended)!;
+        const d = new RawLineDecoder((stream, payload) => {
+          const f = parseEntry(stream, payload, true)!;
           frames.push([f.text.length, f.partial]);
         }, true);
         for (let i = 0; i < stream.length; i += chunk) d.push(stream.subarray(i, i + chunk));
@@ -203,12 +203,20 @@ describe('RawLineDecoder on a real TTY container\'s long lines (recorded)', () =
     }
   });
 
+  it('takes a local-driver entry without a newline as ending its line unless it is a whole piece', () => {
+    const entry = (bytes: number) => Buffer.from(`2026-11-22T14:53:30.330354617Z ${'z'.repeat(bytes)}`);
+    expect(parseEntry('stdout', entry(3616), true)!.partial).toBe(false);
+    expect(parseEntry('stdout', entry(ENGINE_PIECE_BYTES), true)!.partial).toBe(true);
+    // json-file's pieces replace invalid bytes and can be longer; without the driver rule nothing changes.
+    expect(parseEntry('stdout', entry(3616))!.partial).toBe(true);
+  });
+
   it('ends a held local-driver last piece when asked after a quiet moment, and nothing else', () => {
     const own = '2026-11-22T15:53:30.330354617+01:00';
     const stream = Buffer.from(`${own} ${'x'.repeat(ENGINE_PIECE_BYTES)}${own} ${'y'.repeat(100)}\r`);
     for (const local of [true, false]) {
       const frames: [number, boolean][] = [];
-      const d = new RawLineDecoder((s, p, ended) => { const f = parseEntry(s, p, ended)!; frames.push([f.text.length, f.partial]); }, local);
+      const d = new RawLineDecoder((s, p) => { const f = parseEntry(s, p, local)!; frames.push([f.text.length, f.partial]); }, local);
       d.push(stream);
       // The last piece has no newline and nothing follows it yet: held.
       expect(frames).toEqual([[ENGINE_PIECE_BYTES, true]]);
