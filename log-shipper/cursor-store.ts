@@ -55,7 +55,6 @@ export class CursorStore {
   /** The newest committed state, not yet in the snapshot. */
   private unsnapshotted?: { seq: number; text: string };
   private snapshotTimer?: NodeJS.Timeout;
-  private snapshotRunning = false;
   /** The snapshot being written in the background, if one is. */
   private snapshotInFlight?: Promise<void>;
 
@@ -195,9 +194,8 @@ export class CursorStore {
   /** Temp file + fsync + rename of the newest state, off the send path; a failure is reported, the slots stay. */
   private async writeSnapshot(): Promise<void> {
     const state = this.unsnapshotted;
-    if (state === undefined || this.snapshotRunning) return;
+    if (state === undefined) return;
     const text = snapshotText(state);
-    this.snapshotRunning = true;
     this.unsnapshotted = undefined;
     const tmp = `${this.file}.tmp-${process.pid}-${++this.tmpSeq}`;
     try {
@@ -215,8 +213,6 @@ export class CursorStore {
       await fs.promises.rm(tmp, { force: true }).catch(() => undefined);
       this.unsnapshotted ??= state;
       this.onWriteError(err as Error);
-    } finally {
-      this.snapshotRunning = false;
     }
     if (this.unsnapshotted !== undefined) this.snapshotSoon();
   }

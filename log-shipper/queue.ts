@@ -19,7 +19,7 @@ export interface OutMessage {
   /** UTF-8 size of the message. */
   bytes: number;
   lines: number;
-  /** The last `tailBytes` bytes of `json` are the same in every message with this `tailId` (0: no such tail). */
+  /** The message's last `tailBytes` bytes are the same in every message with this `tailId` (0: no such tail). */
   tailId: number;
   tailBytes: number;
   time: EngineTime;
@@ -59,7 +59,7 @@ export function framedRuns(batch: readonly OutMessage[], from: number, to: numbe
     const buf = Buffer.allocUnsafe(size);
     let off = 0;
     for (; i < j; i++) {
-      off += buf.write(batch[i]!.json!, off, batch[i]!.bytes);
+      off += copyMessage(batch[i]!, buf, off);
       buf[off++] = 0;
     }
     runs.push(buf);

@@ -97,7 +97,7 @@ export class Sender {
           if (n <= committed) return;
           const from = committed;
           committed = n;
-          if (n === batch.length) this.commit(whole, next);
+          if (n === batch.length) this.commit(whole, next, batch);
           else this.commitPrefix(batch, from, n, ahead?.n === n ? ahead.prepared : undefined);
         };
         const prepareUpTo = (n: number) => {
@@ -132,9 +132,20 @@ export class Sender {
     }
   }
 
-  private commit(prepared: PreparedCursors, next: Map<string, CursorEntry>): void {
+  /**
+   * Only the containers the batch moved change: copying all of `next` back brought back entries that expired
+   * during the send and dropped a removal noted during it (the entries keep next's objects, whose JSON the store
+   * already holds).
+   */
+  private commit(prepared: PreparedCursors, next: Map<string, CursorEntry>, batch: readonly OutMessage[]): void {
     prepared.commit();
-    for (const [id, e] of next) this.cursors.set(id, e);
+    for (let i = 0; i < batch.length; i++) {
+      const id = batch[i]!.containerId;
+      if (i + 1 < batch.length && batch[i + 1]!.containerId === id) continue;
+      const e = next.get(id)!;
+      e.removedAt ??= this.cursors.get(id)?.removedAt;
+      this.cursors.set(id, e);
+    }
   }
 
   /**

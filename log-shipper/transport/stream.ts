@@ -165,6 +165,7 @@ export class StreamTransport implements Transport {
         lastProgress = Date.now();
         pauseMs = 1;
         // The kernel took all it was offered, short of offerEnd only because IOV_MAX cut the list: no backpressure.
+        // (Not looped inside write(): every syscall is followed by its commit, the kill -9 window stays one write.)
         if (written < size && !(n === offered && written < offerEnd)) offerEnd = nextOffer(ends, reported, written, n, size, beforeWrite);
         continue;
       }
