@@ -8,7 +8,8 @@
  *   SWARMWATCH_BENCH_ONLY='ours-file-tcp-none-1$|driver-tcp-none-1$' npm run bench:shipper   (a subset of settings)
  *   SWARMWATCH_BENCH_REPEAT=3 npm run bench:shipper   (TCP settings 3 times, interleaved; medians and ratios printed)
  *   SWARMWATCH_BENCH_ONLY='^catchup' npm run bench:shipper   (catch-up of containers that ran while no shipper did)
- *   SWARMWATCH_BENCH_TIMELINE=1 …   (messages received per 50 ms for each run: where a sender stalls)
+ *   SWARMWATCH_BENCH_TIMELINE=1 …   (messages received per 50 ms for each TCP run: where a sender stalls)
+ *   SWARMWATCH_BENCH_SHIPPER_ARGS='--shipper.batch-size=262144' …   (more options for every run of ours)
  *   SWARMWATCH_BENCH_CPU_PROF=DIR …   (a V8 CPU profile of each run of ours)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -20,6 +21,7 @@ import gelfPro from 'gelf-pro';
 import { ensureBusyboxImage, startEngine, type PrivateEngine } from '../test/bed/index.js';
 import { GelfEncoder } from '../log-shipper/gelf-message.js';
 import { parseEngineTime, toSeconds } from '../log-shipper/timestamp.js';
+import { startGelfReceiver, type GelfReceiver } from '../test/receivers/gelf-receiver.js';
 import { shippedNodeFlags } from './shipped-node-flags.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -32,32 +34,25 @@ const work = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-shipper-bench-'));
 interface Stats { messages: number; bytes: number; first_at: number; last_at: number; timeline?: [number, number][] }
 /** SWARMWATCH_BENCH_TIMELINE=1 prints, per run, the messages received in each 50 ms from the first (where a sender waits). */
 const TIMELINE = process.env.SWARMWATCH_BENCH_TIMELINE === '1';
-interface Receiver { port: number; child: ChildProcess; stats(): Stats; stop(): Promise<void> }
 
-async function receiver(proto: 'tcp' | 'udp', wantedPort = 0): Promise<Receiver> {
-  const statsFile = path.join(work, `stats-${proto}-${Date.now()}.json`);
-  const child = spawn('/usr/bin/python3', [path.join(ROOT, 'test/receivers/gelf_receiver.py'), '--proto', proto, '--port', String(wantedPort), '--count-only', ...(TIMELINE ? ['--timeline'] : []), '--stats', statsFile], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<number>((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => { const m = /LISTENING \w+ (\d+)/.exec(d.toString()); if (m) resolve(Number(m[1])); });
-    child.once('exit', (c) => reject(new Error(`receiver exited ${c}`)));
-  });
-  return {
-    port, child,
-    stats: () => { try { return JSON.parse(fs.readFileSync(statsFile, 'utf8')) as Stats; } catch { return { messages: 0, bytes: 0, first_at: 0, last_at: 0 }; } },
-    stop: () => new Promise((res) => { child.once('exit', () => res()); child.kill('SIGTERM'); }),
-  };
+function receiver(proto: 'tcp' | 'udp', wantedPort = 0): Promise<GelfReceiver> {
+  return startGelfReceiver({ proto, port: wantedPort, countOnly: true, timeline: TIMELINE, dir: work });
+}
+
+/** User and system (kernel: reads, socket writes) CPU seconds of a process, from /proc/<pid>/stat. */
+function procTimes(pid: number): { user: number; system: number } {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { user: Number(f[11]) / CLK_TCK, system: Number(f[12]) / CLK_TCK };
 }
 
 function cpuSeconds(pid: number): number {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+  const t = procTimes(pid);
+  return t.user + t.system;
 }
 
-/** The kernel's part of cpuSeconds (system time: reads, socket writes). */
 function systemSeconds(pid: number): number {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[12]) / CLK_TCK;
+  return procTimes(pid).system;
 }
 
 /** Busy and total CPU seconds of the whole machine (all cores), from /proc/stat. */
@@ -76,7 +71,7 @@ function rssMiB(pid: number): number {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Waits until the receiver reached `expected` or stopped growing for `quietMs`. */
-async function settle(r: Receiver, expected: number, quietMs: number, maxMs: number, onAllIn?: () => void): Promise<Stats> {
+async function settle(r: GelfReceiver, expected: number, quietMs: number, maxMs: number, onAllIn?: () => void): Promise<Stats> {
   const end = Date.now() + maxMs;
   let last = -1;
   let lastChange = Date.now();
@@ -199,22 +194,20 @@ async function driverRun(engine: PrivateEngine, n: number, proto: 'tcp' | 'udp',
   const r = await receiver(proto);
   const opts = ['--log-driver', 'gelf', '--log-opt', `gelf-address=${proto}://127.0.0.1:${r.port}`];
   if (proto === 'udp') opts.push('--log-opt', `gelf-compression-type=${compression}`);
-  const start = await startContainers(engine, prefix, n, per, opts);
-  const dockerd0 = cpuSeconds(engine.pid);
-  start.release();
-  await engine.docker(['wait', ...Array.from({ length: n }, (_, i) => `${prefix}-${i}`)], { timeoutMs: 180_000 });
+  let dockerd0 = 0;
+  const names = await runToExit(engine, prefix, n, per, () => { dockerd0 = cpuSeconds(engine.pid); }, opts);
   const s = await settle(r, per * n, 3000, 60_000);
   const cpu = cpuSeconds(engine.pid) - dockerd0;
   await r.stop();
   const lost = per * n - s.messages;
   row("Docker's gelf driver", proto === 'tcp' ? 'TCP' : `UDP ${compression}`, n, per * n, s, cpu, lost > 0 ? `lost ${lost} (${((lost / (per * n)) * 100).toFixed(0)}%)` : 'no loss');
-  await engine.docker(['rm', '-f', ...Array.from({ length: n }, (_, i) => `${prefix}-${i}`)]);
+  await engine.docker(['rm', '-f', ...names]);
 }
 
 /** Starts the containers at the barrier, releases them (`beforeRelease` first) and waits until all exited; their names. */
-async function runToExit(engine: PrivateEngine, prefix: string, n: number, per: number, beforeRelease?: () => void): Promise<string[]> {
+async function runToExit(engine: PrivateEngine, prefix: string, n: number, per: number, beforeRelease?: () => void, logOpts: string[] = []): Promise<string[]> {
   const names = Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
-  const start = await startContainers(engine, prefix, n, per, []);
+  const start = await startContainers(engine, prefix, n, per, logOpts);
   beforeRelease?.();
   start.release();
   await engine.docker(['wait', ...names], { timeoutMs: 180_000 });

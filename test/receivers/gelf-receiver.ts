@@ -5,7 +5,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'gelf_receiver.py');
+const here = path.dirname(fileURLToPath(import.meta.url));
+// Run from the sources (tests) or compiled into dist/ (benchmarks): the script itself is only in the sources.
+const script = [path.join(here, 'gelf_receiver.py'), path.join(here, '../../../test/receivers/gelf_receiver.py')].find((f) => fs.existsSync(f)) ?? path.join(here, 'gelf_receiver.py');
 export const PYTHON = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 
 export interface ReceiverOptions {
@@ -19,6 +21,8 @@ export interface ReceiverOptions {
   dir?: string;
   /** Reads stream connections at most this fast (bytes/s), like a loaded Graylog: the sender meets backpressure. */
   readRate?: number;
+  /** With countOnly: stream messages counted per 10 ms of arrival (stats().timeline), for benchmarks. */
+  timeline?: boolean;
 }
 
 export interface ReceiverStats {
@@ -29,6 +33,8 @@ export interface ReceiverStats {
   connections: number;
   first_at: number;
   last_at: number;
+  /** [10 ms slot since the first message, messages] (option timeline). */
+  timeline?: [number, number][];
 }
 
 export interface GelfReceiver {
@@ -52,6 +58,7 @@ export async function startGelfReceiver(o: ReceiverOptions): Promise<GelfReceive
   if (o.countOnly) args.push('--count-only');
   if (o.cert) args.push('--cert', o.cert, '--key', o.key!);
   if (o.readRate) args.push('--read-rate', String(o.readRate));
+  if (o.timeline) args.push('--timeline');
   const child = spawn(PYTHON, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve, reject) => {
     let buf = '';

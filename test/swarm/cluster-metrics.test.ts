@@ -72,7 +72,6 @@ describe('cluster metrics on the real 3+1 swarm', () => {
       return value(x, 'swarmwatch_service_desired_tasks', { service_name: 'sw-hungry' }) === 2 && value(x, 'swarmwatch_service_tasks', { service_name: 'sw-hungry', state: 'pending' }) === 2 && x;
     }, 30_000);
     expect(value(s, 'swarmwatch_service_running_tasks', { service_name: 'sw-hungry' })).toBe(0);
-    expect(value(s, 'swarmwatch_service_tasks', { service_name: 'sw-hungry', state: 'pending' })).toBe(2);
     await leader.docker(['service', 'rm', 'sw-hungry']);
   });
 
