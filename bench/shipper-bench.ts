@@ -55,6 +55,19 @@ function systemSeconds(pid: number): number {
   return procTimes(pid).system;
 }
 
+/**
+ * Seconds the process's main thread spent runnable but waiting for a CPU, from /proc/<pid>/task/<pid>/schedstat
+ * (its second field, in ns): high while the shipper has work and the machine is shared (with 50 containers, 50
+ * containerd-shim processes copying their output to dockerd run beside it at the root of the CPU hierarchy).
+ */
+function runQueueSeconds(pid: number): number {
+  try {
+    return Number(fs.readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ')[1]) / 1e9;
+  } catch {
+    return NaN;
+  }
+}
+
 /** Busy and total CPU seconds of the whole machine (all cores), from /proc/stat. */
 function machineCpu(): { busy: number; total: number } {
   const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
@@ -167,23 +180,28 @@ async function shipperRun(engine: PrivateEngine, n: number, proto: 'tcp' | 'udp'
   const start = await startContainers(engine, prefix, n, per, []);
   const shipperCpu0 = cpuSeconds(child.pid!);
   const shipperSys0 = systemSeconds(child.pid!);
+  const shipperWait0 = runQueueSeconds(child.pid!);
   const dockerdCpu0 = cpuSeconds(engine.pid);
   const machine0 = machineCpu();
   start.release();
+  const releasedAt = Date.now();
   let machine1: { busy: number; total: number } | undefined;
-  const s = await settle(r, per * n, 5000, 120_000, () => { machine1 = machineCpu(); });
+  let shipperWait1: number | undefined;
+  let allInAt: number | undefined;
+  const s = await settle(r, per * n, 5000, 120_000, () => { machine1 = machineCpu(); shipperWait1 = runQueueSeconds(child.pid!); allInAt = Date.now(); });
   machine1 ??= machineCpu();
   // The part of the machine busy from the containers' start until the last line arrived: near 100 % means every
   // CPU-second we spend is taken from dockerd and the containers.
   const busy = (machine1.busy - machine0.busy) / Math.max(machine1.total - machine0.total, 0.001);
   const shipperCpu = cpuSeconds(child.pid!) - shipperCpu0;
   const shipperSys = systemSeconds(child.pid!) - shipperSys0;
+  const shipperWait = (shipperWait1 ?? runQueueSeconds(child.pid!)) - shipperWait0;
   const cpu = shipperCpu + cpuSeconds(engine.pid) - dockerdCpu0;
   const rss = rssMiB(child.pid!);
   await stopShipper(child);
   await r.stop();
   const lost = per * n - s.messages;
-  row(`swarmwatch (${mode}${variant?.label ?? ''})`, proto === 'tcp' ? 'TCP' : `UDP ${compression}`, n, per * n, s, cpu, `${lost > 0 ? `lost ${lost}` : 'no loss'}; shipper CPU ${((shipperCpu / Math.max(s.messages, 1)) * 100_000).toFixed(2)} s/100k (${((shipperSys / Math.max(shipperCpu, 1e-9)) * 100).toFixed(0)} % in the kernel); machine ${(busy * 100).toFixed(0)} % busy; RSS ${rss.toFixed(0)} MiB; node ${shippedNodeFlags().join(' ') || '(defaults)'}`);
+  row(`swarmwatch (${mode}${variant?.label ?? ''})`, proto === 'tcp' ? 'TCP' : `UDP ${compression}`, n, per * n, s, cpu, `${lost > 0 ? `lost ${lost}` : 'no loss'}; shipper CPU ${((shipperCpu / Math.max(s.messages, 1)) * 100_000).toFixed(2)} s/100k (${((shipperSys / Math.max(shipperCpu, 1e-9)) * 100).toFixed(0)} % in the kernel; main thread waited ${shipperWait.toFixed(2)} s for a CPU in the ${(((allInAt ?? Date.now()) - releasedAt) / 1000).toFixed(2)} s from release to the last line); machine ${(busy * 100).toFixed(0)} % busy; RSS ${rss.toFixed(0)} MiB; node ${shippedNodeFlags().join(' ') || '(defaults)'}`);
   await engine.docker(['rm', '-f', ...Array.from({ length: n }, (_, i) => `${prefix}-${i}`)]);
 }
 
