@@ -67,9 +67,9 @@ function shipperArgs(lane: Lane): string[] {
 }
 
 it('loses nothing and repeats at most one write across six kill -9 restarts, including a container that lived only while the shipper was down (read modes api and file over TCP, file over TLS)', async () => {
+  const expected: Record<string, number> = {};
   const start = async (lane: Lane) => { shippers[lane] = await startShipper(engine.dockerHost, shipperArgs(lane), path.join(work, `shipper-${lane}.log`)); };
   await Promise.all(lanes.map(start));
-  const expected: Record<string, number> = {};
   // Three containers at ≈2,000 lines/s each for ≈15 s.
   for (let i = 0; i < 3; i++) {
     expected[`stream-${i}`] = 30_000;
@@ -78,6 +78,9 @@ it('loses nothing and repeats at most one write across six kill -9 restarts, inc
   let kills = 0;
   for (let round = 1; round <= 6; round++) {
     await new Promise((r) => setTimeout(r, 1200 + Math.floor(Math.random() * 800)));
+    // Every kill lands on a shipper at work: the one started last has connected (on a loaded 2-core runner an
+    // api-mode shipper once took longer than the 1.2 s above to send anything, and was killed idle).
+    await until('every lane\'s current shipper connected', () => lanes.every((lane) => receivers[lane].stats().connections >= 1 + kills), 30_000, 50);
     await Promise.all(lanes.map((lane) => shippers[lane]!.kill9()));
     kills++;
     if (round === 3) {
