@@ -102,8 +102,9 @@ it('loses nothing and repeats at most one write across six kill -9 restarts, inc
   }));
   for (const lane of lanes) {
     const r = results[lane]!;
-    // Every one of the six killed shippers came back and connected again (the first start, then one per kill).
-    expect(receivers[lane].stats().connections, `${lane}: connections`).toBeGreaterThanOrEqual(1 + kills);
+    // Every one of the six killed shippers had connected before its kill (waited for above); the one started after
+    // the last kill connects only if lines were left to ship (the containers may be done by then).
+    expect(receivers[lane].stats().connections, `${lane}: connections`).toBeGreaterThanOrEqual(kills);
     expect({ lost: r.lost, received: r.received - r.duplicated }, lane).toEqual({ lost: 0, received: total });
     // Per container: a write repeated by one kill is one stretch; repeats at every kill would be several. Two
     // kills that each repeated lines of a different container are not told apart by this (documented in the note).
