@@ -85,29 +85,10 @@ export class ContainerReader {
     if (!this.open && current !== this.lastRecord) this.wake();
   }
 
-  /** Read again even if the last stream ended with the container stopped. */
+  /** A start/restart event: read again even if the last stream ended with the container stopped. */
   wake(): void {
     this.woken = true;
     this.wakeUp?.();
-  }
-
-  /**
-   * Set by a start/restart event. During a burst of starts the engine holds a container's inspect until its start
-   * is through (here: 46 of 50 inspects after start events ran past the 5 s call timeout), so the state model can
-   * keep a running container "created" for seconds; taking that at its word, the reader idled and a container's
-   * lines waited for its exit (seen: 8 s). A start event means it runs, whatever a stale record says.
-   */
-  private startSeen = false;
-
-  /** A start/restart event: the container runs (even while its record still says "created"); read it. */
-  started(): void {
-    this.startSeen = true;
-    this.wake();
-  }
-
-  /** Whether the container runs: its record says so, or it is "created" in a record older than a start event. */
-  private runs(c: ContainerRecord | undefined): c is ContainerRecord {
-    return c !== undefined && (runningStates.has(c.state) || (c.state === 'created' && this.startSeen));
   }
 
   async stop(): Promise<void> {
@@ -145,7 +126,7 @@ export class ContainerReader {
     while (!this.stopped) {
       const c = this.deps.container();
       if (!c) return;
-      const wasRunning = this.runs(c);
+      const wasRunning = runningStates.has(c.state);
       this.woken = false;
       this.lastRecord = c;
       let read = 0;
@@ -171,7 +152,7 @@ export class ContainerReader {
       if (failures > 0) await this.sleep(Math.min(30_000, 500 * 2 ** Math.min(failures, 6)));
       // Idle only after a request that found nothing new: the engine's follow stream can end at container exit
       // before it sent the last entries, so a stream that ended with lines is always followed by one more request.
-      else if ((read === 0 || (readFile && stoppedLongAgo(now))) && !this.runs(now) && !this.woken) await this.sleep(2 ** 31 - 1);
+      else if ((read === 0 || (readFile && stoppedLongAgo(now))) && !runningStates.has(now.state) && !this.woken) await this.sleep(2 ** 31 - 1);
       // Running but the stream ended: the engine or the container is restarting; avoid a tight loop.
       else if (read === 0) await this.sleep(500);
     }
@@ -246,7 +227,7 @@ export class ContainerReader {
     if (this.stopped) { stream.destroy(); return 0; }
     this.stream = stream;
     // A follow stream of a running container lasts as long as it runs: not a catch-up read.
-    if (this.runs(this.deps.container())) this.releaseCatchUp();
+    if (runningStates.has(this.deps.container()?.state ?? '')) this.releaseCatchUp();
     let entries = 0;
     let paused = false;
     const assembler = this.assemblerFor(c, () => {
@@ -397,7 +378,7 @@ export class ContainerReader {
         }
         const now = this.deps.container();
         // The engine has flushed everything once the container stopped: one last pass found nothing, so we are done.
-        if (!this.runs(now)) {
+        if (!now || !runningStates.has(now.state)) {
           if (idleSince > 0 || (now && stoppedLongAgo(now))) break;
           // Stopped: one more pass after a moment catches entries the engine flushed around the exit.
           idleSince = Date.now();

@@ -262,7 +262,7 @@ export class LogShipper implements Component {
     const action = ev.Action.split(':')[0];
     if (action === 'start' || action === 'restart') {
       const reader = this.readers.get(id);
-      if (reader) reader.started();
+      if (reader) reader.wake();
       // A new container is opened by sync() once the state model has inspected it.
     } else if (action === 'destroy') {
       const reader = this.readers.get(id);

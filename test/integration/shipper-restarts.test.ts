@@ -78,8 +78,9 @@ it('loses nothing and repeats at most one write across six kill -9 restarts, inc
   let kills = 0;
   for (let round = 1; round <= 6; round++) {
     await new Promise((r) => setTimeout(r, 1200 + Math.floor(Math.random() * 800)));
-    // Every kill lands on a shipper at work: the one started last has connected (on a loaded 2-core runner an
-    // api-mode shipper once took longer than the 1.2 s above to send anything, and was killed idle).
+    // Every kill lands on a shipper at work, and every killed shipper came back: the one started last has connected
+    // (fails the test after 30 s otherwise). On a loaded 2-core runner an api-mode shipper once took longer than the
+    // 1.2 s above to send anything. The one started after the last kill connects only if lines are left to ship.
     await until('every lane\'s current shipper connected', () => lanes.every((lane) => receivers[lane].stats().connections >= 1 + kills), 30_000, 50);
     await Promise.all(lanes.map((lane) => shippers[lane]!.kill9()));
     kills++;
@@ -102,9 +103,6 @@ it('loses nothing and repeats at most one write across six kill -9 restarts, inc
   }));
   for (const lane of lanes) {
     const r = results[lane]!;
-    // Every one of the six killed shippers had connected before its kill (waited for above); the one started after
-    // the last kill connects only if lines were left to ship (the containers may be done by then).
-    expect(receivers[lane].stats().connections, `${lane}: connections`).toBeGreaterThanOrEqual(kills);
     expect({ lost: r.lost, received: r.received - r.duplicated }, lane).toEqual({ lost: 0, received: total });
     // Per container: a write repeated by one kill is one stretch; repeats at every kill would be several. Two
     // kills that each repeated lines of a different container are not told apart by this (documented in the note).

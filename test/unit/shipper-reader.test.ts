@@ -71,35 +71,6 @@ it('gives the catch-up slot back once a container that was only created runs, an
   expect(held).toBe(0);
 });
 
-it('reads a container whose start event came while its record still says "created" (the engine holds inspects during a burst of starts)', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-reader-'));
-  dirs.push(dir);
-  const file = path.join(dir, 'c-json.log');
-  const id = 'c'.repeat(64);
-  // The state model's record stays "created" for the whole test, as when every inspect after the start timed out.
-  const record = { id, name: 'held-inspect', state: 'created', labels: {}, tty: false, logDriver: 'json-file', swarm: {} } as unknown as ContainerRecord;
-  const got: string[] = [];
-  const reader = new ContainerReader(id, undefined, {
-    ...fileReaderDeps(() => record, file),
-    deliver: (r: LogRecord) => { got.push(...r.lines); return true; },
-    drained: () => Promise.resolve(),
-  });
-  readers.push(reader);
-  reader.start();
-  // Created, no log file yet: the reader finds nothing and idles until something changes.
-  await new Promise((r) => setTimeout(r, 300));
-  // Started (the engine creates the file), quiet at first, as the benchmark's containers wait at their barrier.
-  fs.writeFileSync(file, '');
-  reader.started();
-  await new Promise((r) => setTimeout(r, 500));
-  // Followed like a running container: its lines come without another event (before: not until its exit).
-  fs.appendFileSync(file, line('one', 1));
-  await until('the first line, with the record still "created"', () => got.length === 1);
-  fs.appendFileSync(file, line('two', 2));
-  await until('the second line', () => got.length === 2);
-  expect(got).toEqual(['one', 'two']);
-});
-
 it('counts a log rotated away while reading was paused (delivery behind), and goes on with what is left', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-reader-'));
   dirs.push(dir);

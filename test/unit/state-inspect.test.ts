@@ -74,3 +74,20 @@ it('retries an inspect that timed out instead of leaving the container out of th
   await tick();
   expect(state.containers.get(ID)?.state).toBe('exited');
 });
+
+it('takes a start event as "running" while the inspect it asks for is held (the engine is starting a burst)', async () => {
+  const { docker, calls } = fakeDocker();
+  const { state, event } = model(docker);
+  event('create');
+  calls[0]!.resolve(inspectAnswer('created'));
+  await tick();
+  let emitted = 0;
+  state.on('containers', () => emitted++);
+  event('start');
+  // The inspect is not answered (held past its timeout in the traced run): consumers still see the container run.
+  expect(state.containers.get(ID)?.state).toBe('running');
+  expect(emitted).toBe(1);
+  calls[1]!.resolve(inspectAnswer('exited'));
+  await tick();
+  expect(state.containers.get(ID)?.state).toBe('exited');
+});
