@@ -1,0 +1,320 @@
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as tls from 'node:tls';
+import { Registry } from 'prom-client';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../core/log.js';
+import type { LogRecord } from '../../log-shipper/assembler.js';
+import type { Cursor } from '../../log-shipper/cursor.js';
+import { CursorStore, type CursorEntry } from '../../log-shipper/cursor-store.js';
+import { GelfEncoder } from '../../log-shipper/gelf-message.js';
+import { arenaMessage, MessageArena } from '../../log-shipper/message-arena.js';
+import { ShipperMetrics } from '../../log-shipper/metrics.js';
+import { DeliveryQueue, type OutMessage } from '../../log-shipper/queue.js';
+import { Sender } from '../../log-shipper/sender.js';
+import { bodyOf } from '../../log-shipper/shipper.js';
+import type { TlsSettings } from '../../log-shipper/settings.js';
+import { formatUnixNano } from '../../log-shipper/timestamp.js';
+import { StreamTransport } from '../../log-shipper/transport/stream.js';
+
+/**
+ * A kill -9 of the shipper while a receiver is slow, against a real loopback connection: the receiver must end up
+ * with exactly the messages the committed cursors cover, so that a restart from them neither loses nor repeats one.
+ * A kill leaves the kernel to deliver what it holds and close the connection; the receiver drops an unterminated
+ * last frame, as Graylog does.
+ */
+
+/** Default shipper.batch-size (log-shipper/options.ts). */
+const DEFAULT_BATCH_BYTES = 1048576;
+/** Per container: with three containers ≈ 9 MB, about twice what loopback's socket buffers swallow here (≈ 4 MB). */
+const MESSAGES_PER_CONTAINER = 6000;
+
+interface Container {
+  id: string;
+  name: string;
+  service: string;
+  /** Arena messages (GelfEncoder.writeEscaped), as the json-file reader makes them; else text (encode), as the API reader. */
+  escaped: boolean;
+}
+
+const CONTAINERS: readonly Container[] = [
+  { id: 'a'.repeat(64), name: 'shop_api.1.x', service: 'shop_api', escaped: true },
+  { id: 'b'.repeat(64), name: 'shop_worker.1.y', service: 'shop_worker', escaped: true },
+  { id: 'c'.repeat(64), name: 'cron', service: '', escaped: false },
+];
+
+/** One queued message and what delivering it means: the `seq`-th (1-based) message of `container`. */
+interface Sent {
+  container: Container;
+  seq: number;
+}
+
+/**
+ * Three messages share each timestamp (cursor counts 1, 2, 3), so a cursor that mixed up time and count would
+ * point at another message; `byCursor` maps each cursor back to the one message it ends at.
+ */
+function cursorOf(seq: number): Cursor {
+  return { time: { sec: 1_700_000_000 + Math.floor((seq - 1) / 3), nsec: 250_000_000 }, count: ((seq - 1) % 3) + 1 };
+}
+const cursorKey = (c: Cursor) => `${formatUnixNano(c.time)}/${c.count}`;
+const byCursor = new Map<string, number>(Array.from({ length: MESSAGES_PER_CONTAINER }, (_, i) => [cursorKey(cursorOf(i + 1)), i + 1]));
+
+/** The containers' messages interleaved one by one, as readers of busy containers fill the queue. */
+function queueMessages(queue: DeliveryQueue): Sent[] {
+  const arena = new MessageArena();
+  const encoders = new Map(CONTAINERS.map((c) => [c.id, new GelfEncoder({ _container_id: c.id, _container_name: c.name }, 'node-1')]));
+  const order: Sent[] = [];
+  for (let seq = 1; seq <= MESSAGES_PER_CONTAINER; seq++) {
+    for (const c of CONTAINERS) {
+      const encoder = encoders.get(c.id)!;
+      const text = `${c.name} #${seq} ${'x'.repeat(300 + ((seq * 7) % 97))}`;
+      const cursor = cursorOf(seq);
+      let m: OutMessage;
+      if (c.escaped) {
+        const src = Buffer.from(text);
+        m = arenaMessage(arena, encoder, { containerId: c.id, containerName: c.name, service: c.service }, src, 0, src.length, 6, cursor.time, cursor);
+      } else {
+        // As LogShipper.deliver builds a message from a record.
+        const record: LogRecord = { stream: 'stdout', time: cursor.time, lines: [text], cursor, frames: 1 };
+        const json = encoder.encode(bodyOf(record));
+        m = {
+          containerId: c.id, containerName: c.name, service: c.service,
+          json, data: undefined, at: 0, bytes: Buffer.byteLength(json), lines: 1, tailId: encoder.tailId, tailBytes: encoder.tailBytes, time: record.time, cursor,
+          shrink: (max) => encoder.encode(bodyOf(record, max)),
+        };
+      }
+      queue.push(m);
+      order.push({ container: c, seq });
+    }
+  }
+  return order;
+}
+
+/** How many messages of each container a cursor state covers (0 for a container it does not name). */
+function coveredCounts(entries: ReadonlyMap<string, CursorEntry>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const c of CONTAINERS) {
+    const e = entries.get(c.id);
+    if (!e) { out[c.name] = 0; continue; }
+    const seq = byCursor.get(cursorKey(e.cursor));
+    if (seq === undefined) throw new Error(`${c.name}: committed cursor ${cursorKey(e.cursor)} is no message's cursor`);
+    out[c.name] = seq;
+  }
+  return out;
+}
+
+/** Complete frames (null-terminated) as (container name, seq); the unterminated rest is dropped, as Graylog does. */
+function completeFrames(bytes: Buffer): { name: string; seq: number }[] {
+  const frames: { name: string; seq: number }[] = [];
+  let start = 0;
+  for (let end = bytes.indexOf(0, start); end >= 0; start = end + 1, end = bytes.indexOf(0, start)) {
+    const gelf = JSON.parse(bytes.toString('utf8', start, end)) as { short_message: string; _container_name: string };
+    const seq = Number(/^\S+ #(\d+) /.exec(gelf.short_message)?.[1]);
+    frames.push({ name: gelf._container_name, seq });
+  }
+  return frames;
+}
+
+/** Batches as DeliveryQueue.peek cuts them: where each one ends, in messages from the start of the queue. */
+function batchEnds(order: readonly Sent[], sizes: readonly number[], batchBytes: number): Set<number> {
+  const ends = new Set<number>();
+  let bytes = 0;
+  for (let i = 0; i < order.length; i++) {
+    if (bytes > 0 && bytes + sizes[i]! > batchBytes) { ends.add(i); bytes = 0; }
+    bytes += sizes[i]!;
+  }
+  ends.add(order.length);
+  return ends;
+}
+
+/** A receiver that reads nothing until told to; then everything up to the end of the connection. */
+interface SlowReceiver {
+  port: number;
+  connections: number;
+  /** Stops accepting connections (a restarted shipper must not reach this one). */
+  stopListening(): void;
+  /** Starts reading; resolves with every byte the connection carried once it closes. */
+  readToEnd(): Promise<Buffer>;
+  close(): Promise<void>;
+}
+
+async function slowReceiver(tlsOptions?: tls.TlsOptions): Promise<SlowReceiver> {
+  const chunks: Buffer[] = [];
+  let socket: net.Socket | undefined;
+  let ended = false;
+  let onEnded: (() => void) | undefined;
+  const sockets = new Set<net.Socket>();
+  const accept = (s: net.Socket) => {
+    r.connections++;
+    socket = s;
+    sockets.add(s);
+    // A TLS socket must read during the handshake: it stops reading here, once its receive buffer is full.
+    s.pause();
+    s.on('data', (d: Buffer) => chunks.push(d));
+    // A kill can leave a TLS record cut in the middle: the receiver just sees the connection end there.
+    s.on('error', () => undefined);
+    s.on('close', () => { ended = true; sockets.delete(s); onEnded?.(); });
+  };
+  const server = tlsOptions
+    ? tls.createServer(tlsOptions, accept)
+    // pauseOnConnect: the receiver never reads a byte before readToEnd, so the kernel's buffers fill for sure.
+    : net.createServer({ pauseOnConnect: true }, accept);
+  server.on('tlsClientError', () => undefined);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const r: SlowReceiver = {
+    port: (server.address() as net.AddressInfo).port,
+    connections: 0,
+    stopListening: () => { if (server.listening) server.close(); },
+    readToEnd: () => new Promise<Buffer>((resolve) => {
+      onEnded = () => resolve(Buffer.concat(chunks));
+      if (ended) onEnded();
+      else socket?.resume();
+    }),
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      if (server.listening) await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+  return r;
+}
+
+function deadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let t: NodeJS.Timeout | undefined;
+  return Promise.race([p, new Promise<never>((_, reject) => { t = setTimeout(() => reject(new Error(`${what}: no result after ${ms} ms`)), ms); })]).finally(() => clearTimeout(t));
+}
+
+/**
+ * Resolves once the receiver has its connection and the committed cursors have not moved for `quietMs` since (the
+ * receiver's backpressure reached the sender; a sender that never commits stalls too, for the assertions to judge).
+ */
+async function untilStalled(cursors: ReadonlyMap<string, CursorEntry>, connected: () => boolean, quietMs: number, maxMs: number): Promise<void> {
+  const signature = () => [...cursors].map(([id, e]) => `${id}=${cursorKey(e.cursor)}`).join(',');
+  const start = Date.now();
+  let last: string | undefined;
+  let since = start;
+  for (;;) {
+    await new Promise((resolve) => setTimeout(resolve, 25));
+    const now = connected() ? signature() : undefined;
+    if (now !== last) { last = now; since = Date.now(); }
+    else if (now !== undefined && Date.now() - since >= quietMs) return;
+    if (Date.now() - start > maxMs) throw new Error(`no stall within ${maxMs} ms (connected: ${connected()}): the receiver's backpressure never stopped the sender`);
+  }
+}
+
+describe('Sender: kill -9 while a receiver is slow', () => {
+  const cleanups: (() => Promise<void> | void)[] = [];
+  afterEach(async () => {
+    for (const f of cleanups.splice(0).reverse()) await f();
+  });
+
+  let certDir: string;
+  let cert: Buffer;
+  let key: Buffer;
+  beforeAll(() => {
+    certDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-sender-cert-'));
+    const keyFile = path.join(certDir, 'key.pem');
+    const certFile = path.join(certDir, 'cert.pem');
+    execFileSync('openssl', [
+      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
+      '-subj', '/CN=graylog.test', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', keyFile, '-out', certFile,
+    ], { stdio: 'pipe' });
+    cert = fs.readFileSync(certFile);
+    key = fs.readFileSync(keyFile);
+  });
+  afterAll(() => { fs.rmSync(certDir, { recursive: true, force: true }); });
+
+  async function killMidStream(opts: { batchBytes: number; tls: boolean }) {
+    const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-sender-state-'));
+    cleanups.push(() => fs.rmSync(stateDir, { recursive: true, force: true }));
+    const receiver = await slowReceiver(opts.tls ? { cert, key } : undefined);
+    cleanups.push(() => receiver.close());
+
+    const log = createLogger('test').child('log-shipper');
+    const metrics = new ShipperMetrics(new Registry());
+    const store = new CursorStore(stateDir);
+    cleanups.push(async () => { await store.idle(); store.close(); });
+    const cursors = store.load().entries;
+    const queue = new DeliveryQueue(64 * 1048576);
+    const order = queueMessages(queue);
+    const sizes = queue.peek(Number.MAX_SAFE_INTEGER).map((m) => m.bytes);
+    const tlsSettings: TlsSettings | undefined = opts.tls ? { ca: cert, verify: true } : undefined;
+    const transport = new StreamTransport({
+      destination: { scheme: opts.tls ? 'tls' : 'tcp', host: '127.0.0.1', port: receiver.port, url: `${opts.tls ? 'tls' : 'tcp'}://127.0.0.1:${receiver.port}` },
+      tls: tlsSettings,
+      // Far longer than the test: a stalled write must stay stalled, not time out and reconnect.
+      writeTimeoutMs: 60_000,
+      resolveIntervalMs: 60_000,
+    }, { onReconnect: () => undefined, onTruncated: () => undefined }, log);
+    cleanups.push(() => transport.close());
+    const sender = new Sender(queue, transport, store, cursors, metrics, log, {
+      batchBytes: opts.batchBytes, reconnectMaxDelayMs: 1000, replayWindowMs: 1000, replayMaxBytes: 4 * 1048576,
+    });
+    const connection = () => (transport as unknown as { socket?: net.Socket }).socket;
+    // A sender stuck in a write ends only with its connection (the write timeout is longer than the test).
+    cleanups.push(() => { connection()?.destroy(); return sender.stop(0); });
+    sender.start();
+
+    await untilStalled(cursors, () => receiver.connections > 0, 400, 6000);
+
+    // The kill, in one synchronous step so that the sender cannot write between the two: what a restart would
+    // load, and the connection closed as the kernel closes a killed process's socket (it still delivers what it holds).
+    const committedOnDisk = new CursorStore(stateDir).load().entries;
+    const inMemory = coveredCounts(cursors);
+    const socket = connection();
+    expect(socket, 'the transport holds its connection in `socket`').toBeInstanceOf(net.Socket);
+    socket!.destroy();
+    receiver.stopListening();
+
+    const bytes = await deadline(receiver.readToEnd(), 5000, 'reading what the kernel held');
+    await sender.stop(0);
+    return { committed: coveredCounts(committedOnDisk), inMemory, frames: completeFrames(bytes), order, sizes, connections: receiver.connections };
+  }
+
+  function expectExactlyOnce(r: Awaited<ReturnType<typeof killMidStream>>) {
+    const total = r.order.length;
+    const committedTotal = Object.values(r.committed).reduce((a, b) => a + b, 0);
+    expect(r.connections).toBe(1);
+    const received: Record<string, number> = Object.fromEntries(CONTAINERS.map((c) => [c.name, 0]));
+    for (const f of r.frames) received[f.name] = (received[f.name] ?? 0) + 1;
+    // The property: what the receiver got is exactly what the restart will skip, per container (received above
+    // committed: repeated after the restart; below: lost).
+    expect(received, 'complete frames received per container vs messages the committed cursors cover').toEqual(r.committed);
+    // Not vacuous: the kill landed with part of the messages in the kernel, part still queued.
+    expect(committedTotal, 'messages committed before the kill').toBeGreaterThan(0);
+    expect(committedTotal, 'messages committed before the kill').toBeLessThan(total);
+    // The sender's own view is what it wrote to disk: a restart starts where the sender believed it was.
+    expect(r.inMemory).toEqual(r.committed);
+    // And it is the queue's first messages, in order, each once (no gap, no repeat).
+    const firstOff = r.frames.findIndex((f, i) => f.name !== r.order[i]!.container.name || f.seq !== r.order[i]!.seq);
+    expect(firstOff, 'first received frame that is not the next queued message').toBe(-1);
+    // The committed state is a prefix of the queue too: the restart resumes every container at the same point.
+    const prefix = r.order.slice(0, committedTotal);
+    for (const c of CONTAINERS) expect(r.committed[c.name]).toBe(prefix.filter((s) => s.container === c).length);
+    return { committedTotal, total };
+  }
+
+  it('TCP, slow receiver: a kill -9 leaves the receiver exactly the messages a restart skips, none lost or repeated', async () => {
+    const r = await killMidStream({ batchBytes: DEFAULT_BATCH_BYTES, tls: false });
+    const { committedTotal } = expectExactlyOnce(r);
+    // Whole batches were committed before the stall (the ≈ 4 MB the kernel holds is several 1 MiB batches).
+    const ends = [...batchEnds(r.order, r.sizes, DEFAULT_BATCH_BYTES)].sort((a, b) => a - b);
+    expect(committedTotal).toBeGreaterThan(ends[0]!);
+  });
+
+  it('TCP, a batch bigger than the kernel takes: before a kill -9 only the messages the kernel took whole are committed', async () => {
+    // Every message in one batch: any commit between none and all is one the sender made for a write the kernel
+    // took only in part (a commit of the whole batch, or none, would be all or nothing).
+    const r = await killMidStream({ batchBytes: 64 * 1048576, tls: false });
+    const { committedTotal, total } = expectExactlyOnce(r);
+    expect(batchEnds(r.order, r.sizes, 64 * 1048576)).toEqual(new Set([total]));
+    expect(committedTotal).toBeLessThan(total);
+  });
+
+  it('TLS, slow receiver: a kill -9 leaves the receiver exactly the messages a restart skips, none lost or repeated', async () => {
+    const r = await killMidStream({ batchBytes: DEFAULT_BATCH_BYTES, tls: true });
+    expectExactlyOnce(r);
+  });
+});
