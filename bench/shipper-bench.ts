@@ -8,9 +8,11 @@
  *   SWARMWATCH_BENCH_ONLY='ours-file-tcp-none-1$|driver-tcp-none-1$' npm run bench:shipper   (a subset of settings)
  *   SWARMWATCH_BENCH_REPEAT=3 npm run bench:shipper   (TCP settings 3 times, interleaved; medians and ratios printed)
  *   SWARMWATCH_BENCH_ONLY='^catchup' npm run bench:shipper   (catch-up of containers that ran while no shipper did)
+ *   SWARMWATCH_BENCH_ONLY='^idle' npm run bench:shipper   (shipper CPU and line delay with containers that log little)
  *   SWARMWATCH_BENCH_TIMELINE=1 …   (messages received per 50 ms for each TCP run: where a sender stalls)
  *   SWARMWATCH_BENCH_SHIPPER_ARGS='--shipper.batch-size=262144' …   (more options for every run of ours)
  *   SWARMWATCH_BENCH_CPU_PROF=DIR …   (a V8 CPU profile of each run of ours)
+ *   SWARMWATCH_BENCH_SHIPPER_ROOT=/path/to/other/checkout …   (run that build's shipper as ours: A/B of two builds)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -142,8 +144,14 @@ function timelineOf(slots: [number, number][]): number[] {
   return out;
 }
 
+/**
+ * SWARMWATCH_BENCH_SHIPPER_ROOT: another checkout (built, with its own dist/) whose shipper runs as "ours", for an
+ * A/B of two builds in the same hour with this run's bench code.
+ */
+const SHIPPER_ROOT = process.env.SWARMWATCH_BENCH_SHIPPER_ROOT ?? ROOT;
+
 async function startShipperProcess(engine: PrivateEngine, args: string[], nodeFlags: string[] = []): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [...nodeFlags, path.join(ROOT, 'test/fixtures/shipper/run-shipper.mjs'), ROOT, `--docker.host=${engine.dockerHost}`, '--http.listen=127.0.0.1:0', '--log.level=warn', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [...nodeFlags, path.join(SHIPPER_ROOT, 'test/fixtures/shipper/run-shipper.mjs'), SHIPPER_ROOT, `--docker.host=${engine.dockerHost}`, '--http.listen=127.0.0.1:0', '--log.level=warn', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   await new Promise<void>((resolve, reject) => {
     let err = '';
     child.stderr!.on('data', (d: Buffer) => { err += d.toString(); process.stderr.write(d.toString().replace(/^SHIPPER READY.*\n/m, '')); if (err.includes('SHIPPER READY')) resolve(); });
@@ -280,6 +288,42 @@ async function catchUpRun(engine: PrivateEngine, n: number): Promise<void> {
   row('swarmwatch (file), catch-up', 'TCP', n, per * n, s, cpu, `${lost > 0 ? `lost ${lost}` : 'no loss'}; containers exited 6 s before the shipper started; CPU is the shipper's`);
   await engine.docker(['rm', '-f', ...names]);
 }
+
+/**
+ * What the shipper costs while its containers log little: shipper CPU per second with `n` containers that each
+ * print one line every `everyMs` (0: none at all), measured over IDLE_S seconds after a settle, beside the same
+ * shipper with no container at all (the baseline, same run). Also the delay from a line's engine timestamp to its
+ * arrival at the receiver (median and worst), which is what the json-file reader's idle wait costs in latency.
+ */
+const IDLE_S = Number(process.env.SWARMWATCH_BENCH_IDLE_S ?? 20);
+async function idleRun(engine: PrivateEngine, n: number, everyMs: number): Promise<void> {
+  const prefix = `idle-${n}-${everyMs}`;
+  if (!wanted(prefix)) return;
+  const r = await startGelfReceiver({ proto: 'tcp', port: 0, stampArrival: true, dir: work });
+  const child = await startShipperProcess(engine, ['--shipper.destination=tcp://127.0.0.1:' + r.port, `--shipper.state-dir=${path.join(work, prefix)}`, `--shipper.include-names=^${prefix}-`, ...EXTRA_ARGS], [...shippedNodeFlags(), ...profileFlags()]);
+  const script = everyMs > 0 ? `i=0; while true; do echo "idle bench line $i"; i=$((i+1)); usleep ${everyMs * 1000}; done` : 'exec sleep 3600';
+  const names = Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
+  await Promise.all(names.map((name) => engine.docker(['run', '-d', '--network', 'none', '--name', name, IMAGE, 'sh', '-c', script])));
+  await sleep(5000);
+  const from = r.messages().length;
+  const cpu0 = cpuSeconds(child.pid!);
+  const t0 = Date.now();
+  await sleep(IDLE_S * 1000);
+  const cpu = cpuSeconds(child.pid!) - cpu0;
+  const seconds = (Date.now() - t0) / 1000;
+  const received = r.messages().slice(from);
+  const delays = received.map((m) => Number(m.__arrival) - Number(m.timestamp)).sort((a, b) => a - b);
+  const late = received.filter((m) => Number(m.__arrival) - Number(m.timestamp) > 0.5);
+  await stopShipper(child);
+  await r.stop();
+  if (n > 0) await engine.docker(['rm', '-f', ...names]);
+  const ms = (x: number | undefined) => (x === undefined ? '–' : `${(x * 1000).toFixed(1)} ms`);
+  const note = `shipper CPU ${((cpu / seconds) * 1000).toFixed(1)} ms per second over ${seconds.toFixed(0)} s` +
+    (delays.length > 0 ? `; ${delays.length} lines, engine time → receiver: median ${ms(delays[Math.floor(delays.length / 2)])}, p99 ${ms(delays[Math.floor(delays.length * 0.99)])}, worst ${ms(delays.at(-1))}${late.length > 0 ? ` (${late.length} lines over 500 ms, from ${new Set(late.map((m) => m._container_name)).size} containers)` : ''}` : '');
+  idleReport.push(`| ${n} | ${everyMs > 0 ? `1 line / ${everyMs} ms each` : 'none (sleep)'} | ${note} |`);
+  console.error(`idle: ${n} containers, ${everyMs > 0 ? `a line every ${everyMs} ms each` : 'silent'}: ${note}`);
+}
+const idleReport: string[] = [];
 
 /** Runs only the settings whose name matches (e.g. "ours-file-tcp-none-1|driver-tcp-none-1"); the outage run is "outage". */
 const ONLY = process.env.SWARMWATCH_BENCH_ONLY ? new RegExp(process.env.SWARMWATCH_BENCH_ONLY) : undefined;
@@ -422,6 +466,7 @@ async function main(): Promise<void> {
         }
       }
       for (const n of [10, 50]) for (let rep = 0; rep < REPEAT; rep++) await catchUpRun(engine, n);
+      for (let rep = 0; rep < REPEAT; rep++) for (const [n, everyMs] of [[0, 0], [50, 0], [50, 1000], [200, 1000]] as const) await idleRun(engine, n, everyMs);
       // UDP gzip: ours as shipped (send thread), ours on one thread (the same-run baseline of the send thread),
       // and the driver, interleaved as TCP.
       for (const n of [1, 10]) {
@@ -446,6 +491,7 @@ async function main(): Promise<void> {
     console.log(medians());
     console.log('');
   }
+  if (idleReport.length > 0) console.log(`Containers that log little (shipper as shipped, TCP):\n\n| containers | output | shipper |\n| ---: | --- | --- |\n${idleReport.join('\n')}\n`);
   if (outageReport) console.log(`Receiver outage of ${OUTAGE_S} s (TCP, as shipped):\n\n${outageReport}`);
 }
 

@@ -7,6 +7,7 @@ import { RecordAssembler, ZERO_CURSOR, type LogRecord } from './assembler.js';
 import { compareCursor, PositionTracker, type Cursor } from './cursor.js';
 import { MultiplexedDecoder, parseEntry, RawLineDecoder, type StreamName } from './frames.js';
 import { decodeEscapedText, endsWithEscape, JsonFileSource } from './json-file-source.js';
+import { LogFileWatch } from './log-file-watch.js';
 import { compareTime, formatUnixNano, type EngineTime } from './timestamp.js';
 
 export interface ReaderDeps {
@@ -30,15 +31,18 @@ export interface ReaderDeps {
   acquireCatchUp(): Promise<() => void>;
   /** The container's json-file log when read-mode is "file" and the file is readable; undefined reads the API. */
   logFileOf?(c: ContainerRecord): string | undefined;
+  /** While a json-file is watched for writes, it is also looked at this often (FILE_WATCH_FALLBACK_MS). */
+  fileWatchFallbackMs?: number;
 }
 
 /**
- * A running container's json-file is polled for new entries: 10 ms after it last grew, so a logging container's
- * lines reach the receiver within ≈ 10 ms instead of up to 100 ms, doubling to FILE_POLL_MAX_MS while it stays
- * quiet (an idle container costs what it did with a fixed 100 ms poll).
+ * A running container's json-file is watched for writes once read to its end (LogFileWatch), with a look every
+ * FILE_WATCH_FALLBACK_MS as a safety net. Where no watch can be set (the inotify watch limit), it is polled: 10 ms
+ * after it last grew, doubling to FILE_POLL_MAX_MS while it stays quiet.
  */
 const FILE_POLL_MIN_MS = 10;
 const FILE_POLL_MAX_MS = 100;
+const FILE_WATCH_FALLBACK_MS = 1000;
 const runningStates = new Set(['running', 'restarting', 'paused']);
 /**
  * A container stopped this long ago had every entry flushed to its json-file long before: reading the file to its
@@ -82,8 +86,17 @@ export class ContainerReader {
 
   /** Reads again when the container changed since the last read began (a missed start event must not strand it). */
   noticeChange(current: ContainerRecord): void {
+    // A json-file read waiting for writes looks at the container again now (a stop ends the read), once per change:
+    // every state change calls this for every reader.
+    if (this.fileOpen) {
+      if (current !== this.seenByFileRead) this.wakeUp?.();
+      return;
+    }
     if (!this.open && current !== this.lastRecord) this.wake();
   }
+
+  /** The container's record as the json-file read last looked at it. */
+  private seenByFileRead?: ContainerRecord;
 
   /** A start/restart event: read again even if the last stream ended with the container stopped. */
   wake(): void {
@@ -310,6 +323,16 @@ export class ContainerReader {
     });
   }
 
+  private static warnedWatch = false;
+
+  private warnWatchUnavailable(err: Error | undefined): void {
+    // Once per process: with the watch limit reached, every reader after it would say the same.
+    if (ContainerReader.warnedWatch || !err) return;
+    ContainerReader.warnedWatch = true;
+    const limit = (err as NodeJS.ErrnoException).code === 'ENOSPC' ? ' (the inotify watch limit: raise sysctl fs.inotify.max_user_watches)' : '';
+    this.deps.log.warn(`cannot watch the log file of ${this.lastRecord?.name ?? this.id.slice(0, 12)} for writes${limit}: ${err.message}; polling it every ${FILE_POLL_MIN_MS}–${FILE_POLL_MAX_MS} ms instead`, { container: this.id.slice(0, 12), code: (err as NodeJS.ErrnoException).code });
+  }
+
   /** Reads the json-file log directly from the current position; returns when the container stopped and all is read. */
   private async readFileOnce(c: ContainerRecord, file: string): Promise<number> {
     const pos = this.tracker.position;
@@ -363,11 +386,14 @@ export class ContainerReader {
     };
     this.stream = undefined;
     this.fileOpen = true;
+    const watch = new LogFileWatch();
     try {
       let idleSince = 0;
       let pollMs = FILE_POLL_MIN_MS;
       while (!this.stopped) {
         if (source.readMore(onEntry, () => full, onRawLine)) {
+          // Entries keep coming: the reads set the pace, a watch would only call back once per engine write.
+          watch.disarm();
           reportGap();
           idleSince = 0;
           pollMs = FILE_POLL_MIN_MS;
@@ -377,6 +403,7 @@ export class ContainerReader {
           continue;
         }
         const now = this.deps.container();
+        this.seenByFileRead = now;
         // The engine has flushed everything once the container stopped: one last pass found nothing, so we are done.
         if (!now || !runningStates.has(now.state)) {
           if (idleSince > 0 || (now && stoppedLongAgo(now))) break;
@@ -386,10 +413,18 @@ export class ContainerReader {
           continue;
         }
         this.releaseCatchUp(); // running: no longer a catch-up read
+        // Armed after a read that found the end, then one more read before waiting: a write in between is seen.
+        if (!watch.armed && watch.arm(source.logPath)) continue;
+        if (watch.armed) {
+          await watch.wait(this.deps.fileWatchFallbackMs ?? FILE_WATCH_FALLBACK_MS, (wake) => { this.wakeUp = wake; });
+          continue;
+        }
+        this.warnWatchUnavailable(watch.unavailable);
         await this.sleep(pollMs);
         pollMs = Math.min(pollMs * 2, FILE_POLL_MAX_MS);
       }
     } finally {
+      watch.disarm();
       this.fileOpen = false;
       source.close();
     }

@@ -23,6 +23,8 @@ export interface ReceiverOptions {
   readRate?: number;
   /** With countOnly: stream messages counted per 10 ms of arrival (stats().timeline), for benchmarks. */
   timeline?: boolean;
+  /** Each recorded message gets "__arrival": Unix seconds it was decoded (line delay figures). */
+  stampArrival?: boolean;
 }
 
 export interface ReceiverStats {
@@ -59,6 +61,7 @@ export async function startGelfReceiver(o: ReceiverOptions): Promise<GelfReceive
   if (o.cert) args.push('--cert', o.cert, '--key', o.key!);
   if (o.readRate) args.push('--read-rate', String(o.readRate));
   if (o.timeline) args.push('--timeline');
+  if (o.stampArrival) args.push('--stamp-arrival');
   const child = spawn(PYTHON, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve, reject) => {
     let buf = '';

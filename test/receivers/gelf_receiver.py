@@ -6,7 +6,7 @@ or uncompressed; chunked with magic 0x1e 0x0f, any chunk order, any datagram siz
 complete), and records every message it received, as received, to a JSON-lines file.
 
   gelf_receiver.py --proto tcp|udp|tls --port 0 --out FILE [--stats FILE] [--count-only] [--cert F --key F]
-                   [--read-rate BYTES_PER_S]
+                   [--read-rate BYTES_PER_S] [--stamp-arrival]
 
 Prints "LISTENING <proto> <port>" on stdout once ready. SIGTERM: stop accepting, read what is already buffered
 on every connection, record it, write stats, exit 0 (a receiver that goes down cleanly, like Graylog's).
@@ -26,6 +26,8 @@ p.add_argument('--key', default='')
 p.add_argument('--rcvbuf', type=int, default=256 * 1024 * 1024)
 # A slow receiver (a loaded Graylog): stream connections are read at most this many bytes per second (0: no limit).
 p.add_argument('--read-rate', type=int, default=0)
+# For latency figures: each recorded message gets the key "__arrival" (Unix seconds it was decoded here).
+p.add_argument('--stamp-arrival', action='store_true')
 args = p.parse_args()
 
 lock = threading.Lock()
@@ -51,6 +53,8 @@ def record(payload: bytes):
         except Exception:
             stats['invalid'] += 1
             msg = {'_receiver_invalid': payload[:200].decode('utf-8', 'replace')}
+        if args.stamp_arrival and isinstance(msg, dict):
+            msg['__arrival'] = now
         if out:
             out.write(json.dumps(msg, ensure_ascii=False) + '\n')
 

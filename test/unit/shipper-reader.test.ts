@@ -132,3 +132,36 @@ it('stops while reading is paused on a full buffer (the destination down): SIGTE
   const stopped = await Promise.race([reader.stop().then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 2000))]);
   expect(stopped).toBe(true);
 });
+
+it('reads a quiet running container\'s next line when the engine writes it, and ends the read when the container stops', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-reader-'));
+  dirs.push(dir);
+  const file = path.join(dir, 'c-json.log');
+  fs.writeFileSync(file, line('first', 1));
+  const id = 'c'.repeat(64);
+  let record = { id, name: 'quiet', state: 'running', labels: {}, tty: false, logDriver: 'json-file', swarm: {} } as unknown as ContainerRecord;
+  const got: string[] = [];
+  const reader = new ContainerReader(id, undefined, {
+    ...fileReaderDeps(() => record, file),
+    deliver: (r: LogRecord) => { got.push(...r.lines); return true; },
+    drained: () => Promise.resolve(),
+    // No second look within the test: only the watch on the file (or the stop) can make the reader read again.
+    fileWatchFallbackMs: 60_000,
+  });
+  readers.push(reader);
+  reader.start();
+  await until('the first line', () => got.length === 1);
+  // Let the reader reach its wait (it reads once more after arming the watch).
+  await new Promise((r) => setTimeout(r, 200));
+  fs.appendFileSync(file, line('second', 2));
+  await until('the line written while the reader waited', () => got.length === 2);
+  // A rotation (the engine renames the file and starts a new one) also wakes it; the new file is read too.
+  fs.renameSync(file, `${file}.1`);
+  fs.writeFileSync(file, line('third', 3));
+  await until('the first line of the file after a rotation', () => got.length === 3);
+  // The stop is news from the engine, not a write: it must end the wait, or the read (and its reader) stays open.
+  record = { ...record, state: 'exited', finishedAt: Date.now() / 1000 - 60 } as ContainerRecord;
+  reader.noticeChange(record);
+  await until('the read to end once the container stopped', () => !reader.open);
+  expect(got).toEqual(['first', 'second', 'third']);
+});
