@@ -16,7 +16,7 @@ export interface CursorEntry {
 
 interface FileShape {
   version: 1 | 2;
-  /** Commit sequence (version 2): the newest of the snapshot and the two slots is current. */
+  /** Sequence of the last commit the snapshot holds (version 2). */
   seq?: number;
   containers: Record<string, { ts: string; n: number; name: string; removedAt?: number }>;
 }
@@ -31,36 +31,56 @@ export interface PreparedCursors {
   commit(): void;
 }
 
-const SLOT_MAGIC = 'swarmwatch-cursors';
+const RECORD_MAGIC = 'swarmwatch-cursors';
 /** The durable, human-readable snapshot is rewritten at most this often (and at stop). */
 const SNAPSHOT_INTERVAL_MS = 1000;
 
+/** A container's committed cursor as the store last wrote it, with its JSON kept for the snapshots. */
+interface CommittedEntry {
+  cursor: Cursor;
+  name: string;
+  removedAt: number | undefined;
+  json?: string;
+}
+
 /**
- * Per-container cursors. A commit is one write at offset 0 of one of two slot files (`cursors-a`, `cursors-b`,
- * never the one holding the newest commit), each a header `swarmwatch-cursors 2 <seq> <length> <crc32>` and the
- * JSON state: ≈ 2 µs here, where the temp file + rename it replaced took ≈ 165 µs, and that time after a write syscall is the window in which a kill -9
- * repeats what the kernel already holds. A kill during a slot write can tear only that slot (its checksum fails);
- * the other holds the previous commit. `cursors.json` is a snapshot of the newest state, written as temp file +
- * fsync + rename at most once a second and at stop (durable across a power loss; an operator can read it). Every
- * write error (slot, snapshot, stop) goes to `onWriteError`; none is thrown. At load the valid state with the highest sequence wins; a version-1
- * `cursors.json` of an older swarmwatch is read as sequence 0.
+ * Per-container cursors. A commit appends one record to a journal (`cursors-a` or `cursors-b`): a header
+ * `swarmwatch-cursors 3 <seq> <length> <crc32>` and the JSON of the containers whose cursor moved (or that went
+ * away): one small write whose size does not grow with the number of containers. (Before, every commit wrote the
+ * whole state: with 200 containers printing a line a second each, serializing and writing 30 KB per line was a
+ * third of the shipper's CPU.) It follows the write syscall that delivered the lines at once: the time between
+ * the two is the window in which a kill -9 repeats what the kernel already holds.
+ *
+ * `cursors.json` is a snapshot of the whole committed state with the sequence of its last commit, written as temp
+ * file + fsync + rename at most once a second and at stop (durable across a power loss; an operator can read it).
+ * Each snapshot switches commits to the other journal, after emptying it: what it held is older than the previous
+ * snapshot, which is on disk by then. At load: the newest full state (the snapshot, or a whole-state record of the
+ * version before journals, `swarmwatch-cursors 2`), then every journal record with a higher sequence, in order. A
+ * record cut by a crash fails its checksum and ends its journal there. Every write error (journal, snapshot,
+ * stop) goes to `onWriteError`; none is thrown. A version-1 `cursors.json` of an older swarmwatch is sequence 0.
  */
 export class CursorStore {
   readonly file: string;
-  private readonly slotFiles: [string, string];
-  private slotFds: [number | undefined, number | undefined] = [undefined, undefined];
+  private readonly journalFiles: [string, string];
+  private journalFds: [number | undefined, number | undefined] = [undefined, undefined];
+  /** Where the next record of each journal goes. */
+  private journalEnds: [number, number] = [0, 0];
+  private active: 0 | 1 = 0;
   private seq = 0;
-  private lastSlot?: 0 | 1;
+  /** The state the journal and snapshot hold: prepare() writes only what differs from it. */
+  private readonly committed = new Map<string, CommittedEntry>();
+  /** The inactive journal holds only records older than a snapshot on disk, so the next snapshot may empty it. */
+  private inactiveCovered = false;
   private tmpSeq = 0;
-  /** The newest committed state, not yet in the snapshot. */
-  private unsnapshotted?: { seq: number; text: string };
+  /** Sequence of the newest commit not yet in the snapshot. */
+  private unsnapshotted?: number;
   private snapshotTimer?: NodeJS.Timeout;
   /** The snapshot being written in the background, if one is. */
   private snapshotInFlight?: Promise<void>;
 
   constructor(readonly dir: string, private readonly onWriteError: (err: Error) => void = () => undefined) {
     this.file = path.join(dir, 'cursors.json');
-    this.slotFiles = [path.join(dir, 'cursors-a'), path.join(dir, 'cursors-b')];
+    this.journalFiles = [path.join(dir, 'cursors-a'), path.join(dir, 'cursors-b')];
   }
 
   /**
@@ -68,24 +88,41 @@ export class CursorStore {
    * Throws when files exist but none holds a valid state.
    */
   load(): { entries: Map<string, CursorEntry>; fresh: boolean } {
-    const candidates: { seq: number; shape: FileShape; slot?: 0 | 1 }[] = [];
     let found = false;
     let firstError: unknown;
-    for (const [file, parse, slot] of [[this.file, parseSnapshot, undefined], [this.slotFiles[0], parseSlot, 0], [this.slotFiles[1], parseSlot, 1]] as const) {
+    let base: { seq: number; containers: Record<string, EntryJson | null> } | undefined;
+    const deltas: JournalRecord[] = [];
+    let snapshot: Buffer | undefined;
+    try {
+      snapshot = fs.readFileSync(this.file);
+      found = true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    if (snapshot) {
+      try {
+        const shape = parseSnapshot(snapshot);
+        base = { seq: shape.seq ?? 0, containers: shape.containers ?? {} };
+      } catch (err) {
+        firstError = new Error(`${path.basename(this.file)}: ${(err as Error).message}`);
+      }
+    }
+    let newestSeq = -1;
+    for (const j of [0, 1] as const) {
       let bytes: Buffer;
       try {
-        bytes = fs.readFileSync(file);
+        bytes = fs.readFileSync(this.journalFiles[j]);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
         throw err;
       }
       found = true;
-      try {
-        const shape = parse(bytes);
-        if (shape) candidates.push({ seq: shape.seq ?? 0, shape, slot });
-        else firstError ??= new Error(`${path.basename(file)}: checksum or header does not match (a write cut by a crash)`);
-      } catch (err) {
-        firstError ??= new Error(`${path.basename(file)}: ${(err as Error).message}`);
+      const { records, end, error } = parseJournal(bytes);
+      this.journalEnds[j] = end;
+      if (error && records.length === 0) firstError ??= new Error(`${path.basename(this.journalFiles[j])}: ${error}`);
+      for (const r of records) {
+        if (r.full) { if (!base || r.seq > base.seq) base = { seq: r.seq, containers: r.shape.containers }; } else deltas.push(r);
+        if (r.seq > newestSeq) { newestSeq = r.seq; this.active = j; }
       }
     }
     // Leftover temp files of a killed process are never current: remove them. This process has written none yet,
@@ -94,86 +131,136 @@ export class CursorStore {
       if (f.startsWith('cursors.json.tmp-')) fs.rmSync(path.join(this.dir, f), { force: true });
     }
     const entries = new Map<string, CursorEntry>();
-    if (!found) return { entries, fresh: true };
-    if (candidates.length === 0) throw firstError;
-    candidates.sort((a, b) => b.seq - a.seq);
-    const newest = candidates[0]!;
-    this.seq = newest.seq;
-    // The next commit must not overwrite the newest valid slot.
-    this.lastSlot = candidates.find((c) => c.slot !== undefined)?.slot;
-    for (const [id, v] of Object.entries(newest.shape.containers ?? {})) {
+    // Journal records hold only what each commit changed: without a whole state under them they are no state.
+    if (!base && firstError) throw firstError;
+    // Nothing committed yet (no file, or a journal created and never written): the first start on this node.
+    if (!found || (!base && deltas.length === 0)) return { entries, fresh: true };
+    const baseSeq = base?.seq ?? 0;
+    const state = new Map(Object.entries(base?.containers ?? {}));
+    deltas.sort((a, b) => a.seq - b.seq);
+    for (const r of deltas) {
+      if (r.seq <= baseSeq) continue;
+      for (const [id, v] of Object.entries(r.shape.containers)) {
+        if (v === null) state.delete(id);
+        else state.set(id, v);
+      }
+    }
+    this.seq = Math.max(baseSeq, newestSeq, 0);
+    for (const [id, v] of state) {
+      if (v === null) continue;
       const cursor = cursorFromJson(v);
-      if (cursor) entries.set(id, { cursor, name: v.name ?? '', removedAt: v.removedAt });
+      if (!cursor) continue;
+      entries.set(id, { cursor, name: v.name ?? '', removedAt: v.removedAt });
+      this.committed.set(id, { cursor, name: v.name ?? '', removedAt: v.removedAt });
     }
     return { entries, fresh: false };
   }
 
-  /** The state as JSON; its sequence is given at commit, in the slot's header (commits may come out of order). */
-  private serialize(entries: ReadonlyMap<string, CursorEntry>): string {
-    // A commit follows every batch, and a batch moves few of the entries: each entry's JSON is kept until its
-    // cursor, name or removal changes (with 50 containers, serializing all of them was a third of the sender's CPU).
-    let text = `${STATE_PREFIX}"containers":{`;
-    let first = true;
+  /** The JSON of what `entries` changes in the committed state (null for a container gone from it), or undefined. */
+  private delta(entries: ReadonlyMap<string, CursorEntry>): { text: string; changes: [string, CommittedEntry | null][] } | undefined {
+    const changes: [string, CommittedEntry | null][] = [];
+    let added = 0;
     for (const [id, e] of entries) {
-      let f = this.fragments.get(e);
-      if (!f || f.cursor !== e.cursor || f.name !== e.name || f.removedAt !== e.removedAt) {
-        const value: FileShape['containers'][string] = { ...cursorToJson(e.cursor), name: e.name, ...(e.removedAt ? { removedAt: e.removedAt } : {}) };
-        f = { cursor: e.cursor, name: e.name, removedAt: e.removedAt, json: `${JSON.stringify(id)}:${JSON.stringify(value)}` };
-        this.fragments.set(e, f);
-      }
-      text += first ? f.json : `,${f.json}`;
-      first = false;
+      const c = this.committed.get(id);
+      if (c && c.cursor === e.cursor && c.name === e.name && c.removedAt === e.removedAt) continue;
+      if (!c) added++;
+      changes.push([id, { cursor: e.cursor, name: e.name, removedAt: e.removedAt }]);
     }
-    return `${text}}}`;
+    // Fewer entries than the committed ones plus the new ones: some went away (expired).
+    if (this.committed.size + added > entries.size) {
+      for (const id of this.committed.keys()) if (!entries.has(id)) changes.push([id, null]);
+    }
+    if (changes.length === 0) return undefined;
+    let text = '{"version":3,"containers":{';
+    for (let i = 0; i < changes.length; i++) {
+      const [id, c] = changes[i]!;
+      text += `${i === 0 ? '' : ','}${c ? entryJson(id, c) : `${JSON.stringify(id)}:null`}`;
+    }
+    return { text: `${text}}}`, changes };
   }
 
-  /** Each entry's serialized form, with what it was made from (entries are replaced when they move, but removedAt is set in place). */
-  private readonly fragments = new WeakMap<CursorEntry, { cursor: CursorEntry['cursor']; name: string; removedAt: number | undefined; json: string }>();
-
-  /** The state serialized now, ahead of the send (no I/O): its commit is one slot write. */
+  /** The state's changes serialized now, ahead of the send (no I/O): its commit is one journal write. */
   prepare(entries: ReadonlyMap<string, CursorEntry>): PreparedCursors {
-    const text = this.serialize(entries);
-    const json = Buffer.from(text);
+    const d = this.delta(entries);
+    if (!d) return { commit: () => undefined };
+    const json = Buffer.from(d.text);
     const check = `${json.length} ${crc32(json).toString(16)}`;
     let done = false;
     return {
       commit: () => {
         if (done) return;
         done = true;
-        this.writeSlot(json, check, text);
+        this.append(json, check, d.changes);
       },
     };
   }
 
-  /** Into the slot that does not hold the newest commit, so a torn write leaves exactly the previous one. */
-  private writeSlot(json: Buffer, check: string, text: string): void {
+  /** Appends a record to the active journal and makes its changes the committed state. */
+  private append(json: Buffer, check: string, changes: readonly [string, CommittedEntry | null][]): void {
     const seq = ++this.seq;
-    const slot = this.lastSlot === 0 ? 1 : 0;
+    const j = this.active;
     try {
-      let fd = this.slotFds[slot];
+      let fd = this.journalFds[j];
       if (fd === undefined) {
-        fd = fs.openSync(this.slotFiles[slot], fs.constants.O_WRONLY | fs.constants.O_CREAT, 0o644);
-        this.slotFds[slot] = fd;
+        fd = fs.openSync(this.journalFiles[j], fs.constants.O_WRONLY | fs.constants.O_CREAT, 0o644);
+        this.journalFds[j] = fd;
       }
-      // One syscall; bytes after `length` (a longer earlier state) are ignored by the reader, so no truncate.
-      const header = Buffer.from(`${SLOT_MAGIC} 2 ${seq} ${check}\n`);
-      const written = fs.writevSync(fd, [header, json], 0);
-      if (written !== header.length + json.length) throw Object.assign(new Error(`short write to ${this.slotFiles[slot]} (${written} of ${header.length + json.length} bytes)`), { code: 'ENOSPC' });
-      // Only a slot that holds this state whole becomes the one the next commit must spare.
-      this.lastSlot = slot;
+      // One syscall, at the end of the last whole record (a record cut by a crash before this run is overwritten).
+      const header = Buffer.from(`${RECORD_MAGIC} 3 ${seq} ${check}\n`);
+      const written = fs.writevSync(fd, [header, json], this.journalEnds[j]);
+      // A record written in part is written over by the next one: left in place, it would end the journal there.
+      if (written === header.length + json.length) this.journalEnds[j] += written;
+      else throw Object.assign(new Error(`short write to ${this.journalFiles[j]} (${written} of ${header.length + json.length} bytes)`), { code: 'ENOSPC' });
     } catch (err) {
       // The snapshot below may still make this state durable.
       this.onWriteError(err as Error);
     }
-    this.unsnapshotted = { seq, text };
+    for (const [id, c] of changes) {
+      if (c) this.committed.set(id, c);
+      else this.committed.delete(id);
+    }
+    this.unsnapshotted = seq;
     this.snapshotSoon();
   }
 
-  /** Commits durably, now (at stop): the slot is fsynced and the snapshot written. */
+  /** The whole committed state as JSON, with the sequence of its last commit. */
+  private snapshotText(seq: number): string {
+    let text = `{"version":2,"seq":${seq},"containers":{`;
+    let first = true;
+    for (const [id, c] of this.committed) {
+      // Kept with the entry: an unchanged container costs its share of the snapshot once, not once a second.
+      c.json ??= entryJson(id, c);
+      text += first ? c.json : `,${c.json}`;
+      first = false;
+    }
+    return `${text}}}`;
+  }
+
+  /**
+   * Moves commits to the other journal, emptied first, when what it holds is older than a snapshot already on
+   * disk; called as a snapshot of the current state starts.
+   */
+  private switchJournal(): void {
+    if (!this.inactiveCovered) return;
+    const next: 0 | 1 = this.active === 0 ? 1 : 0;
+    try {
+      const fd = this.journalFds[next];
+      if (fd !== undefined) fs.ftruncateSync(fd, 0);
+      else fs.truncateSync(this.journalFiles[next], 0);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') { this.onWriteError(err as Error); return; }
+    }
+    this.journalEnds[next] = 0;
+    this.active = next;
+    // The journal just left holds commits up to the snapshot starting now: covered once that one is on disk.
+    this.inactiveCovered = false;
+  }
+
+  /** Commits durably, now (at stop): the journal is fsynced and the snapshot written. */
   writeNow(entries: ReadonlyMap<string, CursorEntry>): void {
     this.prepare(entries).commit();
     try {
-      for (const fd of this.slotFds) if (fd !== undefined) fs.fsyncSync(fd);
+      for (const fd of this.journalFds) if (fd !== undefined) fs.fsyncSync(fd);
       this.writeSnapshotNow();
     } catch (err) {
       this.onWriteError(err as Error);
@@ -191,13 +278,20 @@ export class CursorStore {
     this.snapshotTimer.unref();
   }
 
-  /** Temp file + fsync + rename of the newest state, off the send path; a failure is reported, the slots stay. */
-  private async writeSnapshot(): Promise<void> {
-    const state = this.unsnapshotted;
-    if (state === undefined) return;
-    const text = snapshotText(state);
+  /** The committed state as a snapshot's text, taken now; commits from here on go to the other journal if they may. */
+  private takeSnapshot(): string | undefined {
+    if (this.unsnapshotted === undefined) return undefined;
+    const text = this.snapshotText(this.seq);
     this.unsnapshotted = undefined;
-    const tmp = `${this.file}.tmp-${process.pid}-${++this.tmpSeq}`;
+    this.switchJournal();
+    return text;
+  }
+
+  /** Temp file + fsync + rename of the newest state, off the send path; a failure is reported, the journals stay. */
+  private async writeSnapshot(): Promise<void> {
+    const text = this.takeSnapshot();
+    if (text === undefined) return;
+    const tmp = this.tmpFile();
     try {
       const fh = await fs.promises.open(tmp, 'w', 0o644);
       try {
@@ -208,36 +302,42 @@ export class CursorStore {
       }
       await fs.promises.rename(tmp, this.file);
       await syncDirectory(this.dir);
+      this.inactiveCovered = true;
     } catch (err) {
       // A full disk fails here once a second: leave no temp file behind, keep the state for the next attempt.
       await fs.promises.rm(tmp, { force: true }).catch(() => undefined);
-      this.unsnapshotted ??= state;
+      this.unsnapshotted ??= this.seq;
       this.onWriteError(err as Error);
     }
     if (this.unsnapshotted !== undefined) this.snapshotSoon();
   }
 
+  /** writeSnapshot, synchronously (at stop); throws what it cannot write. */
   private writeSnapshotNow(): void {
-    const state = this.unsnapshotted;
-    if (state === undefined) return;
-    const text = snapshotText(state);
     clearTimeout(this.snapshotTimer);
     this.snapshotTimer = undefined;
-    const tmp = `${this.file}.tmp-${process.pid}-${++this.tmpSeq}`;
+    const text = this.takeSnapshot();
+    if (text === undefined) return;
+    const tmp = this.tmpFile();
     try {
       fs.writeFileSync(tmp, text, { mode: 0o644, flush: true });
       fs.renameSync(tmp, this.file);
     } catch (err) {
       fs.rmSync(tmp, { force: true });
+      this.unsnapshotted ??= this.seq;
       throw err;
     }
-    this.unsnapshotted = undefined;
     try {
       const fd = fs.openSync(this.dir, 'r');
       try { fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
     } catch {
       // Directory fsync is unsupported on some filesystems; the rename is still atomic.
     }
+    this.inactiveCovered = true;
+  }
+
+  private tmpFile(): string {
+    return `${this.file}.tmp-${process.pid}-${++this.tmpSeq}`;
   }
 
   /**
@@ -255,12 +355,12 @@ export class CursorStore {
     }
   }
 
-  /** Closes the slot files (after the stop's durable write). */
+  /** Closes the journal files (after the stop's durable write). */
   close(): void {
     clearTimeout(this.snapshotTimer);
     this.snapshotTimer = undefined;
-    for (const fd of this.slotFds) if (fd !== undefined) fs.closeSync(fd);
-    this.slotFds = [undefined, undefined];
+    for (const fd of this.journalFds) if (fd !== undefined) fs.closeSync(fd);
+    this.journalFds = [undefined, undefined];
   }
 }
 
@@ -273,31 +373,48 @@ async function syncDirectory(dir: string): Promise<void> {
   }
 }
 
-/** The snapshot carries the sequence of the commit it copies, so load can tell it from newer slots. */
-function snapshotText(state: { seq: number; text: string }): string {
-  return `${STATE_PREFIX}"seq":${state.seq},${state.text.slice(STATE_PREFIX.length)}`;
-}
+type EntryJson = FileShape['containers'][string];
 
-/** How serialize() begins every state, and where snapshotText puts the sequence. */
-const STATE_PREFIX = '{"version":2,';
+/** `"<id>":{"ts":…,"n":…,"name":…[,"removedAt":…]}`: one container in a snapshot or a journal record. */
+function entryJson(id: string, c: CommittedEntry): string {
+  const value: EntryJson = { ...cursorToJson(c.cursor), name: c.name, ...(c.removedAt ? { removedAt: c.removedAt } : {}) };
+  return `${JSON.stringify(id)}:${JSON.stringify(value)}`;
+}
 
 function parseSnapshot(bytes: Buffer): FileShape {
   return JSON.parse(bytes.toString('utf8')) as FileShape;
 }
 
-/** A slot's state, or undefined when its header or checksum does not match (torn by a crash, or never written). */
-function parseSlot(bytes: Buffer): FileShape | undefined {
-  const nl = bytes.indexOf(10);
-  if (nl < 0) return undefined;
-  const [magic, version, seqText, lengthText, crcText] = bytes.toString('latin1', 0, nl).split(' ');
-  const seq = Number(seqText);
-  if (!Number.isSafeInteger(seq)) return undefined;
-  if (magic !== SLOT_MAGIC || version !== '2') return undefined;
-  const length = Number(lengthText);
-  if (!Number.isInteger(length) || nl + 1 + length > bytes.length) return undefined;
-  const json = bytes.subarray(nl + 1, nl + 1 + length);
-  if (crc32(json).toString(16) !== crcText) return undefined;
-  const shape = JSON.parse(json.toString('utf8')) as FileShape;
-  shape.seq = seq;
-  return shape;
+/** One journal record: the containers a commit changed (null: gone), or a whole state (the version before journals). */
+interface JournalRecord {
+  seq: number;
+  full: boolean;
+  shape: { containers: Record<string, EntryJson | null> };
+}
+
+/**
+ * The records of a journal, up to the first one whose header or checksum does not match (cut by a crash, or the
+ * rest of a longer earlier content); `end` is where that first bad byte is, where the next record goes.
+ */
+function parseJournal(bytes: Buffer): { records: JournalRecord[]; end: number; error?: string } {
+  const records: JournalRecord[] = [];
+  let at = 0;
+  while (at < bytes.length) {
+    const nl = bytes.indexOf(10, at);
+    if (nl < 0) return { records, end: at, error: 'a record without its header line' };
+    const [magic, version, seqText, lengthText, crcText] = bytes.toString('latin1', at, nl).split(' ');
+    const seq = Number(seqText);
+    const length = Number(lengthText);
+    if (magic !== RECORD_MAGIC || (version !== '2' && version !== '3') || !Number.isSafeInteger(seq) || !Number.isInteger(length) || nl + 1 + length > bytes.length) {
+      return { records, end: at, error: 'checksum or header does not match (a write cut by a crash)' };
+    }
+    const json = bytes.subarray(nl + 1, nl + 1 + length);
+    if (crc32(json).toString(16) !== crcText) return { records, end: at, error: 'checksum or header does not match (a write cut by a crash)' };
+    const shape = JSON.parse(json.toString('utf8')) as JournalRecord['shape'];
+    records.push({ seq, full: version === '2', shape: { containers: shape.containers ?? {} } });
+    // After the one whole state the version before journals wrote at the start of the file comes the rest of an
+    // older, longer one: it fails the header check, and this process's records go there.
+    at = nl + 1 + length;
+  }
+  return { records, end: at };
 }

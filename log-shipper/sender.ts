@@ -23,7 +23,7 @@ export interface SenderOptions {
 
 /**
  * Moves batches from the queue to the transport, one at a time, and commits cursors only for delivered messages.
- * Order per batch: serialize the next cursor state, send, commit it (one small slot write, CursorStore) in the same
+ * Order per batch: serialize the next cursor state, send, commit it (one small journal write, CursorStore) in the same
  * tick as the kernel takes the batch; when the kernel takes only part of it, the messages it holds whole are
  * committed right away. A kill between a write syscall and that commit can repeat what that syscall carried; a
  * kill before it loses nothing.
@@ -83,7 +83,7 @@ export class Sender {
       if (this.queue.bytes < this.opts.batchBytes / 2) await new Promise((resolve) => setImmediate(resolve));
       const batch = this.queue.peek(this.opts.batchBytes);
       const next = advanceCursors(new Map(this.cursors), batch, 0, batch.length);
-      // Serialized before the send, so that once the kernel holds the batch only the slot write is left.
+      // Serialized before the send, so that once the kernel holds the batch only the journal write is left.
       const whole = this.store.prepare(next);
       /** The state of a part of the batch, serialized before that part went out (Transport.send's beforeWrite). */
       let ahead: { n: number; prepared: PreparedCursors } | undefined;
@@ -151,7 +151,7 @@ export class Sender {
   /**
    * The kernel took only the first `n` messages whole (a slow receiver, or one TLS record of the batch): commit
    * exactly those, synchronously (a kill -9 keeps the page cache; the snapshot follows within a second). With the
-   * state serialized ahead for exactly `n`, only the slot write is left.
+   * state serialized ahead for exactly `n`, only the journal write is left.
    */
   private commitPrefix(batch: readonly OutMessage[], from: number, n: number, serializedAhead?: PreparedCursors): void {
     advanceCursors(this.cursors, batch, from, n);

@@ -336,7 +336,7 @@ function socketFd(s: net.Socket): number | undefined {
 /**
  * Under backpressure the next write offers whole messages only, about as many bytes as the kernel took last time
  * (at least 16 KiB), and `beforeWrite` lets the sender serialize their cursor state first: when the kernel takes
- * the offer whole, only the slot write is left between the write and the commit, the window in which a kill -9
+ * the offer whole, only the journal write is left between the write and the commit, the window in which a kill -9
  * repeats what the kernel holds. A single message longer than that is offered whole, with nothing serialized ahead.
  */
 function nextOffer(ends: readonly number[], reported: number, written: number, lastTaken: number, total: number, beforeWrite?: (n: number) => void): number {

@@ -14,10 +14,10 @@ export interface Transport {
    * `onProgress(n)` runs, synchronously, each time the first `n` messages of the batch are wholly in the kernel
    * (which delivers them even if this process is killed the next instant); the last call has n = batch.length.
    * The sender commits its cursor there, so a kill -9 can repeat a message only in the microseconds between the
-   * write syscall and the cursor commit (one slot write, CursorStore).
+   * write syscall and the cursor commit (one journal write, CursorStore).
    * `beforeWrite(n)` runs, synchronously, before a write that will make the first `n` messages whole in the kernel
    * if the kernel takes it all (TLS records; whole messages offered under backpressure), so the sender can
-   * serialize that state ahead and be left with the slot write once onProgress(n) comes.
+   * serialize that state ahead and be left with the journal write once onProgress(n) comes.
    */
   send(batch: readonly OutMessage[], onProgress?: (messagesInKernel: number) => void, beforeWrite?: (messagesAfterWrite: number) => void): Promise<void>;
   close(): Promise<void>;

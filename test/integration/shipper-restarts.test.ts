@@ -7,7 +7,7 @@
  * Nothing may be lost. Repeats: over plain TCP the shipper writes to the socket's descriptor itself, so it knows
  * which messages the kernel holds whole (and will deliver even after a kill -9) and commits exactly those; over
  * TLS it writes one record of whole messages at a time and commits them once that record is in the kernel. The
- * commit is one ≈ 2 µs slot write right after the write syscall; a kill that lands between the two (most often
+ * commit is one small journal write right after the write syscall; a kill that lands between the two (most often
  * because the write woke the receiver, which then preempts the shipper on this 2-core machine) repeats what that
  * write carried. So: at most one of the six kills may repeat anything, and only one contiguous stretch of lines
  * per container (`repeatRuns` ≤ 1). Before exactly-once commits every kill under backpressure repeated part of a

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { crc32 } from 'node:zlib';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { PositionTracker, type Cursor } from '../../log-shipper/cursor.js';
 import { CursorStore, type CursorEntry } from '../../log-shipper/cursor-store.js';
@@ -71,7 +72,7 @@ describe('CursorStore', () => {
     store.close();
   });
 
-  it('a slot torn by a crash falls back to the previous commit; a state prepared but never committed never becomes current', () => {
+  it('a journal record cut by a crash ends the journal there, at the commit before it; a state prepared but never committed never becomes current', () => {
     const dir = tmp();
     const store = new CursorStore(dir);
     store.load();
@@ -79,14 +80,173 @@ describe('CursorStore', () => {
     store.prepare(new Map([['a', entry({ time: t(99), count: 1 })]])); // the send failed: never committed
     store.close();
     expect(new CursorStore(dir).load().entries.get('a')!.cursor.time).toEqual(t(3));
-    // Commit 3 went to one slot: cut it short, as a kill -9 in the middle of its write would.
-    const slot = ['cursors-a', 'cursors-b'].map((f) => path.join(dir, f)).find((f) => fs.readFileSync(f, 'utf8').startsWith('swarmwatch-cursors 2 3 '))!;
-    fs.truncateSync(slot, fs.statSync(slot).size - 5);
-    expect(new CursorStore(dir).load().entries.get('a')!.cursor.time).toEqual(t(2));
-    // Both slots bad and no snapshot: an error naming the file, not a silent restart from scratch.
-    const other = ['cursors-a', 'cursors-b'].map((f) => path.join(dir, f)).find((f) => f !== slot)!;
-    fs.writeFileSync(other, 'swarmwatch-cursors 2 2 10 0\n{broken');
-    expect(() => new CursorStore(dir).load()).toThrow(/cursors-[ab]: checksum or header does not match/);
+    // Cut commit 3 short, as a power loss in the middle of its write would.
+    const journal = path.join(dir, 'cursors-a');
+    fs.truncateSync(journal, fs.statSync(journal).size - 5);
+    const reopened = new CursorStore(dir);
+    expect(reopened.load().entries.get('a')!.cursor.time).toEqual(t(2));
+    // The next commit goes where the cut record began: it is read back, not hidden behind the broken bytes.
+    reopened.prepare(new Map([['a', entry({ time: t(4), count: 1 })]])).commit();
+    reopened.close();
+    expect(new CursorStore(dir).load().entries.get('a')!.cursor.time).toEqual(t(4));
+    // A journal broken from its first byte and no snapshot: an error naming the file, not a silent restart from scratch.
+    fs.writeFileSync(journal, 'swarmwatch-cursors 3 2 10 0\n{broken');
+    expect(() => new CursorStore(dir).load()).toThrow(/cursors-a: checksum or header does not match/);
+  });
+
+  it('a commit writes only the containers it moved: with 200 containers, one line of one of them is one small record', () => {
+    const dir = tmp();
+    const store = new CursorStore(dir);
+    store.load();
+    const state = new Map(Array.from({ length: 200 }, (_, i) => [`${i}`.padStart(64, 'c'), { cursor: { time: t(1), count: 1 }, name: `svc_${i}.1.x` }] as const));
+    store.prepare(state).commit();
+    const journal = path.join(dir, 'cursors-a');
+    const before = fs.statSync(journal).size;
+    expect(before).toBeGreaterThan(200 * 64);
+    state.set(`${7}`.padStart(64, 'c'), { cursor: { time: t(2), count: 1 }, name: 'svc_7.1.x' });
+    store.prepare(state).commit();
+    expect(fs.statSync(journal).size - before).toBeLessThan(250);
+    // A container whose entry went away (expired) is gone after a restart too.
+    state.delete(`${9}`.padStart(64, 'c'));
+    store.prepare(state).commit();
+    store.close();
+    const loaded = new CursorStore(dir).load().entries;
+    expect(loaded.size).toBe(199);
+    expect(loaded.get(`${7}`.padStart(64, 'c'))!.cursor.time).toEqual(t(2));
+    expect(loaded.get(`${8}`.padStart(64, 'c'))!.cursor.time).toEqual(t(1));
+    expect(loaded.has(`${9}`.padStart(64, 'c'))).toBe(false);
+  });
+
+  it('snapshots move commits to the other journal, emptied first: the journals stay small and a restart finds the last commit', () => {
+    const dir = tmp();
+    const store = new CursorStore(dir);
+    store.load();
+    const state = new Map([['a', entry({ time: t(0), count: 1 })], ['b', entry({ time: t(0), count: 1 })]]);
+    for (let round = 1; round <= 4; round++) {
+      for (let n = 1; n <= 50; n++) {
+        state.set(n % 2 ? 'a' : 'b', entry({ time: t(round * 100 + n), count: 1 }));
+        store.prepare(state).commit();
+      }
+      // What the once-a-second snapshot does, at once (writeNow is the stop's: commit, fsync, snapshot).
+      store.writeNow(state);
+    }
+    state.set('a', entry({ time: t(999), count: 2 }));
+    store.prepare(state).commit();
+    // Four snapshots: each journal holds at most the commits since the snapshot before last, not all 201.
+    const sizes = ['cursors-a', 'cursors-b'].map((f) => fs.statSync(path.join(dir, f)).size);
+    expect(Math.max(...sizes)).toBeLessThan(60 * 200);
+    store.close();
+    const loaded = new CursorStore(dir).load().entries;
+    expect(loaded.get('a')!.cursor).toEqual({ time: t(999), count: 2 });
+    expect(loaded.get('b')!.cursor.time).toEqual(t(450));
+  });
+
+  it('a crash while a snapshot is still on its way to the disk loses no commit, before or after the journal switch', async () => {
+    const dir = tmp();
+    const store = new CursorStore(dir);
+    store.load();
+    const commit = (n: number) => store.prepare(new Map([['a', entry({ time: t(n), count: 1 })]])).commit();
+    /** What a process started now would load: the state after a kill -9 at this point. */
+    const afterCrash = () => new CursorStore(dir).load().entries.get('a')!.cursor.time.sec;
+    const realRename = fs.promises.rename;
+    let letGo: () => void = () => undefined;
+    let renaming: () => void = () => undefined;
+    const slow = vi.spyOn(fs.promises, 'rename').mockImplementation(async (from, to) => {
+      renaming();
+      await new Promise<void>((resolve) => { letGo = resolve; });
+      return realRename(from, to);
+    });
+    /**
+     * The once-a-second snapshot of what `commits` committed starts (and stays held at its rename until letGo):
+     * its timer must be one the fake clock runs, so it is set inside.
+     */
+    const snapshotStartsAfter = async (commits: () => void) => {
+      await store.idle();
+      const renamed = new Promise<void>((resolve) => { renaming = resolve; });
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+      try { commits(); vi.advanceTimersByTime(1000); } finally { vi.useRealTimers(); }
+      await renamed;
+    };
+    try {
+      for (let n = 1; n <= 3; n++) commit(n);
+      store.writeNow(new Map([['a', entry({ time: t(3), count: 1 })]])); // snapshot 3 on disk
+      // The snapshot of 6 on its way; commits move to the other journal.
+      await snapshotStartsAfter(() => { for (let n = 4; n <= 6; n++) commit(n); });
+      commit(7);
+      commit(8);
+      expect(afterCrash()).toBe(8);
+      letGo();
+      await store.idle();
+      // Snapshot 6 is on disk: this one may empty the journal that held 4–6.
+      await snapshotStartsAfter(() => commit(9));
+      commit(10);
+      expect(afterCrash()).toBe(10);
+      letGo();
+      await store.idle();
+      expect(afterCrash()).toBe(10);
+    } finally {
+      vi.useRealTimers();
+      slow.mockRestore();
+      letGo();
+      store.close();
+    }
+  });
+
+  it('after a snapshot that failed, the journal holding commits since the last good one is kept: a crash then loses none', async () => {
+    const dir = tmp();
+    const errors: string[] = [];
+    const store = new CursorStore(dir, (err) => errors.push((err as NodeJS.ErrnoException).code ?? err.message));
+    store.load();
+    const state = new Map([['x', entry({ time: t(0), count: 1 })], ['y', entry({ time: t(0), count: 1 })]]);
+    const move = (id: string, n: number) => { state.set(id, entry({ time: t(n), count: 1 })); store.prepare(state).commit(); };
+    const afterCrash = () => Object.fromEntries([...new CursorStore(dir).load().entries].map(([id, e]) => [id, e.cursor.time.sec]));
+    const realRename = fs.promises.rename;
+    let failRename = false;
+    const flaky = vi.spyOn(fs.promises, 'rename').mockImplementation(async (from, to) => {
+      if (failRename) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+      return realRename(from, to);
+    });
+    /** The once-a-second snapshot after `commits` (its timer set inside, on the fake clock), to its end. */
+    const snapshotAfter = async (commits: () => void) => {
+      await store.idle();
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+      try { commits(); vi.advanceTimersByTime(1000); } finally { vi.useRealTimers(); }
+      await store.idle();
+    };
+    try {
+      move('x', 1);
+      store.writeNow(state); // a good snapshot: x=1
+      failRename = true;
+      await snapshotAfter(() => move('x', 2)); // fails: x=2 is only in a journal
+      await snapshotAfter(() => move('y', 3)); // fails again
+      expect(errors).toEqual(['ENOSPC', 'ENOSPC']);
+      move('y', 4);
+      expect(afterCrash()).toEqual({ x: 2, y: 4 });
+      failRename = false;
+      await snapshotAfter(() => move('y', 5)); // good again
+      await snapshotAfter(() => move('y', 6));
+      move('y', 7);
+      expect(afterCrash()).toEqual({ x: 2, y: 7 });
+    } finally {
+      vi.useRealTimers();
+      flaky.mockRestore();
+      store.close();
+    }
+  });
+
+  it('reads the whole-state slot of the version before journals, and goes on from it', () => {
+    const dir = tmp();
+    const json = Buffer.from('{"version":2,"containers":{"a":{"ts":"5.000000007","n":2,"name":"web"},"b":{"ts":"6.000000000","n":1,"name":"db"}}}');
+    // As that version wrote it: one state at offset 0, then the rest of a longer, older state.
+    fs.writeFileSync(path.join(dir, 'cursors-b'), Buffer.concat([Buffer.from(`swarmwatch-cursors 2 41 ${json.length} ${crc32(json).toString(16)}\n`), json, Buffer.from('"name":"old rest"}}}')]));
+    const store = new CursorStore(dir);
+    expect(store.load().entries.get('a')).toEqual({ cursor: { time: t(5, 7), count: 2 }, name: 'web', removedAt: undefined });
+    const state = new Map([['a', entry({ time: t(7), count: 1 })], ['b', { cursor: { time: t(6), count: 1 }, name: 'db' }]]);
+    store.prepare(state).commit();
+    store.close();
+    const loaded = new CursorStore(dir).load().entries;
+    expect(loaded.get('a')!.cursor.time).toEqual(t(7));
+    expect(loaded.get('b')).toEqual({ cursor: { time: t(6), count: 1 }, name: 'db', removedAt: undefined });
   });
 
   it('at stop, a background snapshot still being written finishes first: cursors.json ends with the final state', async () => {
