@@ -89,7 +89,7 @@ export class ContainerReader {
     // A json-file read waiting for writes looks at the container again now (a stop ends the read), once per change:
     // every state change calls this for every reader.
     if (this.fileOpen) {
-      if (current !== this.seenByFileRead) this.wakeUp?.();
+      if (this.fileWaiting && current !== this.seenByFileRead) this.wakeUp?.();
       return;
     }
     if (!this.open && current !== this.lastRecord) this.wake();
@@ -97,6 +97,11 @@ export class ContainerReader {
 
   /** The container's record as the json-file read last looked at it. */
   private seenByFileRead?: ContainerRecord;
+  /**
+   * The json-file read waits for the engine to write (not in the short pause after a stop, whose length is what
+   * lets the engine flush the last entries).
+   */
+  private fileWaiting = false;
 
   /** A start/restart event: read again even if the last stream ended with the container stopped. */
   wake(): void {
@@ -415,12 +420,17 @@ export class ContainerReader {
         this.releaseCatchUp(); // running: no longer a catch-up read
         // Armed after a read that found the end, then one more read before waiting: a write in between is seen.
         if (!watch.armed && watch.arm(source.logPath)) continue;
-        if (watch.armed) {
-          await watch.wait(this.deps.fileWatchFallbackMs ?? FILE_WATCH_FALLBACK_MS, (wake) => { this.wakeUp = wake; });
-          continue;
+        this.fileWaiting = true;
+        try {
+          if (watch.armed) {
+            await watch.wait(this.deps.fileWatchFallbackMs ?? FILE_WATCH_FALLBACK_MS, (wake) => { this.wakeUp = wake; });
+            continue;
+          }
+          this.warnWatchUnavailable(watch.unavailable);
+          await this.sleep(pollMs);
+        } finally {
+          this.fileWaiting = false;
         }
-        this.warnWatchUnavailable(watch.unavailable);
-        await this.sleep(pollMs);
         pollMs = Math.min(pollMs * 2, FILE_POLL_MAX_MS);
       }
     } finally {
