@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { crc32 } from 'node:zlib';
+import { removeLeftoverTempFiles, replaceFile, replaceFileSync } from '../core/fs/atomic-file.js';
 import { cursorFromJson, cursorToJson, type Cursor } from './cursor.js';
 
 export const SW_ERR_SHIPPER_CURSOR_WRITE = 'SW_ERR_SHIPPER_CURSOR_WRITE';
@@ -71,7 +72,6 @@ export class CursorStore {
   private readonly committed = new Map<string, CommittedEntry>();
   /** The inactive journal holds only records older than a snapshot on disk, so the next snapshot may empty it. */
   private inactiveCovered = false;
-  private tmpSeq = 0;
   /** Sequence of the newest commit not yet in the snapshot. */
   private unsnapshotted?: number;
   private snapshotTimer?: NodeJS.Timeout;
@@ -125,11 +125,9 @@ export class CursorStore {
         if (r.seq > newestSeq) { newestSeq = r.seq; this.active = j; }
       }
     }
-    // Leftover temp files of a killed process are never current: remove them. This process has written none yet,
-    // and in a container it is PID 1 on every run, so a file's PID tells nothing.
-    for (const f of fs.readdirSync(this.dir)) {
-      if (f.startsWith('cursors.json.tmp-')) fs.rmSync(path.join(this.dir, f), { force: true });
-    }
+    // Leftover temp files of a killed process are never current. This process has written none yet, and in a
+    // container it is PID 1 on every run, so a file's PID tells nothing.
+    removeLeftoverTempFiles(this.file);
     const entries = new Map<string, CursorEntry>();
     // Journal records hold only what each commit changed: without a whole state under them they are no state.
     if (!base && firstError) throw firstError;
@@ -288,21 +286,11 @@ export class CursorStore {
   private async writeSnapshot(): Promise<void> {
     const text = this.takeSnapshot();
     if (text === undefined) return;
-    const tmp = this.tmpFile();
     try {
-      const fh = await fs.promises.open(tmp, 'w', 0o644);
-      try {
-        await fh.writeFile(text);
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await fs.promises.rename(tmp, this.file);
-      await syncDirectory(this.dir);
+      await replaceFile(this.file, text);
       this.inactiveCovered = true;
     } catch (err) {
-      // A full disk fails here once a second: leave no temp file behind, keep the state for the next attempt.
-      await fs.promises.rm(tmp, { force: true }).catch(() => undefined);
+      // A full disk fails here once a second: keep the state for the next attempt.
       this.unsnapshotted ??= this.seq;
       this.onWriteError(err as Error);
     }
@@ -315,26 +303,13 @@ export class CursorStore {
     this.snapshotTimer = undefined;
     const text = this.takeSnapshot();
     if (text === undefined) return;
-    const tmp = this.tmpFile();
     try {
-      fs.writeFileSync(tmp, text, { mode: 0o644, flush: true });
-      fs.renameSync(tmp, this.file);
+      replaceFileSync(this.file, text);
     } catch (err) {
-      fs.rmSync(tmp, { force: true });
       this.unsnapshotted ??= this.seq;
       throw err;
     }
-    try {
-      const fd = fs.openSync(this.dir, 'r');
-      try { fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
-    } catch {
-      // Directory fsync is unsupported on some filesystems; the rename is still atomic.
-    }
     this.inactiveCovered = true;
-  }
-
-  private tmpFile(): string {
-    return `${this.file}.tmp-${process.pid}-${++this.tmpSeq}`;
   }
 
   /**
@@ -358,15 +333,6 @@ export class CursorStore {
     this.snapshotTimer = undefined;
     for (const fd of this.journalFds) if (fd !== undefined) fs.closeSync(fd);
     this.journalFds = [undefined, undefined];
-  }
-}
-
-async function syncDirectory(dir: string): Promise<void> {
-  try {
-    const fh = await fs.promises.open(dir, 'r');
-    try { await fh.sync(); } finally { await fh.close(); }
-  } catch {
-    // Directory fsync is unsupported on some filesystems; the rename is still atomic.
   }
 }
 

@@ -1,5 +1,6 @@
-import { appendFileSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { removeLeftoverTempFiles, replaceFileSync } from '../../core/fs/atomic-file.js';
 
 /** One delivery attempt outcome; carries no secret (no URL credentials, no headers, no passwords). */
 export interface HistoryRecord {
@@ -25,6 +26,7 @@ export class NotificationHistory {
 
   constructor(dir: string, private readonly limit: number) {
     this.path = join(dir, 'history.jsonl');
+    try { removeLeftoverTempFiles(this.path); } catch { /* no state dir yet */ }
     try {
       for (const line of readFileSync(this.path, 'utf8').split('\n')) {
         if (!line) continue;
@@ -42,8 +44,7 @@ export class NotificationHistory {
 
   private compact(): void {
     this.records = this.records.slice(-this.limit);
-    writeFileSync(`${this.path}.tmp`, this.records.map((r) => JSON.stringify(r) + '\n').join(''));
-    renameSync(`${this.path}.tmp`, this.path);
+    replaceFileSync(this.path, this.records.map((r) => JSON.stringify(r) + '\n').join(''));
   }
 
   /** Newest first. */

@@ -1,10 +1,12 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ErrorCodes, SwarmwatchError } from '../../core/errors.js';
+import { removeLeftoverTempFiles, replaceFileSync } from '../../core/fs/atomic-file.js';
 
 /**
  * One JSON document written atomically and durably: write a temp file, fsync it, rename it over the old one,
- * fsync the directory. After `save()` returns, a kill -9 or power cut leaves either the old or the new state.
+ * fsync the directory (replaceFileSync). After `save()` returns, a kill -9 or power cut leaves either the old or
+ * the new state.
  */
 export class StateFile<T> {
   readonly path: string;
@@ -21,6 +23,7 @@ export class StateFile<T> {
   }
 
   load(): T | undefined {
+    removeLeftoverTempFiles(this.path);
     let text: string;
     try {
       text = readFileSync(this.path, 'utf8');
@@ -38,17 +41,6 @@ export class StateFile<T> {
   }
 
   save(value: T): void {
-    const tmp = `${this.path}.tmp`;
-    const data = Buffer.from(JSON.stringify(value));
-    const fd = openSync(tmp, 'w', 0o600);
-    try {
-      writeSync(fd, data, 0, data.length, 0);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, this.path);
-    const dfd = openSync(this.dir, 'r');
-    try { fsyncSync(dfd); } finally { closeSync(dfd); }
+    replaceFileSync(this.path, JSON.stringify(value), 0o600);
   }
 }
