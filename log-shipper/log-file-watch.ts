@@ -29,7 +29,9 @@ export class LogFileWatch {
         this.onChange?.();
       });
     } catch (err) {
-      this.unavailable = err as Error;
+      // No file at the path: the engine is between renaming it away and creating the next one (a rotation); the
+      // reader polls this once and arms again. Anything else (the watch limit) holds for good.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.unavailable = err as Error;
       return false;
     }
     // A watch that breaks (its file gone with the watch limit reached, say) just ends the wait: the read looks.
