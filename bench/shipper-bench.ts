@@ -319,7 +319,7 @@ async function idleRun(engine: PrivateEngine, n: number, everyMs: number): Promi
   if (n > 0) await engine.docker(['rm', '-f', ...names]);
   const ms = (x: number | undefined) => (x === undefined ? '–' : `${(x * 1000).toFixed(1)} ms`);
   const note = `shipper CPU ${((cpu / seconds) * 1000).toFixed(1)} ms per second over ${seconds.toFixed(0)} s` +
-    (delays.length > 0 ? `; ${delays.length} lines, engine time → receiver: median ${ms(delays[Math.floor(delays.length / 2)])}, p99 ${ms(delays[Math.floor(delays.length * 0.99)])}, worst ${ms(delays.at(-1))}${late.length > 0 ? ` (${late.length} lines over 500 ms, from ${new Set(late.map((m) => m._container_name)).size} containers)` : ''}` : '');
+    (delays.length > 0 ? `; ${delays.length} lines, engine time → receiver: median ${ms(delays[Math.floor(delays.length / 2)])}, p99 ${ms(delays[Math.floor(delays.length * 0.99)])}, worst ${ms(delays.at(-1))}${late.length > 0 ? ` (${late.length} lines over 500 ms, from ${new Set(late.map((m) => m._container_name)).size} containers: ${[...new Set(late.map((m) => `${String(m._container_name)} ${String(m._container_id).slice(0, 12)}`))].join(', ')})` : ''}` : '');
   idleReport.push(`| ${n} | ${everyMs > 0 ? `1 line / ${everyMs} ms each` : 'none (sleep)'} | ${note} |`);
   console.error(`idle: ${n} containers, ${everyMs > 0 ? `a line every ${everyMs} ms each` : 'silent'}: ${note}`);
 }
