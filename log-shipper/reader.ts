@@ -43,6 +43,8 @@ export interface ReaderDeps {
 const FILE_POLL_MIN_MS = 10;
 const FILE_POLL_MAX_MS = 100;
 const FILE_WATCH_FALLBACK_MS = 1000;
+/** How often a reader looks for the log file of a container the model calls "created" (read-mode file). */
+const CREATED_LOOK_MS = 500;
 const runningStates = new Set(['running', 'restarting', 'paused']);
 /**
  * A container stopped this long ago had every entry flushed to its json-file long before: reading the file to its
@@ -170,6 +172,10 @@ export class ContainerReader {
       if (failures > 0) await this.sleep(Math.min(30_000, 500 * 2 ** Math.min(failures, 6)));
       // Idle only after a request that found nothing new: the engine's follow stream can end at container exit
       // before it sent the last entries, so a stream that ended with lines is always followed by one more request.
+      // "created" with no log file yet: the engine creates the file when it starts the container, and its start event
+      // can come seconds after the container started logging (traced: 13 s into a burst of 50 starts, the model
+      // still said "created" and the lines waited); look for the file again shortly.
+      else if (readFile && read === 0 && now.state === 'created' && !this.woken) await this.sleep(CREATED_LOOK_MS);
       else if ((read === 0 || (readFile && stoppedLongAgo(now))) && !runningStates.has(now.state) && !this.woken) await this.sleep(2 ** 31 - 1);
       // Running but the stream ended: the engine or the container is restarting; avoid a tight loop.
       else if (read === 0) await this.sleep(500);
@@ -410,7 +416,8 @@ export class ContainerReader {
         const now = this.deps.container();
         this.seenByFileRead = now;
         // The engine has flushed everything once the container stopped: one last pass found nothing, so we are done.
-        if (!now || !runningStates.has(now.state)) {
+        // A log file exists, so a container the model still calls "created" has been started (see CREATED_LOOK_MS).
+        if (!now || !(runningStates.has(now.state) || now.state === 'created')) {
           if (idleSince > 0 || (now && stoppedLongAgo(now))) break;
           // Stopped: one more pass after a moment catches entries the engine flushed around the exit.
           idleSince = Date.now();

@@ -165,3 +165,27 @@ it('reads a quiet running container\'s next line when the engine writes it, and 
   await until('the read to end once the container stopped', () => !reader.open);
   expect(got).toEqual(['first', 'second', 'third']);
 });
+
+it('reads a container the model still calls "created" once its log file appears: the start event can come seconds after the container started logging', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-reader-'));
+  dirs.push(dir);
+  const file = path.join(dir, 'c-json.log');
+  const id = 'd'.repeat(64);
+  const record = { id, name: 'late-start-event', state: 'created', labels: {}, tty: false, logDriver: 'json-file', swarm: {} } as unknown as ContainerRecord;
+  const got: string[] = [];
+  const reader = new ContainerReader(id, undefined, {
+    ...fileReaderDeps(() => record, file),
+    deliver: (r: LogRecord) => { got.push(...r.lines); return true; },
+    drained: () => Promise.resolve(),
+    fileWatchFallbackMs: 60_000,
+  });
+  readers.push(reader);
+  reader.start();
+  await new Promise((r) => setTimeout(r, 100));
+  // The engine started the container: its log file appears and fills; the model has not heard of the start.
+  fs.writeFileSync(file, line('first', 1));
+  await until('the first line, with the model still saying "created"', () => got.length === 1);
+  fs.appendFileSync(file, line('second', 2));
+  await until('the next line, read as from a running container', () => got.length === 2);
+  expect(got).toEqual(['first', 'second']);
+});
