@@ -133,23 +133,32 @@ it('stops while reading is paused on a full buffer (the destination down): SIGTE
   expect(stopped).toBe(true);
 });
 
-it('reads a quiet running container\'s next line when the engine writes it, and ends the read when the container stops', async () => {
+/**
+ * A started reader of one container in read-mode file whose only second look within a test is a write to the file
+ * (the watch) or a change of the container: the safety-net look is a minute away.
+ */
+function watchedReader(name: string, state: string, firstLine?: string) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-reader-'));
   dirs.push(dir);
   const file = path.join(dir, 'c-json.log');
-  fs.writeFileSync(file, line('first', 1));
-  const id = 'c'.repeat(64);
-  let record = { id, name: 'quiet', state: 'running', labels: {}, tty: false, logDriver: 'json-file', swarm: {} } as unknown as ContainerRecord;
+  if (firstLine !== undefined) fs.writeFileSync(file, line(firstLine, 1));
+  const id = name.padEnd(64, 'x');
+  let record = { id, name, state, labels: {}, tty: false, logDriver: 'json-file', swarm: {} } as unknown as ContainerRecord;
   const got: string[] = [];
   const reader = new ContainerReader(id, undefined, {
     ...fileReaderDeps(() => record, file),
     deliver: (r: LogRecord) => { got.push(...r.lines); return true; },
     drained: () => Promise.resolve(),
-    // No second look within the test: only the watch on the file (or the stop) can make the reader read again.
     fileWatchFallbackMs: 60_000,
   });
   readers.push(reader);
   reader.start();
+  const change = (fields: Partial<ContainerRecord>) => { record = { ...record, ...fields }; reader.noticeChange(record); };
+  return { file, got, reader, change };
+}
+
+it('reads a quiet running container\'s next line when the engine writes it, and ends the read when the container stops', async () => {
+  const { file, got, reader, change } = watchedReader('quiet', 'running', 'first');
   await until('the first line', () => got.length === 1);
   // Let the reader reach its wait (it reads once more after arming the watch).
   await new Promise((r) => setTimeout(r, 200));
@@ -160,27 +169,13 @@ it('reads a quiet running container\'s next line when the engine writes it, and 
   fs.writeFileSync(file, line('third', 3));
   await until('the first line of the file after a rotation', () => got.length === 3);
   // The stop is news from the engine, not a write: it must end the wait, or the read (and its reader) stays open.
-  record = { ...record, state: 'exited', finishedAt: Date.now() / 1000 - 60 } as ContainerRecord;
-  reader.noticeChange(record);
+  change({ state: 'exited', finishedAt: Date.now() / 1000 - 60 });
   await until('the read to end once the container stopped', () => !reader.open);
   expect(got).toEqual(['first', 'second', 'third']);
 });
 
 it('reads a container the model still calls "created" once its log file appears: the start event can come seconds after the container started logging', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-reader-'));
-  dirs.push(dir);
-  const file = path.join(dir, 'c-json.log');
-  const id = 'd'.repeat(64);
-  const record = { id, name: 'late-start-event', state: 'created', labels: {}, tty: false, logDriver: 'json-file', swarm: {} } as unknown as ContainerRecord;
-  const got: string[] = [];
-  const reader = new ContainerReader(id, undefined, {
-    ...fileReaderDeps(() => record, file),
-    deliver: (r: LogRecord) => { got.push(...r.lines); return true; },
-    drained: () => Promise.resolve(),
-    fileWatchFallbackMs: 60_000,
-  });
-  readers.push(reader);
-  reader.start();
+  const { file, got } = watchedReader('late-start-event', 'created');
   await new Promise((r) => setTimeout(r, 100));
   // The engine started the container: its log file appears and fills; the model has not heard of the start.
   fs.writeFileSync(file, line('first', 1));
