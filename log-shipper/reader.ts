@@ -43,8 +43,12 @@ export interface ReaderDeps {
 const FILE_POLL_MIN_MS = 10;
 const FILE_POLL_MAX_MS = 100;
 const FILE_WATCH_FALLBACK_MS = 1000;
-/** How often a reader looks for the log file of a container the model calls "created" (read-mode file). */
+/**
+ * How soon a reader looks again for the log file of a container the model calls "created" (read-mode file),
+ * doubling up to CREATED_LOOK_MAX_MS: a container created and never started costs a look every 4 s.
+ */
 const CREATED_LOOK_MS = 500;
+const CREATED_LOOK_MAX_MS = 4000;
 const runningStates = new Set(['running', 'restarting', 'paused']);
 /**
  * A container stopped this long ago had every entry flushed to its json-file long before: reading the file to its
@@ -143,6 +147,7 @@ export class ContainerReader {
 
   private async loop(): Promise<void> {
     let failures = 0;
+    let createdLookMs = CREATED_LOOK_MS;
     while (!this.stopped) {
       const c = this.deps.container();
       if (!c) return;
@@ -175,7 +180,10 @@ export class ContainerReader {
       // "created" with no log file yet: the engine creates the file when it starts the container, and its start event
       // can come seconds after the container started logging (traced: 13 s into a burst of 50 starts, the model
       // still said "created" and the lines waited); look for the file again shortly.
-      else if (readFile && read === 0 && now.state === 'created' && !this.woken) await this.sleep(CREATED_LOOK_MS);
+      else if (readFile && read === 0 && now.state === 'created' && !this.woken) {
+        await this.sleep(createdLookMs);
+        createdLookMs = Math.min(createdLookMs * 2, CREATED_LOOK_MAX_MS);
+      }
       else if ((read === 0 || (readFile && stoppedLongAgo(now))) && !runningStates.has(now.state) && !this.woken) await this.sleep(2 ** 31 - 1);
       // Running but the stream ended: the engine or the container is restarting; avoid a tight loop.
       else if (read === 0) await this.sleep(500);
