@@ -55,9 +55,9 @@ interface CommittedEntry {
  * `cursors.json` is a snapshot of the whole committed state with the sequence of its last commit, written as temp
  * file + fsync + rename at most once a second and at stop (durable across a power loss; an operator can read it).
  * Each snapshot switches commits to the other journal, written again from its start: what it held is older than
- * the previous snapshot, which is on disk by then. At load: the newest full state (the snapshot, or a whole-state record of the
- * version before journals, `swarmwatch-cursors 2`), then every journal record with a higher sequence, in order. A
- * record cut by a crash fails its checksum and ends its journal there. Every write error (journal, snapshot,
+ * the previous snapshot, which is on disk by then. At load: the newest full state (the snapshot, or a whole-state
+ * record of the version before journals, `swarmwatch-cursors 2`), then every journal record with a higher
+ * sequence, in order. A record cut by a crash fails its checksum and ends its journal there. Every write error (journal, snapshot,
  * stop) goes to `onWriteError`; none is thrown. A version-1 `cursors.json` of an older swarmwatch is sequence 0.
  */
 export class CursorStore {
@@ -70,10 +70,10 @@ export class CursorStore {
   private seq = 0;
   /** The state the journal and snapshot hold: prepare() writes only what differs from it. */
   private readonly committed = new Map<string, CommittedEntry>();
-  /** The inactive journal holds only records older than a snapshot on disk, so the next snapshot may empty it. */
+  /** The inactive journal holds only records older than a snapshot on disk: the next snapshot may write over it. */
   private inactiveCovered = false;
-  /** Sequence of the newest commit not yet in the snapshot. */
-  private unsnapshotted?: number;
+  /** A commit is not in the snapshot yet. */
+  private snapshotDue = false;
   private snapshotTimer?: NodeJS.Timeout;
   /** The snapshot being written in the background, if one is. */
   private snapshotInFlight?: Promise<void>;
@@ -217,7 +217,7 @@ export class CursorStore {
       if (c) this.committed.set(id, c);
       else this.committed.delete(id);
     }
-    this.unsnapshotted = seq;
+    this.snapshotDue = true;
     this.snapshotSoon();
   }
 
@@ -275,9 +275,9 @@ export class CursorStore {
 
   /** The committed state as a snapshot's text, taken now; commits from here on go to the other journal if they may. */
   private takeSnapshot(): string | undefined {
-    if (this.unsnapshotted === undefined) return undefined;
+    if (!this.snapshotDue) return undefined;
     const text = this.snapshotText(this.seq);
-    this.unsnapshotted = undefined;
+    this.snapshotDue = false;
     this.switchJournal();
     return text;
   }
@@ -291,10 +291,10 @@ export class CursorStore {
       this.inactiveCovered = true;
     } catch (err) {
       // A full disk fails here once a second: keep the state for the next attempt.
-      this.unsnapshotted ??= this.seq;
+      this.snapshotDue = true;
       this.onWriteError(err as Error);
     }
-    if (this.unsnapshotted !== undefined) this.snapshotSoon();
+    if (this.snapshotDue) this.snapshotSoon();
   }
 
   /** writeSnapshot, synchronously (at stop); throws what it cannot write. */
@@ -306,7 +306,7 @@ export class CursorStore {
     try {
       replaceFileSync(this.file, text);
     } catch (err) {
-      this.unsnapshotted ??= this.seq;
+      this.snapshotDue = true;
       throw err;
     }
     this.inactiveCovered = true;

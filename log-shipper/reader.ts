@@ -175,8 +175,6 @@ export class ContainerReader {
       const now = this.deps.container();
       if (!now) return;
       if (failures > 0) await this.sleep(Math.min(30_000, 500 * 2 ** Math.min(failures, 6)));
-      // Idle only after a request that found nothing new: the engine's follow stream can end at container exit
-      // before it sent the last entries, so a stream that ended with lines is always followed by one more request.
       // "created" with no log file yet: the engine creates the file when it starts the container, and its start event
       // can come seconds after the container started logging (traced: 13 s into a burst of 50 starts, the model
       // still said "created" and the lines waited); look for the file again shortly.
@@ -184,6 +182,8 @@ export class ContainerReader {
         await this.sleep(createdLookMs);
         createdLookMs = Math.min(createdLookMs * 2, CREATED_LOOK_MAX_MS);
       }
+      // Idle only after a request that found nothing new: the engine's follow stream can end at container exit
+      // before it sent the last entries, so a stream that ended with lines is always followed by one more request.
       else if ((read === 0 || (readFile && stoppedLongAgo(now))) && !runningStates.has(now.state) && !this.woken) await this.sleep(2 ** 31 - 1);
       // Running but the stream ended: the engine or the container is restarting; avoid a tight loop.
       else if (read === 0) await this.sleep(500);

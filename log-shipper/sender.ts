@@ -134,8 +134,7 @@ export class Sender {
 
   /**
    * Only the containers the batch moved change: copying all of `next` back brought back entries that expired
-   * during the send and dropped a removal noted during it (the entries keep next's objects, whose JSON the store
-   * already holds).
+   * during the send and dropped a removal noted during it.
    */
   private commit(prepared: PreparedCursors, next: Map<string, CursorEntry>, batch: readonly OutMessage[]): void {
     prepared.commit();

@@ -56,8 +56,6 @@ export function bodyOf(record: LogRecord, maxTextBytes?: number): MessageBody {
   };
 }
 
-
-
 /**
  * The log shipper: discovers containers from the shared state model, reads each one's log through the engine,
  * and delivers GELF messages; cursors advance only with delivery.

@@ -9,8 +9,11 @@ export interface EngineTime {
 
 const rfc3339 = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})$/;
 
-/** RFC3339Nano as the engine writes it (trailing zeros of the fraction are trimmed, sometimes no fraction). */
-function parseRfc3339(text: string): EngineTime | undefined {
+/**
+ * An engine time in RFC3339Nano as the engine writes it (trailing zeros of the fraction are trimmed, sometimes no
+ * fraction; `Z` or the daemon's zone offset), e.g. the `time` JSON.parse found in a json-file line.
+ */
+export function parseEngineTime(text: string): EngineTime | undefined {
   const m = rfc3339.exec(text);
   if (!m) return undefined;
   let sec = Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!) / 1000;
@@ -20,11 +23,6 @@ function parseRfc3339(text: string): EngineTime | undefined {
   }
   const nsec = m[7] ? Number(m[7].padEnd(9, '0')) : 0;
   return { sec, nsec };
-}
-
-/** An engine time given as a string (the `time` JSON.parse found in a json-file line). */
-export function parseEngineTime(text: string): EngineTime | undefined {
-  return parseRfc3339(text);
 }
 
 export function compareTime(a: EngineTime, b: EngineTime): number {
@@ -80,7 +78,7 @@ export function parseEngineTimeAt(buf: Buffer, start: number, end: number): Engi
       if (i === end - 1) return { sec: cachedSecondValue, nsec };
     }
   }
-  const t = parseRfc3339(buf.toString('latin1', start, end));
+  const t = parseEngineTime(buf.toString('latin1', start, end));
   if (t && buf[end - 1] === 90 /* Z */ && buf[start + 19] === 46 /* . */) {
     cachedSecondBytes.set(buf.subarray(start, start + 19));
     cachedSecondValue = t.sec;

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { DockerAccess } from '../docker/access.js';
 import { EventFollower } from '../docker/events.js';
 import { kindOf } from '../docker/classify.js';
-import type { RawContainerInspect, RawEvent } from '../docker/types.js';
+import type { RawEvent } from '../docker/types.js';
 import { asSwarmwatchError, type SwarmwatchError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { containerFromInspect, localNodeFrom, nodeFromRaw, quorumOf, serviceFromRaw, taskFromRaw } from './convert.js';
@@ -184,7 +184,7 @@ export class SwarmState extends EventEmitter<SwarmStateEvents> {
     const p = (async () => {
       try {
         const raw = await this.docker.inspectContainer(id);
-        this.containers.set(id, this.recordFromInspect(id, raw));
+        this.containers.set(id, containerFromInspect(raw));
       } catch (err) {
         const e = asSwarmwatchError(err);
         if (e.code === 'SW_ERR_DOCKER_NOT_FOUND') this.containers.delete(id);
@@ -229,7 +229,6 @@ export class SwarmState extends EventEmitter<SwarmStateEvents> {
       const id = ev.Actor?.ID ?? ev.id ?? '';
       const action = ev.Action.split(':')[0]!;
       if (action === 'destroy') {
-        this.startedUnknown.delete(id);
         if (this.containers.delete(id)) this.emit('containers');
       } else if (containerActionsThatChangeState.has(action) && id) {
         this.markStarted(id, action);
@@ -251,27 +250,11 @@ export class SwarmState extends EventEmitter<SwarmStateEvents> {
    * reader idled; one container's lines waited 8 s for its exit). The inspect replaces this record when it answers.
    */
   private markStarted(id: string, action: string): void {
-    if (action === 'die') { this.startedUnknown.delete(id); return; }
     if (action !== 'start' && action !== 'restart') return;
     const known = this.containers.get(id);
-    if (!known) { this.startedUnknown.add(id); return; }
-    if (known.state === 'running') return;
+    if (!known || known.state === 'running') return;
     this.containers.set(id, { ...known, state: 'running' });
     this.emit('containers');
-  }
-
-  /**
-   * Containers whose start event came before the model knew them: the create event's inspect can answer "created"
-   * from before the start and still be on its way when the start event is read; without this the record said
-   * "created" until the next inspect answered, seconds later in a burst of starts.
-   */
-  private readonly startedUnknown = new Set<string>();
-
-  /** The container as an inspect answered, corrected by a start event that overtook the answer. */
-  private recordFromInspect(id: string, raw: RawContainerInspect): ContainerRecord {
-    const record = containerFromInspect(raw);
-    if (this.startedUnknown.delete(id) && record.state === 'created') return { ...record, state: 'running' };
-    return record;
   }
 
   /** Swarm events arrive in bursts (a node update per attribute); one refresh serves them all. */

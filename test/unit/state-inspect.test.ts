@@ -91,19 +91,3 @@ it('takes a start event as "running" while the inspect it asks for is held (the 
   await tick();
   expect(state.containers.get(ID)?.state).toBe('exited');
 });
-
-it('a start event that overtakes the create inspect\'s "created" answer still leaves the container running', async () => {
-  const { docker, calls } = fakeDocker();
-  const { state, event } = model(docker);
-  event('create');
-  // The engine answered before the start, but the start event is read first: the model does not know the container yet.
-  event('start');
-  expect(state.containers.has(ID)).toBe(false);
-  calls[0]!.resolve(inspectAnswer('created'));
-  await tick();
-  // Taken as "created", a file reader idled until the next inspect answered (up to 10 s in a 50-container burst).
-  expect(state.containers.get(ID)?.state).toBe('running');
-  calls[1]!.resolve(inspectAnswer('running'));
-  await tick();
-  expect(state.containers.get(ID)?.state).toBe('running');
-});
