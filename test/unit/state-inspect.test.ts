@@ -4,90 +4,102 @@
  * holds inspects past the timeout while it starts 50 containers) must be retried. Either gap left a container
  * stale or missing from the model until the next reconciliation, and read-mode file then shipped none of its
  * lines for up to 15 s (the 50-container shortfall in bench:shipper).
+ *
+ * The model talks to the engine through the real DockerAccess, over a unix socket, to an HTTP server that answers
+ * each inspect with a recorded engine answer (test/fixtures/api/container-inspect-*.json, recorded by
+ * scripts/record-container-fixtures.mjs) when the test says so: the order of answers is what the engine decides
+ * under load and what these tests fix.
  */
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { afterEach, expect, it } from 'vitest';
-import type { DockerAccess } from '../../core/docker/access.js';
-import type { RawContainerInspect, RawEvent } from '../../core/docker/types.js';
-import { ErrorCodes, SwarmwatchError } from '../../core/errors.js';
+import { DockerAccess } from '../../core/docker/access.js';
+import type { RawEvent } from '../../core/docker/types.js';
 import { createLogger } from '../../core/log.js';
 import { SwarmState } from '../../core/state/model.js';
+import { until } from '../support/until.js';
 
-const ID = 'c'.repeat(64);
+const fixture = (name: string): { Id: string } & Record<string, unknown> =>
+  JSON.parse(fs.readFileSync(new URL(`../fixtures/api/${name}`, import.meta.url), 'utf8')) as { Id: string };
+const CREATED = fixture('container-inspect-created.json');
+const EXITED = fixture('container-inspect-exited.json');
+const ID = CREATED.Id;
 
-function inspectAnswer(status: string): RawContainerInspect {
+/** An engine endpoint whose inspect answers are held until the test releases them, in call order. */
+interface HeldEngine { docker: DockerAccess; held: { path: string; answer(body: unknown): void }[]; close(): Promise<void> }
+
+async function heldEngine(timeoutMs = 5000): Promise<HeldEngine> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-inspect-'));
+  const socketPath = path.join(dir, 'engine.sock');
+  const held: HeldEngine['held'] = [];
+  const server = http.createServer((req, res) => {
+    held.push({ path: req.url ?? '', answer: (body) => { res.writeHead(200, { 'Content-Type': 'application/json' }); res.end(JSON.stringify(body)); } });
+  });
+  await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+  const docker = new DockerAccess({ host: `unix://${socketPath}`, timeoutMs, clusterTimeoutMs: timeoutMs });
   return {
-    Id: ID, Name: '/burst-1', Image: 'sha256:x', Created: '2026-01-01T00:00:00Z', Path: 'sh', Args: [],
-    State: { Status: status, StartedAt: '2026-01-01T00:00:00Z', FinishedAt: '0001-01-01T00:00:00Z' },
-    Config: { Image: 'busybox', Labels: {}, Env: [], Cmd: ['sh'] }, HostConfig: { LogConfig: { Type: 'json-file' } },
-  } as unknown as RawContainerInspect;
+    docker, held,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
-/** A docker whose inspect answers are released by the test, in call order. */
-function fakeDocker() {
-  const calls: { resolve(v: RawContainerInspect): void; reject(e: Error): void }[] = [];
-  const docker = {
-    endpoint: 'fake',
-    inspectContainer: () => new Promise<RawContainerInspect>((resolve, reject) => calls.push({ resolve, reject })),
-  } as unknown as DockerAccess;
-  return { docker, calls };
-}
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => { for (const c of cleanups.splice(0)) await c(); });
 
-const states: SwarmState[] = [];
-afterEach(() => { for (const s of states.splice(0)) s.stop(); });
-
-function model(docker: DockerAccess): { state: SwarmState; event(action: string): void } {
-  const state = new SwarmState(docker, createLogger('test'), { reconcileIntervalMs: 600_000, clusterRefreshMs: 600_000 });
-  states.push(state);
+async function model(timeoutMs?: number): Promise<{ state: SwarmState; engine: HeldEngine; event(action: string): void }> {
+  const engine = await heldEngine(timeoutMs);
+  const state = new SwarmState(engine.docker, createLogger('test'), { reconcileIntervalMs: 600_000, clusterRefreshMs: 600_000 });
+  cleanups.push(() => state.stop(), () => engine.close());
   const event = (action: string) => (state as unknown as { onDockerEvent(ev: RawEvent): void }).onDockerEvent({ Type: 'container', Action: action, Actor: { ID, Attributes: {} } } as RawEvent);
-  return { state, event };
+  return { state, engine, event };
 }
-
-const tick = () => new Promise((r) => setTimeout(r, 0));
 
 it('inspects again when start and die arrive while the create inspect is in flight', async () => {
-  const { docker, calls } = fakeDocker();
-  const { state, event } = model(docker);
+  const { state, engine, event } = await model();
   event('create');
   event('start');
   event('die');
-  expect(calls).toHaveLength(1);
-  calls[0]!.resolve(inspectAnswer('created')); // answered before the start took effect
-  await tick();
-  expect(state.containers.get(ID)?.state).toBe('created');
-  expect(calls).toHaveLength(2);
-  calls[1]!.resolve(inspectAnswer('exited'));
-  await tick();
-  expect(state.containers.get(ID)?.state).toBe('exited');
-  expect(calls).toHaveLength(2);
+  await until('the create inspect reached the engine', () => engine.held.length === 1, 2000, 5);
+  expect(engine.held[0]!.path).toBe(`/containers/${ID}/json`);
+  engine.held[0]!.answer(CREATED); // answered before the start took effect
+  await until('the model took the first answer', () => state.containers.get(ID)?.state === 'created', 2000, 5);
+  await until('a second inspect for the events that came meanwhile', () => engine.held.length === 2, 2000, 5);
+  engine.held[1]!.answer(EXITED);
+  await until('the model took the second answer', () => state.containers.get(ID)?.state === 'exited', 2000, 5);
+  await new Promise((r) => setTimeout(r, 100));
+  expect(engine.held).toHaveLength(2);
 });
 
 it('retries an inspect that timed out instead of leaving the container out of the model', async () => {
-  const { docker, calls } = fakeDocker();
-  const { state, event } = model(docker);
+  const { state, engine, event } = await model(150);
   event('create');
-  calls[0]!.reject(new SwarmwatchError(ErrorCodes.DOCKER_TIMEOUT, 'did not answer within 5000 ms'));
-  await tick();
+  await until('the create inspect reached the engine', () => engine.held.length === 1, 2000, 5);
+  // Not answered: the client gives up after 150 ms (DOCKER_TIMEOUT) and the model must ask again.
+  await until('a second inspect after the timeout', () => engine.held.length >= 2, 3000, 10);
   expect(state.containers.has(ID)).toBe(false);
-  await new Promise((r) => setTimeout(r, 400));
-  expect(calls).toHaveLength(2);
-  calls[1]!.resolve(inspectAnswer('exited'));
-  await tick();
-  expect(state.containers.get(ID)?.state).toBe('exited');
+  engine.held.at(-1)!.answer(EXITED);
+  await until('the retried answer is in the model', () => state.containers.get(ID)?.state === 'exited', 2000, 5);
 });
 
 it('takes a start event as "running" while the inspect it asks for is held (the engine is starting a burst)', async () => {
-  const { docker, calls } = fakeDocker();
-  const { state, event } = model(docker);
+  const { state, engine, event } = await model();
   event('create');
-  calls[0]!.resolve(inspectAnswer('created'));
-  await tick();
+  await until('the create inspect reached the engine', () => engine.held.length === 1, 2000, 5);
+  engine.held[0]!.answer(CREATED);
+  await until('the model took the first answer', () => state.containers.get(ID)?.state === 'created', 2000, 5);
   let emitted = 0;
   state.on('containers', () => emitted++);
   event('start');
   // The inspect is not answered (held past its timeout in the traced run): consumers still see the container run.
   expect(state.containers.get(ID)?.state).toBe('running');
   expect(emitted).toBe(1);
-  calls[1]!.resolve(inspectAnswer('exited'));
-  await tick();
-  expect(state.containers.get(ID)?.state).toBe('exited');
+  await until('the start event\'s inspect reached the engine', () => engine.held.length === 2, 2000, 5);
+  engine.held[1]!.answer(EXITED);
+  await until('the model took the second answer', () => state.containers.get(ID)?.state === 'exited', 2000, 5);
 });
