@@ -44,8 +44,9 @@ const FILE_POLL_MIN_MS = 10;
 const FILE_POLL_MAX_MS = 100;
 const FILE_WATCH_FALLBACK_MS = 1000;
 /**
- * How soon a reader looks again for the log file of a container the model calls "created" (read-mode file),
- * doubling up to CREATED_LOOK_MAX_MS: a container created and never started costs a look every 4 s.
+ * How soon a reader looks again at a container the model calls "created" (for its log file in read-mode file, with
+ * a logs request in read-mode api), doubling up to CREATED_LOOK_MAX_MS: a container created and never started costs
+ * a look every 4 s.
  */
 const CREATED_LOOK_MS = 500;
 const CREATED_LOOK_MAX_MS = 4000;
@@ -175,10 +176,11 @@ export class ContainerReader {
       const now = this.deps.container();
       if (!now) return;
       if (failures > 0) await this.sleep(Math.min(30_000, 500 * 2 ** Math.min(failures, 6)));
-      // "created" with no log file yet: the engine creates the file when it starts the container, and its start event
-      // can come seconds after the container started logging (traced: 13 s into a burst of 50 starts, the model
-      // still said "created" and the lines waited); look for the file again shortly.
-      else if (readFile && read === 0 && now.state === 'created' && !this.woken) {
+      // "created" and nothing read: the engine creates the log file when it starts the container and follows a logs
+      // request only while it runs, and its start event can come seconds after the container started logging
+      // (traced: 13 s into a burst of 50 starts, the model still said "created" and the lines waited); look again
+      // shortly, in either read mode.
+      else if (read === 0 && now.state === 'created' && !this.woken) {
         await this.sleep(createdLookMs);
         createdLookMs = Math.min(createdLookMs * 2, CREATED_LOOK_MAX_MS);
       }

@@ -8,6 +8,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DockerAccess } from '../../core/docker/access.js';
+import { createLogger } from '../../core/log.js';
+import { containerFromInspect } from '../../core/state/convert.js';
+import type { LogRecord } from '../../log-shipper/assembler.js';
+import { ContainerReader } from '../../log-shipper/reader.js';
 import { ensureBusyboxImage, startEngine, type PrivateEngine } from '../bed/index.js';
 import { startGelfReceiver, type GelfReceiver } from '../receivers/gelf-receiver.js';
 import { checkSequences, counterScript, ensureBuild, startShipper, until, type ShipperProcess } from './shipper-support.js';
@@ -125,6 +130,29 @@ describe('log shipper on a real engine', () => {
     expect((await engine.docker(['inspect', '-f', '{{.State.Running}}', name])).stdout.trim()).toBe('true');
     await engine.docker(['rm', '-f', name]);
     await s.stop();
+  });
+
+  it('reads a started container the state model still calls "created" (its start event late, as in a burst of starts), read-mode api', async () => {
+    const name = 'late-start-api';
+    const id = (await engine.docker(['create', '--network', 'none', '--name', name, image, 'sh', '-c', 'echo first; sleep 60'])).stdout.trim();
+    const docker = new DockerAccess({ host: engine.dockerHost, timeoutMs: 5000, clusterTimeoutMs: 5000 });
+    // The model's picture stays the create-time inspect: no start event reaches this reader.
+    const created = containerFromInspect(await docker.inspectContainer(id));
+    expect(created.state).toBe('created');
+    const got: string[] = [];
+    const reader = new ContainerReader(id, undefined, {
+      docker, log: createLogger('test'), container: () => created, maxBytes: 1 << 20, multilineTimeoutMs: 1000,
+      deliver: (r: LogRecord) => { got.push(...r.lines); return true; },
+      drained: () => Promise.resolve(), onDropped: () => undefined, acquireCatchUp: () => Promise.resolve(() => undefined),
+    });
+    cleanups.push(() => reader.stop());
+    reader.start();
+    await new Promise((r) => setTimeout(r, 300)); // the reader has asked once and found a container that never ran
+    await engine.docker(['start', name]);
+    await until('the line of the started container', () => got.length >= 1, 10_000);
+    expect(got).toEqual(['first']);
+    await reader.stop();
+    await engine.docker(['rm', '-f', name]);
   });
 
   it('sends every key Docker\'s gelf driver sends for the same container output, with the same values', async () => {
