@@ -47,6 +47,8 @@ export interface GelfReceiver {
   /** Every message received so far (flushed at most 0.5 s ago). */
   messages(): Record<string, unknown>[];
   stats(): ReceiverStats;
+  /** The counts of stats() start again with the next message (SIGUSR1): e.g. after a benchmark's warm-up. */
+  restartCounts(): void;
   /** SIGTERM: the receiver reads what is buffered, records it and exits. */
   stop(): Promise<void>;
 }
@@ -79,6 +81,7 @@ export async function startGelfReceiver(o: ReceiverOptions): Promise<GelfReceive
     stats: () => {
       try { return JSON.parse(fs.readFileSync(statsFile, 'utf8')) as ReceiverStats; } catch { return { messages: 0, bytes: 0, invalid: 0, incomplete_chunked: 0, connections: 0, first_at: 0, last_at: 0 }; }
     },
+    restartCounts: () => { child.kill('SIGUSR1'); },
     stop: () => new Promise<void>((resolve) => {
       if (child.exitCode !== null) { resolve(); return; }
       child.once('exit', () => resolve());

@@ -8,7 +8,8 @@ complete), and records every message it received, as received, to a JSON-lines f
   gelf_receiver.py --proto tcp|udp|tls --port 0 --out FILE [--stats FILE] [--count-only] [--cert F --key F]
                    [--read-rate BYTES_PER_S] [--stamp-arrival]
 
-Prints "LISTENING <proto> <port>" on stdout once ready. SIGTERM: stop accepting, read what is already buffered
+Prints "LISTENING <proto> <port>" on stdout once ready. SIGUSR1: the counts (stats, timeline) start again at the
+next message (a benchmark's warm-up is not counted). SIGTERM: stop accepting, read what is already buffered
 on every connection, record it, write stats, exit 0 (a receiver that goes down cleanly, like Graylog's).
 """
 import argparse, gzip, json, os, signal, socket, ssl, sys, threading, time, zlib
@@ -35,11 +36,25 @@ stopping = threading.Event()
 out = open(args.out, 'a', buffering=1 << 20) if args.out else None
 timeline = {}
 stats = {'messages': 0, 'bytes': 0, 'invalid': 0, 'incomplete_chunked': 0, 'connections': 0, 'first_at': 0.0, 'last_at': 0.0}
+reset_pending = False
+
+
+def take_reset():
+    """Under `lock`: starts the counts again if SIGUSR1 asked for it since the last message."""
+    global reset_pending
+    if reset_pending:
+        reset_pending = False
+        for k in ('messages', 'bytes', 'invalid', 'incomplete_chunked'):
+            stats[k] = 0
+        stats['first_at'] = 0.0
+        stats['last_at'] = 0.0
+        timeline.clear()
 
 
 def record(payload: bytes):
     """One complete GELF payload (already decompressed)."""
     with lock:
+        take_reset()
         now = time.time()
         if not stats['first_at']:
             stats['first_at'] = now
@@ -62,6 +77,7 @@ def record(payload: bytes):
 def record_many(blob: bytes, count_hint: int):
     if args.count_only:
         with lock:
+            take_reset()
             now = time.time()
             if not stats['first_at']:
                 stats['first_at'] = now
@@ -217,6 +233,12 @@ def on_term(*_):
     stopping.set()
 
 
+def on_usr1(*_):
+    global reset_pending
+    reset_pending = True
+
+
+signal.signal(signal.SIGUSR1, on_usr1)
 signal.signal(signal.SIGTERM, on_term)
 signal.signal(signal.SIGINT, on_term)
 
