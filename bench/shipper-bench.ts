@@ -13,6 +13,8 @@
  *   SWARMWATCH_BENCH_SHIPPER_ARGS='--shipper.batch-size=262144' …   (more options for every run of ours)
  *   SWARMWATCH_BENCH_CPU_PROF=DIR …   (a V8 CPU profile of each run of ours)
  *   SWARMWATCH_BENCH_SHIPPER_ROOT=/path/to/other/checkout …   (run that build's shipper as ours: A/B of two builds)
+ *   SWARMWATCH_BENCH_WARM_LINES=0 …   (no warm-up: measure a shipper that has just started; default 20,000 lines)
+ *   SWARMWATCH_BENCH_CPU_BY_PROCESS=1 …   (CPU seconds per process name from release to the last line, runs of ours)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -70,6 +72,32 @@ function runQueueSeconds(pid: number): number {
   }
 }
 
+/**
+ * SWARMWATCH_BENCH_CPU_BY_PROCESS=1: CPU seconds per process name (live processes, with what they reaped from
+ * exited children) from release to the last line of each run of ours: who the shipper shares the cores with.
+ */
+const CPU_BY_PROCESS = process.env.SWARMWATCH_BENCH_CPU_BY_PROCESS === '1';
+function cpuByProcessName(): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const pid of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // Fields 14–17 of stat (utime, stime, cutime, cstime) are 11–14 after the name.
+      const t = (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / CLK_TCK;
+      out.set(name, (out.get(name) ?? 0) + t);
+    } catch { /* exited meanwhile */ }
+  }
+  return out;
+}
+
+function cpuByProcessDelta(before: Map<string, number>, after: Map<string, number>): string {
+  return [...after].map(([k, v]) => [k, v - (before.get(k) ?? 0)] as const).filter(([, v]) => v >= 0.02).sort((a, b) => b[1] - a[1])
+    .map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ');
+}
+
 /** Busy and total CPU seconds of the whole machine (all cores), from /proc/stat. */
 function machineCpu(): { busy: number; total: number } {
   const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
@@ -101,22 +129,31 @@ async function settle(r: GelfReceiver, expected: number, quietMs: number, maxMs:
 
 /**
  * Each container waits at a barrier (a file in a directory mounted read-only), then prints its share of the lines
- * (≈100 bytes each) as fast as it can, and exits.
+ * (≈100 bytes each) as fast as it can, and exits; with `stayUp`, it sleeps on instead, as a service that logged a
+ * burst does.
  */
-function generator(lines: number): string[] {
-  return ['sh', '-c', `while [ ! -e /barrier/go ]; do usleep 10000; done; yes "swarmwatch benchmark line: the quick brown fox jumps over the lazy dog 0123456789 abcdefghijklmnop" | head -n ${lines}`];
+function generator(lines: number, stayUp = false): string[] {
+  return ['sh', '-c', `while [ ! -e /barrier/go ]; do usleep 10000; done; yes "swarmwatch benchmark line: the quick brown fox jumps over the lazy dog 0123456789 abcdefghijklmnop" | head -n ${lines}${stayUp ? '; exec sleep 3600' : ''}`];
 }
+
+/**
+ * Rows "TCP, containers stay up": the same burst from containers that keep running afterwards. When 50 containers
+ * exit together, the engine, containerd and the kernel tear them down (cgroups, namespaces, shims) for about a
+ * second of both cores; the driver's last line is out before its container exits, a reader of json-file logs is
+ * still catching up then. Which of the two an operator sees depends on their containers: both are measured.
+ */
+const STAYS_UP = ', containers stay up';
 
 /**
  * Starts the containers, all held at the barrier; `release()` lets them write at once. Without the barrier the
  * figures with 50 containers measured how fast the engine starts containers (≈ 6 s for 50, json-file ceiling
  * ≈ 14k lines/s), not how fast lines are shipped.
  */
-async function startContainers(engine: PrivateEngine, prefix: string, n: number, perContainer: number, logOpts: string[]): Promise<{ release(): void }> {
+async function startContainers(engine: PrivateEngine, prefix: string, n: number, perContainer: number, logOpts: string[], stayUp = false): Promise<{ release(): void }> {
   const barrier = path.join(work, `${prefix}-barrier`);
   fs.rmSync(barrier, { recursive: true, force: true });
   fs.mkdirSync(barrier, { recursive: true });
-  await Promise.all(Array.from({ length: n }, (_, i) => engine.docker(['run', '-d', '--network', 'none', '--name', `${prefix}-${i}`, '-v', `${barrier}:/barrier:ro`, ...logOpts, IMAGE, ...generator(perContainer)])));
+  await Promise.all(Array.from({ length: n }, (_, i) => engine.docker(['run', '-d', '--network', 'none', '--name', `${prefix}-${i}`, '-v', `${barrier}:/barrier:ro`, ...logOpts, IMAGE, ...generator(perContainer, stayUp)])));
   // Our shipper opens a reader per container from the engine's events; give it the moment a running node has had.
   await sleep(500);
   return { release: () => fs.writeFileSync(path.join(barrier, 'go'), '') };
@@ -187,26 +224,28 @@ interface Variant { suffix: string; label: string; args: string[] }
 const EXTRA_ARGS = (process.env.SWARMWATCH_BENCH_SHIPPER_ARGS ?? '').split(/\s+/).filter(Boolean);
 const ONE_THREAD: Variant = { suffix: '-onethread', label: ', one thread', args: ['--shipper.udp-send-thread=false'] };
 
-async function shipperRun(engine: PrivateEngine, n: number, proto: 'tcp' | 'udp', compression: string, mode: 'api' | 'file', variant?: Variant): Promise<void> {
-  const prefix = `ours-${mode}-${proto}-${compression}-${n}${variant?.suffix ?? ''}`;
+async function shipperRun(engine: PrivateEngine, n: number, proto: 'tcp' | 'udp', compression: string, mode: 'api' | 'file', variant?: Variant, stayUp = false): Promise<void> {
+  const prefix = `ours-${mode}-${proto}-${compression}-${n}${variant?.suffix ?? ''}${stayUp ? '-up' : ''}`;
   if (!wanted(prefix)) return;
   const per = Math.floor(LINES / n);
   const r = await receiver(proto);
   const child = await startShipperProcess(engine, [`--shipper.destination=${proto}://127.0.0.1:${r.port}`, `--shipper.compression=${compression}`, `--shipper.state-dir=${path.join(work, prefix)}`, `--shipper.include-names=^${prefix}-`, `--shipper.read-mode=${mode}`, ...(variant?.args ?? []), ...EXTRA_ARGS], [...shippedNodeFlags(), ...profileFlags()]);
   await warmUp(engine, prefix, r);
   // Same conditions as the driver: the shipper is up and the containers started; CPU counted from their release.
-  const start = await startContainers(engine, prefix, n, per, []);
+  const start = await startContainers(engine, prefix, n, per, [], stayUp);
   const shipperCpu0 = cpuSeconds(child.pid!);
   const shipperSys0 = systemSeconds(child.pid!);
   const shipperWait0 = runQueueSeconds(child.pid!);
   const dockerdCpu0 = cpuSeconds(engine.pid);
   const machine0 = machineCpu();
+  const byProcess0 = CPU_BY_PROCESS ? cpuByProcessName() : undefined;
   start.release();
   const releasedAt = Date.now();
   let machine1: { busy: number; total: number } | undefined;
+  let byProcess1: Map<string, number> | undefined;
   let shipperWait1: number | undefined;
-  let allInAt: number | undefined;
-  const s = await settle(r, per * n, 5000, 120_000, () => { machine1 = machineCpu(); shipperWait1 = runQueueSeconds(child.pid!); allInAt = Date.now(); });
+  const s = await settle(r, per * n, 5000, 120_000, () => { machine1 = machineCpu(); shipperWait1 = runQueueSeconds(child.pid!); if (byProcess0) byProcess1 = cpuByProcessName(); });
+  if (byProcess0 && byProcess1) console.error(`  CPU s by process, release to last line: ${cpuByProcessDelta(byProcess0, byProcess1)}`);
   machine1 ??= machineCpu();
   // The part of the machine busy from the containers' start until the last line arrived: near 100 % means every
   // CPU-second we spend is taken from dockerd and the containers.
@@ -216,10 +255,12 @@ async function shipperRun(engine: PrivateEngine, n: number, proto: 'tcp' | 'udp'
   const shipperWait = (shipperWait1 ?? runQueueSeconds(child.pid!)) - shipperWait0;
   const cpu = shipperCpu + cpuSeconds(engine.pid) - dockerdCpu0;
   const rss = rssMiB(child.pid!);
+  // When the containers had written everything: what is left after that is the shipper catching up alone.
+  const written = await writtenSpan(engine, Array.from({ length: n }, (_, i) => `${prefix}-${i}`));
   await stopShipper(child);
   await r.stop();
   const lost = per * n - s.messages;
-  row(`swarmwatch (${mode}${variant?.label ?? ''})`, proto === 'tcp' ? 'TCP' : `UDP ${compression}`, n, per * n, s, cpu, `${lost > 0 ? `lost ${lost}` : 'no loss'}; shipper CPU ${((shipperCpu / Math.max(s.messages, 1)) * 100_000).toFixed(2)} s/100k (${((shipperSys / Math.max(shipperCpu, 1e-9)) * 100).toFixed(0)} % in the kernel; main thread waited ${shipperWait.toFixed(2)} s for a CPU in the ${(((allInAt ?? Date.now()) - releasedAt) / 1000).toFixed(2)} s from release to the last line); machine ${(busy * 100).toFixed(0)} % busy; RSS ${rss.toFixed(0)} MiB; node ${shippedNodeFlags().join(' ') || '(defaults)'}`, releasedAt / 1000);
+  row(`swarmwatch (${mode}${variant?.label ?? ''})`, `${proto === 'tcp' ? 'TCP' : `UDP ${compression}`}${stayUp ? STAYS_UP : ''}`, n, per * n, s, cpu, `${lost > 0 ? `lost ${lost}` : 'no loss'}; containers done writing ${((written.last - releasedAt / 1000) * 1000).toFixed(0)} ms after release; shipper CPU ${((shipperCpu / Math.max(s.messages, 1)) * 100_000).toFixed(2)} s/100k (${((shipperSys / Math.max(shipperCpu, 1e-9)) * 100).toFixed(0)} % in the kernel; main thread waited ${shipperWait.toFixed(2)} s for a CPU in the ${(s.last_at - releasedAt / 1000).toFixed(2)} s from release to the last line); machine ${(busy * 100).toFixed(0)} % busy; RSS ${rss.toFixed(0)} MiB; node ${shippedNodeFlags().join(' ') || '(defaults)'}`, releasedAt / 1000);
   await engine.docker(['rm', '-f', ...Array.from({ length: n }, (_, i) => `${prefix}-${i}`)]);
 }
 
@@ -241,20 +282,32 @@ async function warmUp(engine: PrivateEngine, prefix: string, r: GelfReceiver): P
   r.restartCounts();
 }
 
-async function driverRun(engine: PrivateEngine, n: number, proto: 'tcp' | 'udp', compression: string, total: number): Promise<void> {
-  const prefix = `driver-${proto}-${compression}-${n}`;
+async function driverRun(engine: PrivateEngine, n: number, proto: 'tcp' | 'udp', compression: string, total: number, stayUp = false): Promise<void> {
+  const prefix = `driver-${proto}-${compression}-${n}${stayUp ? '-up' : ''}`;
   if (!wanted(prefix)) return;
   const per = Math.floor(total / n);
   const r = await receiver(proto);
   const opts = ['--log-driver', 'gelf', '--log-opt', `gelf-address=${proto}://127.0.0.1:${r.port}`];
   if (proto === 'udp') opts.push('--log-opt', `gelf-compression-type=${compression}`);
   let dockerd0 = 0;
-  const { names, releasedAt } = await runToExit(engine, prefix, n, per, () => { dockerd0 = cpuSeconds(engine.pid); }, opts);
-  const s = await settle(r, per * n, 3000, 60_000);
-  const cpu = cpuSeconds(engine.pid) - dockerd0;
+  let names: string[];
+  let releasedAt: number;
+  let dockerd1: number | undefined;
+  if (stayUp) {
+    // The containers do not exit: the run ends when the receiver has every line.
+    names = Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
+    const start = await startContainers(engine, prefix, n, per, opts, true);
+    dockerd0 = cpuSeconds(engine.pid);
+    start.release();
+    releasedAt = Date.now() / 1000;
+  } else {
+    ({ names, releasedAt } = await runToExit(engine, prefix, n, per, () => { dockerd0 = cpuSeconds(engine.pid); }, opts));
+  }
+  const s = await settle(r, per * n, 3000, 60_000, () => { dockerd1 = cpuSeconds(engine.pid); });
+  const cpu = (dockerd1 ?? cpuSeconds(engine.pid)) - dockerd0;
   await r.stop();
   const lost = per * n - s.messages;
-  row("Docker's gelf driver", proto === 'tcp' ? 'TCP' : `UDP ${compression}`, n, per * n, s, cpu, lost > 0 ? `lost ${lost} (${((lost / (per * n)) * 100).toFixed(0)}%)` : 'no loss', releasedAt);
+  row("Docker's gelf driver", `${proto === 'tcp' ? 'TCP' : `UDP ${compression}`}${stayUp ? STAYS_UP : ''}`, n, per * n, s, cpu, lost > 0 ? `lost ${lost} (${((lost / (per * n)) * 100).toFixed(0)}%)` : 'no loss', releasedAt);
   await engine.docker(['rm', '-f', ...names]);
 }
 
@@ -272,17 +325,8 @@ async function runToExit(engine: PrivateEngine, prefix: string, n: number, per: 
   return { names, releasedAt };
 }
 
-/**
- * The ceiling for any shipper that reads json-file logs: the same containers with no reader at all, lines/s from
- * their release to the last engine timestamp in their log files.
- */
-async function ceilingRun(engine: PrivateEngine, n: number): Promise<void> {
-  const prefix = `ceiling-${n}`;
-  if (!wanted(prefix)) return;
-  const per = Math.floor(LINES / n);
-  let dockerd0 = 0;
-  const { names, releasedAt } = await runToExit(engine, prefix, n, per, () => { dockerd0 = cpuSeconds(engine.pid); });
-  const cpu = cpuSeconds(engine.pid) - dockerd0;
+/** Engine timestamps of the first and last line in the containers' json-file logs, and how many lines they hold. */
+async function writtenSpan(engine: PrivateEngine, names: string[]): Promise<{ first: number; last: number; lines: number }> {
   let first = Infinity;
   let last = 0;
   let lines = 0;
@@ -294,6 +338,21 @@ async function ceilingRun(engine: PrivateEngine, n: number): Promise<void> {
     first = Math.min(first, seconds(text[0]!));
     last = Math.max(last, seconds(text.at(-1)!));
   }
+  return { first, last, lines };
+}
+
+/**
+ * The ceiling for any shipper that reads json-file logs: the same containers with no reader at all, lines/s from
+ * their release to the last engine timestamp in their log files.
+ */
+async function ceilingRun(engine: PrivateEngine, n: number): Promise<void> {
+  const prefix = `ceiling-${n}`;
+  if (!wanted(prefix)) return;
+  const per = Math.floor(LINES / n);
+  let dockerd0 = 0;
+  const { names, releasedAt } = await runToExit(engine, prefix, n, per, () => { dockerd0 = cpuSeconds(engine.pid); });
+  const cpu = cpuSeconds(engine.pid) - dockerd0;
+  const { first, last, lines } = await writtenSpan(engine, names);
   row('json-file alone (no reader)', 'TCP', n, per * n, { messages: lines, bytes: 0, first_at: first, last_at: last }, cpu, 'ceiling for a json-file reader: engine timestamps of the first and last line; CPU is dockerd\'s', releasedAt);
   await engine.docker(['rm', '-f', ...names]);
 }
@@ -495,6 +554,12 @@ async function main(): Promise<void> {
           await shipperRun(engine, n, 'tcp', 'none', 'api');
           await shipperRun(engine, n, 'tcp', 'none', 'file');
           await driverRun(engine, n, 'tcp', 'none', LINES);
+        }
+      }
+      for (const n of [10, 50]) {
+        for (let rep = 0; rep < REPEAT; rep++) {
+          await shipperRun(engine, n, 'tcp', 'none', 'file', undefined, true);
+          await driverRun(engine, n, 'tcp', 'none', LINES, true);
         }
       }
       for (const n of [10, 50]) for (let rep = 0; rep < REPEAT; rep++) await catchUpRun(engine, n);
