@@ -8,6 +8,7 @@
  *   SWARMWATCH_BENCH_ONLY='ours-file-tcp-none-1$|driver-tcp-none-1$' npm run bench:shipper   (a subset of settings)
  *   SWARMWATCH_BENCH_REPEAT=3 npm run bench:shipper   (TCP settings 3 times, interleaved; medians and ratios printed)
  *   SWARMWATCH_BENCH_ONLY='^catchup' npm run bench:shipper   (catch-up of containers that ran while no shipper did)
+ *   SWARMWATCH_BENCH_ONLY=^restart npm run bench:shipper   (the cost of a restart beside a large live log)
  *   SWARMWATCH_BENCH_ONLY='^idle' npm run bench:shipper   (shipper CPU and line delay with containers that log little)
  *   SWARMWATCH_BENCH_TIMELINE=1 …   (messages received per 50 ms for each TCP run: where a sender stalls)
  *   SWARMWATCH_BENCH_SHIPPER_ARGS='--shipper.batch-size=262144' …   (more options for every run of ours)
@@ -381,6 +382,42 @@ async function catchUpRun(engine: PrivateEngine, n: number): Promise<void> {
 }
 
 /**
+ * A restart beside a container with a large live log: one container (it stays up) writes RESTART_LINES lines, the
+ * shipper ships them and stops (SIGTERM: cursors at the end), a new shipper starts on the same state. Printed: the
+ * new shipper's CPU seconds from its start to RESTART_WATCH_S after its READY line (nothing is left to ship: loading
+ * and finding its place in the log), and how many lines it sent again (must be 0).
+ */
+const RESTART_LINES = Number(process.env.SWARMWATCH_BENCH_RESTART_LINES ?? 1_000_000);
+const RESTART_WATCH_S = 3;
+async function restartRun(engine: PrivateEngine): Promise<void> {
+  const prefix = 'restart-big';
+  if (!wanted(prefix)) return;
+  const r = await receiver('tcp');
+  const args = [`--shipper.destination=tcp://127.0.0.1:${r.port}`, `--shipper.state-dir=${path.join(work, prefix)}`, `--shipper.include-names=^${prefix}-`, ...EXTRA_ARGS];
+  const first = await startShipperProcess(engine, args, shippedNodeFlags());
+  // The burst, then 10 lines 6 s later: a log that spans more time than the margin a resumed read starts before
+  // its cursor (json-file-source.ts, SEEK_MARGIN_S), as any container that has run for a while has.
+  const line = 'swarmwatch benchmark line: the quick brown fox jumps over the lazy dog 0123456789 abcdefghijklmnop';
+  await engine.docker(['run', '-d', '--network', 'none', '--name', `${prefix}-0`, IMAGE, 'sh', '-c', `yes "${line}" | head -n ${RESTART_LINES}; sleep 6; yes "${line}" | head -n 10; exec sleep 3600`]);
+  const shipped = await settle(r, RESTART_LINES + 10, 8000, 180_000);
+  await new Promise<void>((resolve) => { first.once('exit', () => resolve()); first.kill('SIGTERM'); });
+  const second = await startShipperProcess(engine, args, [...shippedNodeFlags(), ...profileFlags()]);
+  await sleep(RESTART_WATCH_S * 1000);
+  const cpu = cpuSeconds(second.pid!);
+  const again = r.stats().messages - shipped.messages;
+  await stopShipper(second);
+  await r.stop();
+  const { lines } = await writtenSpan(engine, [`${prefix}-0`]);
+  const id = (await engine.docker(['inspect', '-f', '{{.Id}}', `${prefix}-0`])).stdout.trim();
+  const mib = fs.statSync(path.join(engine.dataRoot, 'containers', id, `${id}-json.log`)).size / 1048576;
+  const note = `restart beside a live log of ${lines} lines (${mib.toFixed(0)} MiB): shipper CPU ${cpu.toFixed(2)} s from its start to ${RESTART_WATCH_S} s after READY; lines sent again ${again}`;
+  console.error(note);
+  restartReport += `${note}\n`;
+  await engine.docker(['rm', '-f', `${prefix}-0`]);
+}
+let restartReport = '';
+
+/**
  * What the shipper costs while its containers log little: shipper CPU per second with `n` containers that each
  * print one line every `everyMs` (0: none at all), measured over IDLE_S seconds after a settle, beside the same
  * shipper with no container at all (the baseline, same run). Also the delay from a line's engine timestamp to its
@@ -563,6 +600,7 @@ async function main(): Promise<void> {
         }
       }
       for (const n of [10, 50]) for (let rep = 0; rep < REPEAT; rep++) await catchUpRun(engine, n);
+      for (let rep = 0; rep < REPEAT; rep++) await restartRun(engine);
       for (let rep = 0; rep < REPEAT; rep++) for (const [n, everyMs] of [[0, 0], [50, 0], [50, 1000], [200, 1000]] as const) await idleRun(engine, n, everyMs);
       // UDP gzip: ours as shipped (send thread), ours on one thread (the same-run baseline of the send thread),
       // and the driver, interleaved as TCP.
@@ -589,6 +627,7 @@ async function main(): Promise<void> {
     console.log('');
   }
   if (idleReport.length > 0) console.log(`Containers that log little (shipper as shipped, TCP):\n\n| containers | output | shipper |\n| ---: | --- | --- |\n${idleReport.join('\n')}\n`);
+  if (restartReport) console.log(`\n${restartReport}`);
   if (outageReport) console.log(`Receiver outage of ${OUTAGE_S} s (TCP, as shipped):\n\n${outageReport}`);
 }
 

@@ -21,6 +21,16 @@ const CHUNK = 128 * 1024;
 const LOG_KEY = '{"log":"';
 
 /**
+ * A read that resumes at a time starts this far before it in the file (found by bisection on the lines' times), not
+ * at the file's start: the engine takes each entry's time in its stdout or stderr copier before it writes the entry,
+ * so the file is in time order only up to the moments between the two. A clock stepped back by more than this
+ * while the container logged can hide entries from the bisection; they were already behind the cursor's time.
+ */
+const SEEK_MARGIN_S = 5;
+/** Bytes read at each bisection step: enough for a complete line of the usual size after the probe point. */
+const SEEK_PROBE = 64 * 1024;
+
+/**
  * Parses one line as the engine writes it, `{"log":"…","stream":"stdout"[,"attrs":{…}],"time":"…"}`, with
  * JSON.parse: the general path. Complete lines of the usual layout never come here (plainLineLayout).
  */
@@ -131,6 +141,9 @@ export class JsonFileSource {
   private skipTime?: EngineTime;
   private skipCount = 0;
 
+  /** Bytes read from plain files so far, bisection probes included: what finding the starting point cost. */
+  bytesRead = 0;
+
   constructor(readonly logPath: string, private readonly since: EngineTime | undefined) {}
 
   /** Time of the first entry of a file (plain or gzipped), undefined when unreadable or empty. */
@@ -153,6 +166,40 @@ export class JsonFileSource {
       return undefined;
     }
   }
+
+  /**
+   * Where in the plain file `fd` (of `size` bytes) to start reading for entries at or after `from`: a line start
+   * whose entry is more than SEEK_MARGIN_S older than `from`, as late as a bisection finds (0 when none is). Every
+   * line the read then skips is still checked by admit(); starting early costs only parsing, so a probe that finds
+   * no line it can read moves the search earlier. A shipper restart used to parse a live file from its start up to
+   * the cursor (every line of a container that had logged for weeks), and so did every look at a stopped container.
+   */
+  private seekOffset(fd: number, size: number, from: EngineTime): number {
+    const target: EngineTime = { sec: from.sec - SEEK_MARGIN_S, nsec: from.nsec };
+    const probe = Buffer.allocUnsafe(SEEK_PROBE);
+    let lo = 0; // a line start whose entry is before target (or the file's start)
+    let hi = size; // no line starting at or after this is known to be before target
+    while (hi - lo > SEEK_PROBE) {
+      const mid = lo + Math.floor((hi - lo) / 2);
+      const n = fs.readSync(fd, probe, 0, SEEK_PROBE, mid);
+      this.bytesRead += n;
+      const nl = probe.subarray(0, n).indexOf(10);
+      const end = nl < 0 ? -1 : probe.subarray(0, n).indexOf(10, nl + 1);
+      const time = end < 0 ? undefined : this.lineTime(probe, nl + 1, end);
+      if (time && mid + nl + 1 < hi && compareTime(time, target) < 0) lo = mid + nl + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** The entry time of the line `b[s, e)`, undefined when it is not an entry (cut, garbage). */
+  private lineTime(b: Buffer, s: number, e: number): EngineTime | undefined {
+    if (plainLineLayout(b, s, e)) return parseEngineTimeAt(b, layout.timeStart, layout.timeEnd);
+    return parseJsonFileLine(b.toString('utf8', s, e))?.time;
+  }
+
+  /** Set by open(): the first plain file opened after it starts at seekOffset(seekFrom). */
+  private seekFrom?: EngineTime;
 
   /** Rotated files that may hold entries at or after `from`: the newest one starting strictly before it, and later ones. */
   private rotatedFrom(from: EngineTime | undefined): string[] {
@@ -231,6 +278,7 @@ export class JsonFileSource {
         // Files that end before `since` are not parsed at all: a restart costs one probe per rotated file.
         const from = this.skipTime ?? this.since;
         this.files = from ? this.rotatedFrom(from) : after;
+        this.seekFrom = from;
         this.current = undefined;
         this.liveFd = fd;
         this.nextFile();
@@ -247,9 +295,12 @@ export class JsonFileSource {
     if (this.current?.fd !== undefined && !this.current.live) fs.closeSync(this.current.fd);
     this.carry = Buffer.alloc(0);
     const file = this.files.shift();
+    const seekFrom = this.seekFrom;
+    this.seekFrom = undefined;
     if (file === undefined) {
       const fd = this.liveFd!;
-      this.current = { fd, ino: fs.fstatSync(fd).ino, offset: 0, live: true };
+      const st = fs.fstatSync(fd);
+      this.current = { fd, ino: st.ino, offset: seekFrom ? this.seekOffset(fd, st.size, seekFrom) : 0, live: true };
       return;
     }
     try {
@@ -258,7 +309,8 @@ export class JsonFileSource {
         try { this.current = { data: zlib.gunzipSync(fs.readFileSync(fd)), ino: fs.fstatSync(fd).ino, offset: 0, live: false }; } finally { fs.closeSync(fd); }
       } else {
         const fd = fs.openSync(file, 'r');
-        this.current = { fd, ino: fs.fstatSync(fd).ino, offset: 0, live: false };
+        const st = fs.fstatSync(fd);
+        this.current = { fd, ino: st.ino, offset: seekFrom ? this.seekOffset(fd, st.size, seekFrom) : 0, live: false };
       }
     } catch (err) {
       // Renamed by a rotation (or compressed, or removed at max-file) since we listed it: list again.
@@ -349,6 +401,7 @@ export class JsonFileSource {
     }
     if (n > 0) {
       f.offset += n;
+      if (!f.data) this.bytesRead += n;
       // Only whole lines are parsed; a line cut by the chunk boundary waits for the next read.
       const lastNl = chunk.lastIndexOf(10);
       if (lastNl < 0) {

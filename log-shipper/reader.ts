@@ -125,6 +125,8 @@ export class ContainerReader {
   }
 
   private fileOpen = false;
+  /** The last json-file read ended at the file's end with the container stopped, after its last look. */
+  private fileReadEndedStopped = false;
 
   /**
    * Gives back the catch-up slot taken for a read that began with the container stopped or only created. A read
@@ -186,7 +188,9 @@ export class ContainerReader {
       }
       // Idle only after a request that found nothing new: the engine's follow stream can end at container exit
       // before it sent the last entries, so a stream that ended with lines is always followed by one more request.
-      else if ((read === 0 || (readFile && stoppedLongAgo(now))) && !runningStates.has(now.state) && !this.woken) await this.sleep(2 ** 31 - 1);
+      // A json-file read that ended because the container stopped has made that last look itself (readFileOnce);
+      // another read only parsed the whole file again: with 50 containers exiting together, 50 files.
+      else if ((read === 0 || (readFile && (this.fileReadEndedStopped || stoppedLongAgo(now)))) && !runningStates.has(now.state) && !this.woken) await this.sleep(2 ** 31 - 1);
       // Running but the stream ended: the engine or the container is restarting; avoid a tight loop.
       else if (read === 0) await this.sleep(500);
     }
@@ -356,6 +360,7 @@ export class ContainerReader {
 
   /** Reads the json-file log directly from the current position; returns when the container stopped and all is read. */
   private async readFileOnce(c: ContainerRecord, file: string): Promise<number> {
+    this.fileReadEndedStopped = false;
     const pos = this.tracker.position;
     this.tracker.resumeFrom(pos);
     const source = new JsonFileSource(file, pos?.time);
@@ -428,7 +433,7 @@ export class ContainerReader {
         // The engine has flushed everything once the container stopped: one last pass found nothing, so we are done.
         // A log file exists, so a container the model still calls "created" has been started (see CREATED_LOOK_MS).
         if (!now || !(runningStates.has(now.state) || now.state === 'created')) {
-          if (idleSince > 0 || (now && stoppedLongAgo(now))) break;
+          if (idleSince > 0 || (now && stoppedLongAgo(now))) { this.fileReadEndedStopped = true; break; }
           // Stopped: one more pass after a moment catches entries the engine flushed around the exit.
           idleSince = Date.now();
           await this.sleep(50);

@@ -108,3 +108,63 @@ describe('parseJsonFileLine', () => {
     expect(parseJsonFileLine('{"stream":"stdout"}')).toBeUndefined();
   });
 });
+
+describe('JsonFileSource resuming at a time', () => {
+  /** Engine-format lines, times rising by 0–2 ms (often equal); every 7th a stderr line stamped up to 3 ms earlier. */
+  function engineLog(n: number): { text: string; times: { sec: number; nsec: number }[] } {
+    const lines: string[] = [];
+    const times: { sec: number; nsec: number }[] = [];
+    let ns = 0;
+    let seed = 7;
+    const rnd = () => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed / 2 ** 31; };
+    for (let i = 0; i < n; i++) {
+      ns += Math.floor(rnd() * 3) * 1_000_000 + (rnd() < 0.3 ? 0 : 137);
+      const at = i % 7 === 6 ? Math.max(0, ns - Math.floor(rnd() * 3_000_000)) : ns;
+      const sec = 1_780_000_000 + Math.floor(at / 1e9);
+      const nsec = at % 1e9;
+      times.push({ sec, nsec });
+      const iso = new Date(sec * 1000).toISOString().slice(0, 19) + `.${String(nsec).padStart(9, '0').replace(/0+$/, '')}Z`.replace('.Z', 'Z');
+      lines.push(JSON.stringify({ log: `entry ${i} ${'x'.repeat(60)}\n`, stream: i % 7 === 6 ? 'stderr' : 'stdout', time: iso }));
+    }
+    return { text: lines.join('\n') + '\n', times };
+  }
+
+  it('finds the starting point by bisection instead of reading the file from its start, and hands out exactly the entries from the time on', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-jf-'));
+    dirs.push(dir);
+    const log = path.join(dir, 'c-json.log');
+    const { text, times } = engineLog(100_000); // ≈ 15 MB, ≈ 3 minutes of entries
+    fs.writeFileSync(log, text);
+    const cmp = (a: { sec: number; nsec: number }, b: { sec: number; nsec: number }) => a.sec - b.sec || a.nsec - b.nsec;
+    for (const at of [0, 1, 999, 50_000, 73_456, 99_990, 99_999]) {
+      const since = times[at]!;
+      const src = new JsonFileSource(log, since);
+      src.open();
+      const got = drain(src);
+      src.close();
+      const expected = times.flatMap((t, i) => (cmp(t, since) >= 0 ? [`entry ${i} ${'x'.repeat(60)}`] : []));
+      expect(got, `since entry ${at}`).toEqual(expected);
+      // From near the end: a few probes and the last seconds of entries, not 15 MB.
+      if (at >= 99_990) expect(src.bytesRead, `bytes read for since entry ${at}`).toBeLessThan(4 * 1024 * 1024);
+    }
+    // Resuming at an entry that a stderr entry stamped earlier follows (the engine's two copiers take times before
+    // they write): the bisection must not start after it. Every such entry of a smaller file (3 probes each).
+    const small = engineLog(3000);
+    fs.writeFileSync(log, small.text);
+    for (let at = 0; at + 1 < small.times.length; at++) {
+      if (cmp(small.times[at + 1]!, small.times[at]!) >= 0) continue;
+      const src = new JsonFileSource(log, small.times[at]!);
+      src.open();
+      const got = drain(src);
+      src.close();
+      const expected = small.times.flatMap((t, i) => (cmp(t, small.times[at]!) >= 0 ? [`entry ${i} ${'x'.repeat(60)}`] : []));
+      expect(got, `since entry ${at}, whose successor is stamped earlier`).toEqual(expected);
+    }
+    fs.writeFileSync(log, text);
+    const whole = new JsonFileSource(log, undefined);
+    whole.open();
+    expect(drain(whole)).toHaveLength(100_000);
+    expect(whole.bytesRead).toBe(Buffer.byteLength(text));
+    whole.close();
+  });
+});

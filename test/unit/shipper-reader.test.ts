@@ -184,3 +184,30 @@ it('reads a container the model still calls "created" once its log file appears:
   await until('the next line, read as from a running container', () => got.length === 2);
   expect(got).toEqual(['first', 'second']);
 });
+
+it('goes idle after the read that saw the container stop, without reading its whole file again', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-reader-'));
+  dirs.push(dir);
+  const file = path.join(dir, 'c-json.log');
+  fs.writeFileSync(file, Array.from({ length: 1000 }, (_, i) => line(`l${i}`, i)).join(''));
+  const id = 'b'.repeat(64);
+  let record = { id, name: 'exits', state: 'running', labels: {}, tty: false, logDriver: 'json-file', swarm: {} } as unknown as ContainerRecord;
+  let reads = 0;
+  const got: string[] = [];
+  const reader = new ContainerReader(id, undefined, {
+    ...fileReaderDeps(() => record, file),
+    logFileOf: () => { reads++; return file; },
+    deliver: (r: LogRecord) => { got.push(...r.lines); return true; },
+    drained: () => Promise.resolve(),
+  });
+  readers.push(reader);
+  reader.start();
+  await until('every line', () => got.length === 1000);
+  record = { ...record, state: 'exited', finishedAt: Date.now() / 1000 };
+  reader.noticeChange(record);
+  await until('the read to end once the container stopped', () => !reader.open);
+  await new Promise((r) => setTimeout(r, 300));
+  // One read of the file, which made its own last look after the stop; a second one parsed all 1000 lines again.
+  expect(reads).toBe(1);
+  expect(got).toHaveLength(1000);
+});
