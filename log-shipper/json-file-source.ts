@@ -143,6 +143,8 @@ export class JsonFileSource {
 
   /** Bytes read from plain files so far, bisection probes included: what finding the starting point cost. */
   bytesRead = 0;
+  /** Counts the files this source moved to (rotations followed): a watch on the path must be set again after one. */
+  fileSwitches = 0;
 
   constructor(readonly logPath: string, private readonly since: EngineTime | undefined) {}
 
@@ -292,6 +294,7 @@ export class JsonFileSource {
   private liveFd?: number;
 
   private nextFile(): void {
+    this.fileSwitches++;
     if (this.current?.fd !== undefined && !this.current.live) fs.closeSync(this.current.fd);
     this.carry = Buffer.alloc(0);
     const file = this.files.shift();

@@ -6,8 +6,9 @@ import * as fs from 'node:fs';
  * 10–100 ms steps: 50 containers printing a line a second each cost the shipper 37 ms of CPU per second, and a
  * line waited 52 ms for the next look (median; docs/benchmarks.md, "Containers that log little").
  *
- * Armed only while the reader waits: a container that logs without pause is read chunk after chunk, and a watch
- * held on would call back once per engine write.
+ * Set when the reader has read to the end, and kept while the container logs a line now and then; a container
+ * that logs without pause is read chunk after chunk, and the reader closes the watch (it would call back once per
+ * engine write). A change that comes while the reader reads ends its next wait at once.
  */
 export class LogFileWatch {
   private watcher?: fs.FSWatcher;
