@@ -51,8 +51,8 @@ const FILE_WATCH_FALLBACK_MS = 1000;
 const CREATED_LOOK_MS = 500;
 /** A json-file read that brought this much means the container logs flat out: its reader stops watching the file. */
 const HEAVY_READ_BYTES = 32 * 1024;
-/** A wait for the engine's next write at least this long means the container logs now and then (keeps its watch). */
-const QUIET_WAIT_MS = 50;
+/** Reads that bring data at least this far apart mean the container logs now and then: its reader keeps the watch. */
+const QUIET_MS = 50;
 const CREATED_LOOK_MAX_MS = 4000;
 const runningStates = new Set(['running', 'restarting', 'paused']);
 /**
@@ -418,22 +418,25 @@ export class ContainerReader {
     this.fileOpen = true;
     const watch = new LogFileWatch();
     let watchedSwitches = -1;
-    /** The last wait for a write lasted QUIET_WAIT_MS or more: the container logs now and then. */
-    let quietWake = false;
+    /** When a read last brought data: a container whose reads bring data QUIET_MS apart or more logs now and then. */
+    let lastDataAt = 0;
     try {
       let idleSince = 0;
       let pollMs = FILE_POLL_MIN_MS;
       while (!this.stopped) {
         const readBefore = source.bytesRead;
-        const afterQuietWait = quietWake;
-        quietWake = false;
         if (source.readMore(onEntry, () => full, onRawLine)) {
+          const at = Date.now();
+          const quiet = at - lastDataAt >= QUIET_MS;
+          lastDataAt = at;
           // A container that logs a line now and then keeps its watch: set and closed around every line, it cost two
           // syscalls, a handle and an extra read and stat per line. One that logs without pause is read chunk after
           // chunk, the reads set the pace, and a watch held on would call back once per engine write (measured: 30 %
-          // more shipper CPU per line with 10 containers logging flat out): anything but a small read right after
-          // a quiet wait closes it. A rotation moved the read to another file: the watch is set again for that one.
-          if (!afterQuietWait || source.bytesRead - readBefore >= HEAVY_READ_BYTES || source.fileSwitches !== watchedSwitches) watch.disarm();
+          // more shipper CPU per line with 10 containers logging flat out): a read that brings data soon after the
+          // last one, or a chunk's worth, closes it. A rotation moved the read to another file: the watch is set
+          // again for that one. (Timed from the last data, not from the wait: the safety-net look every second
+          // ended the wait just before the next line of a container printing one a second.)
+          if (!quiet || source.bytesRead - readBefore >= HEAVY_READ_BYTES || source.fileSwitches !== watchedSwitches) watch.disarm();
           reportGap();
           idleSince = 0;
           pollMs = FILE_POLL_MIN_MS;
@@ -459,9 +462,7 @@ export class ContainerReader {
         this.fileWaiting = true;
         try {
           if (watch.armed) {
-            const waitedFrom = Date.now();
             await watch.wait(this.deps.fileWatchFallbackMs ?? FILE_WATCH_FALLBACK_MS, (wake) => { this.wakeUp = wake; });
-            quietWake = Date.now() - waitedFrom >= QUIET_WAIT_MS;
             continue;
           }
           this.warnWatchUnavailable(watch.unavailable);
