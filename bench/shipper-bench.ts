@@ -133,8 +133,9 @@ async function settle(r: GelfReceiver, expected: number, quietMs: number, maxMs:
  * (≈100 bytes each) as fast as it can, and exits; with `stayUp`, it sleeps on instead, as a service that logged a
  * burst does.
  */
+const BENCH_LINE = 'swarmwatch benchmark line: the quick brown fox jumps over the lazy dog 0123456789 abcdefghijklmnop';
 function generator(lines: number, stayUp = false): string[] {
-  return ['sh', '-c', `while [ ! -e /barrier/go ]; do usleep 10000; done; yes "swarmwatch benchmark line: the quick brown fox jumps over the lazy dog 0123456789 abcdefghijklmnop" | head -n ${lines}${stayUp ? '; exec sleep 3600' : ''}`];
+  return ['sh', '-c', `while [ ! -e /barrier/go ]; do usleep 10000; done; yes "${BENCH_LINE}" | head -n ${lines}${stayUp ? '; exec sleep 3600' : ''}`];
 }
 
 /**
@@ -291,19 +292,12 @@ async function driverRun(engine: PrivateEngine, n: number, proto: 'tcp' | 'udp',
   const opts = ['--log-driver', 'gelf', '--log-opt', `gelf-address=${proto}://127.0.0.1:${r.port}`];
   if (proto === 'udp') opts.push('--log-opt', `gelf-compression-type=${compression}`);
   let dockerd0 = 0;
-  let names: string[];
-  let releasedAt: number;
   let dockerd1: number | undefined;
-  if (stayUp) {
-    // The containers do not exit: the run ends when the receiver has every line.
-    names = Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
-    const start = await startContainers(engine, prefix, n, per, opts, true);
-    dockerd0 = cpuSeconds(engine.pid);
-    start.release();
-    releasedAt = Date.now() / 1000;
-  } else {
-    ({ names, releasedAt } = await runToExit(engine, prefix, n, per, () => { dockerd0 = cpuSeconds(engine.pid); }, opts));
-  }
+  const beforeRelease = () => { dockerd0 = cpuSeconds(engine.pid); };
+  // Containers that stay up do not exit: the run ends when the receiver has every line.
+  const { names, releasedAt } = stayUp
+    ? await startAndRelease(engine, prefix, n, per, beforeRelease, opts, true)
+    : await runToExit(engine, prefix, n, per, beforeRelease, opts);
   const s = await settle(r, per * n, 3000, 60_000, () => { dockerd1 = cpuSeconds(engine.pid); });
   const cpu = (dockerd1 ?? cpuSeconds(engine.pid)) - dockerd0;
   await r.stop();
@@ -317,13 +311,23 @@ async function driverRun(engine: PrivateEngine, n: number, proto: 'tcp' | 'udp',
  * names and the release time (epoch seconds).
  */
 async function runToExit(engine: PrivateEngine, prefix: string, n: number, per: number, beforeRelease?: () => void, logOpts: string[] = []): Promise<{ names: string[]; releasedAt: number }> {
-  const names = Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
-  const start = await startContainers(engine, prefix, n, per, logOpts);
+  const started = await startAndRelease(engine, prefix, n, per, beforeRelease, logOpts);
+  await engine.docker(['wait', ...started.names], { timeoutMs: 180_000 });
+  return started;
+}
+
+/** Starts the containers at the barrier and releases them (`beforeRelease` first); their names and the release time. */
+async function startAndRelease(engine: PrivateEngine, prefix: string, n: number, per: number, beforeRelease?: () => void, logOpts: string[] = [], stayUp = false): Promise<{ names: string[]; releasedAt: number }> {
+  const start = await startContainers(engine, prefix, n, per, logOpts, stayUp);
   beforeRelease?.();
   start.release();
-  const releasedAt = Date.now() / 1000;
-  await engine.docker(['wait', ...names], { timeoutMs: 180_000 });
-  return { names, releasedAt };
+  return { names: Array.from({ length: n }, (_, i) => `${prefix}-${i}`), releasedAt: Date.now() / 1000 };
+}
+
+/** The json-file log of a container of this engine. */
+async function jsonLogOf(engine: PrivateEngine, name: string): Promise<string> {
+  const id = (await engine.docker(['inspect', '-f', '{{.Id}}', name])).stdout.trim();
+  return path.join(engine.dataRoot, 'containers', id, `${id}-json.log`);
 }
 
 /** Engine timestamps of the first and last line in the containers' json-file logs, and how many lines they hold. */
@@ -333,8 +337,7 @@ async function writtenSpan(engine: PrivateEngine, names: string[]): Promise<{ fi
   let lines = 0;
   const seconds = (line: string) => toSeconds(parseEngineTime((JSON.parse(line) as { time: string }).time)!);
   for (const name of names) {
-    const id = (await engine.docker(['inspect', '-f', '{{.Id}}', name])).stdout.trim();
-    const text = fs.readFileSync(path.join(engine.dataRoot, 'containers', id, `${id}-json.log`), 'utf8').trimEnd().split('\n');
+    const text = fs.readFileSync(await jsonLogOf(engine, name), 'utf8').trimEnd().split('\n');
     lines += text.length;
     first = Math.min(first, seconds(text[0]!));
     last = Math.max(last, seconds(text.at(-1)!));
@@ -397,8 +400,7 @@ async function restartRun(engine: PrivateEngine): Promise<void> {
   const first = await startShipperProcess(engine, args, shippedNodeFlags());
   // The burst, then 10 lines 6 s later: a log that spans more time than the margin a resumed read starts before
   // its cursor (json-file-source.ts, SEEK_MARGIN_S), as any container that has run for a while has.
-  const line = 'swarmwatch benchmark line: the quick brown fox jumps over the lazy dog 0123456789 abcdefghijklmnop';
-  await engine.docker(['run', '-d', '--network', 'none', '--name', `${prefix}-0`, IMAGE, 'sh', '-c', `yes "${line}" | head -n ${RESTART_LINES}; sleep 6; yes "${line}" | head -n 10; exec sleep 3600`]);
+  await engine.docker(['run', '-d', '--network', 'none', '--name', `${prefix}-0`, IMAGE, 'sh', '-c', `yes "${BENCH_LINE}" | head -n ${RESTART_LINES}; sleep 6; yes "${BENCH_LINE}" | head -n 10; exec sleep 3600`]);
   const shipped = await settle(r, RESTART_LINES + 10, 8000, 180_000);
   await new Promise<void>((resolve) => { first.once('exit', () => resolve()); first.kill('SIGTERM'); });
   const second = await startShipperProcess(engine, args, [...shippedNodeFlags(), ...profileFlags()]);
@@ -408,8 +410,7 @@ async function restartRun(engine: PrivateEngine): Promise<void> {
   await stopShipper(second);
   await r.stop();
   const { lines } = await writtenSpan(engine, [`${prefix}-0`]);
-  const id = (await engine.docker(['inspect', '-f', '{{.Id}}', `${prefix}-0`])).stdout.trim();
-  const mib = fs.statSync(path.join(engine.dataRoot, 'containers', id, `${id}-json.log`)).size / 1048576;
+  const mib = fs.statSync(await jsonLogOf(engine, `${prefix}-0`)).size / 1048576;
   const note = `restart beside a live log of ${lines} lines (${mib.toFixed(0)} MiB): shipper CPU ${cpu.toFixed(2)} s from its start to ${RESTART_WATCH_S} s after READY; lines sent again ${again}`;
   console.error(note);
   restartReport += `${note}\n`;

@@ -49,11 +49,11 @@ const FILE_WATCH_FALLBACK_MS = 1000;
  * a look every 4 s.
  */
 const CREATED_LOOK_MS = 500;
+const CREATED_LOOK_MAX_MS = 4000;
 /** A json-file read that brought this much means the container logs flat out: its reader stops watching the file. */
 const HEAVY_READ_BYTES = 32 * 1024;
 /** Reads that bring data at least this far apart mean the container logs now and then: its reader keeps the watch. */
 const QUIET_MS = 50;
-const CREATED_LOOK_MAX_MS = 4000;
 const runningStates = new Set(['running', 'restarting', 'paused']);
 /**
  * A container stopped this long ago had every entry flushed to its json-file long before: reading the file to its

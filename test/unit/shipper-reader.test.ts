@@ -135,18 +135,21 @@ it('stops while reading is paused on a full buffer (the destination down): SIGTE
 
 /**
  * A started reader of one container in read-mode file whose only second look within a test is a write to the file
- * (the watch) or a change of the container: the safety-net look is a minute away.
+ * (the watch) or a change of the container: the safety-net look is a minute away. `firstLines` are in the file
+ * before it starts (none: no file yet); `looks` counts the reads of the file the reader began.
  */
-function watchedReader(name: string, state: string, firstLine?: string) {
+function watchedReader(name: string, state: string, firstLines?: string[]) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-reader-'));
   dirs.push(dir);
   const file = path.join(dir, 'c-json.log');
-  if (firstLine !== undefined) fs.writeFileSync(file, line(firstLine, 1));
+  if (firstLines !== undefined) fs.writeFileSync(file, firstLines.map((text, i) => line(text, i)).join(''));
   const id = name.padEnd(64, 'x');
   let record = { id, name, state, labels: {}, tty: false, logDriver: 'json-file', swarm: {} } as unknown as ContainerRecord;
   const got: string[] = [];
+  const looks = { count: 0 };
   const reader = new ContainerReader(id, undefined, {
     ...fileReaderDeps(() => record, file),
+    logFileOf: () => { looks.count++; return file; },
     deliver: (r: LogRecord) => { got.push(...r.lines); return true; },
     drained: () => Promise.resolve(),
     fileWatchFallbackMs: 60_000,
@@ -154,11 +157,11 @@ function watchedReader(name: string, state: string, firstLine?: string) {
   readers.push(reader);
   reader.start();
   const change = (fields: Partial<ContainerRecord>) => { record = { ...record, ...fields }; reader.noticeChange(record); };
-  return { file, got, reader, change };
+  return { file, got, reader, change, looks };
 }
 
 it('reads a quiet running container\'s next line when the engine writes it, and ends the read when the container stops', async () => {
-  const { file, got, reader, change } = watchedReader('quiet', 'running', 'first');
+  const { file, got, reader, change } = watchedReader('quiet', 'running', ['first']);
   await until('the first line', () => got.length === 1);
   // Let the reader reach its wait (it reads once more after arming the watch).
   await new Promise((r) => setTimeout(r, 200));
@@ -190,28 +193,12 @@ it('reads a container the model still calls "created" once its log file appears:
 });
 
 it('goes idle after the read that saw the container stop, without reading its whole file again', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-reader-'));
-  dirs.push(dir);
-  const file = path.join(dir, 'c-json.log');
-  fs.writeFileSync(file, Array.from({ length: 1000 }, (_, i) => line(`l${i}`, i)).join(''));
-  const id = 'b'.repeat(64);
-  let record = { id, name: 'exits', state: 'running', labels: {}, tty: false, logDriver: 'json-file', swarm: {} } as unknown as ContainerRecord;
-  let reads = 0;
-  const got: string[] = [];
-  const reader = new ContainerReader(id, undefined, {
-    ...fileReaderDeps(() => record, file),
-    logFileOf: () => { reads++; return file; },
-    deliver: (r: LogRecord) => { got.push(...r.lines); return true; },
-    drained: () => Promise.resolve(),
-  });
-  readers.push(reader);
-  reader.start();
+  const { got, reader, change, looks } = watchedReader('exits', 'running', Array.from({ length: 1000 }, (_, i) => `l${i}`));
   await until('every line', () => got.length === 1000);
-  record = { ...record, state: 'exited', finishedAt: Date.now() / 1000 };
-  reader.noticeChange(record);
+  change({ state: 'exited', finishedAt: Date.now() / 1000 });
   await until('the read to end once the container stopped', () => !reader.open);
   await new Promise((r) => setTimeout(r, 300));
   // One read of the file, which made its own last look after the stop; a second one parsed all 1000 lines again.
-  expect(reads).toBe(1);
+  expect(looks.count).toBe(1);
   expect(got).toHaveLength(1000);
 });
