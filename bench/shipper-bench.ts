@@ -16,6 +16,7 @@
  *   SWARMWATCH_BENCH_SHIPPER_ROOT=/path/to/other/checkout …   (run that build's shipper as ours: A/B of two builds)
  *   SWARMWATCH_BENCH_WARM_LINES=0 …   (no warm-up: measure a shipper that has just started; default 20,000 lines)
  *   SWARMWATCH_BENCH_CPU_BY_PROCESS=1 …   (CPU seconds per process name from release to the last line, runs of ours)
+ *   SWARMWATCH_BENCH_CGROUPS=flat …   (every process in the cgroup it was started in, not placed as systemd would: unit-cgroups.ts)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -28,6 +29,7 @@ import { GelfEncoder } from '../log-shipper/gelf-message.js';
 import { parseEngineTime, toSeconds } from '../log-shipper/timestamp.js';
 import { startGelfReceiver, type GelfReceiver } from '../test/receivers/gelf-receiver.js';
 import { shippedNodeFlags } from './shipped-node-flags.js';
+import { CGROUP_LAYOUT, placeInUnit } from './unit-cgroups.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const IMAGE = 'swarmwatch-test/busybox:1';
@@ -200,6 +202,8 @@ const SHIPPER_ROOT = process.env.SWARMWATCH_BENCH_SHIPPER_ROOT ?? ROOT;
 
 async function startShipperProcess(engine: PrivateEngine, args: string[], nodeFlags: string[] = []): Promise<ChildProcess> {
   const child = spawn(process.execPath, [...nodeFlags, path.join(SHIPPER_ROOT, 'test/fixtures/shipper/run-shipper.mjs'), SHIPPER_ROOT, `--docker.host=${engine.dockerHost}`, '--http.listen=127.0.0.1:0', '--log.level=warn', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // Deployed, the shipper is a container of the stack: a cgroup of its own beside the node's other containers.
+  if (CGROUP_LAYOUT === 'units') placeInUnit(engine.cgroupParent, 'swarmwatch-log-shipper.scope', child.pid!);
   await new Promise<void>((resolve, reject) => {
     let err = '';
     child.stderr!.on('data', (d: Buffer) => { err += d.toString(); process.stderr.write(d.toString().replace(/^SHIPPER READY.*\n/m, '')); if (err.includes('SHIPPER READY')) resolve(); });
@@ -576,11 +580,20 @@ async function gelfProComparison(): Promise<void> {
   rows.push({ who: 'gelf-pro tcp adapter', setting: 'TCP', containers: 0, lines: m, received: got, seconds: secs, linesPerSec: m / secs, cpuPer100k: NaN, note: `message building alone: gelf-pro ${(1e9 / proNs / 1000).toFixed(0)}k msg/s vs ours ${(1e9 / oursNs / 1000).toFixed(0)}k msg/s` });
 }
 
+/** dockerd in docker.service, containerd in containerd.service (its shims are born there), as Debian's units run them. */
+function placeDaemonsLikeSystemd(engine: PrivateEngine): void {
+  const containerdPid = Number(fs.readFileSync(path.join(engine.execRoot, 'containerd', 'containerd.pid'), 'utf8').trim());
+  placeInUnit(engine.cgroupParent, 'docker.service', engine.pid);
+  placeInUnit(engine.cgroupParent, 'containerd.service', containerdPid);
+}
+
 async function main(): Promise<void> {
   const outageOnly = process.argv.includes('--outage-only');
   console.error(`swarmwatch shipper benchmark: ${LINES} lines per setting (driver gzip: ${DRIVER_GZIP_LINES}), ${os.cpus().length} cores`);
   const engine = await startEngine({ name: 'shipbench', defaultBridge: false });
   try {
+    if (CGROUP_LAYOUT === 'units') placeDaemonsLikeSystemd(engine);
+    console.error(`CPU cgroups: ${CGROUP_LAYOUT === 'units' ? `dockerd, containerd (with its shims) and our shipper each in a cgroup of their own under ${engine.cgroupParent}, beside the containers', as on a systemd node` : 'every process where it was started (flat)'}`);
     await ensureBusyboxImage(engine);
     if (!outageOnly) {
       if (wanted('gelf-pro')) await gelfProComparison();

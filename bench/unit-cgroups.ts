@@ -1,0 +1,46 @@
+/**
+ * Where the benchmark's processes sit in the CPU hierarchy. On a Debian 12 node systemd runs dockerd in
+ * docker.service, containerd (and every containerd-shim it starts) in containerd.service, and each container,
+ * swarmwatch's shipper among them, in a scope of its own: siblings that the scheduler shares the CPUs between by
+ * group, not by thread. A private engine started from the bench has no systemd around it: dockerd, its containerd,
+ * 50 shims and the shipper would all compete thread by thread at the root. `placeLikeSystemd` recreates the node's
+ * layout below the engine's cgroup parent, where dockerd already puts the containers.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+const CGROUP_ROOT = '/sys/fs/cgroup';
+
+/** The directory of the CPU controller's hierarchy: cgroup v1's cpu mount, or the v2 unified root. */
+function cpuHierarchy(): { root: string; v2: boolean } {
+  if (fs.existsSync(path.join(CGROUP_ROOT, 'cpu', 'cpu.shares'))) return { root: path.join(CGROUP_ROOT, 'cpu'), v2: false };
+  if (fs.existsSync(path.join(CGROUP_ROOT, 'cgroup.controllers'))) return { root: CGROUP_ROOT, v2: true };
+  throw new Error(`no CPU cgroup hierarchy under ${CGROUP_ROOT}: run the bench with SWARMWATCH_BENCH_CGROUPS=flat`);
+}
+
+/**
+ * Moves a process, all its threads, into the cgroup `<parent>/<unit>` of the CPU hierarchy (created if missing);
+ * processes it starts later are born there, as containerd's shims are.
+ */
+export function placeInUnit(parent: string, unit: string, pid: number): void {
+  const { root, v2 } = cpuHierarchy();
+  const dir = path.join(root, parent, unit);
+  fs.mkdirSync(dir, { recursive: true });
+  if (v2) {
+    // cgroup v2 hands the cpu controller down one level at a time, from the root to the unit's parent.
+    const ancestors = path.relative(root, path.dirname(dir)).split(path.sep).filter(Boolean);
+    let at = root;
+    for (const part of ['', ...ancestors]) {
+      at = path.join(at, part);
+      try { fs.writeFileSync(path.join(at, 'cgroup.subtree_control'), '+cpu'); } catch { /* enabled already, or not ours to change */ }
+    }
+  }
+  try {
+    fs.writeFileSync(path.join(dir, 'cgroup.procs'), String(pid));
+  } catch (err) {
+    throw new Error(`cannot move process ${pid} into ${dir}: ${(err as Error).message}; run the bench with SWARMWATCH_BENCH_CGROUPS=flat to leave processes where they start`);
+  }
+}
+
+/** SWARMWATCH_BENCH_CGROUPS: "units" (default) places dockerd, containerd and the shipper as systemd would; "flat" leaves every process where it was started. */
+export const CGROUP_LAYOUT: 'units' | 'flat' = process.env.SWARMWATCH_BENCH_CGROUPS === 'flat' ? 'flat' : 'units';
