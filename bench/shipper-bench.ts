@@ -582,9 +582,11 @@ async function gelfProComparison(): Promise<void> {
 
 /** dockerd in docker.service, containerd in containerd.service (its shims are born there), as Debian's units run them. */
 function placeDaemonsLikeSystemd(engine: PrivateEngine): void {
-  const containerdPid = Number(fs.readFileSync(path.join(engine.execRoot, 'containerd', 'containerd.pid'), 'utf8').trim());
   placeInUnit(engine.cgroupParent, 'docker.service', engine.pid);
-  placeInUnit(engine.cgroupParent, 'containerd.service', containerdPid);
+  const pidFile = path.join(engine.execRoot, 'containerd', 'containerd.pid');
+  // A containerd the bed does not own (a host's, at /run/containerd) is not ours to move.
+  if (!fs.existsSync(pidFile)) { console.error(`CPU cgroups: no ${pidFile} (dockerd uses a shared containerd): containerd and its shims stay where they run`); return; }
+  placeInUnit(engine.cgroupParent, 'containerd.service', Number(fs.readFileSync(pidFile, 'utf8').trim()));
 }
 
 async function main(): Promise<void> {
