@@ -24,12 +24,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import gelfPro from 'gelf-pro';
-import { ensureBusyboxImage, startEngine, type PrivateEngine } from '../test/bed/index.js';
+import { ensureBusyboxImage, readProcStat, startEngine, type PrivateEngine } from '../test/bed/index.js';
 import { GelfEncoder } from '../log-shipper/gelf-message.js';
 import { parseEngineTime, toSeconds } from '../log-shipper/timestamp.js';
 import { startGelfReceiver, type GelfReceiver } from '../test/receivers/gelf-receiver.js';
 import { shippedNodeFlags } from './shipped-node-flags.js';
-import { CGROUP_LAYOUT, placeInUnit } from './unit-cgroups.js';
+import { CGROUP_LAYOUT, placeEngineLikeSystemd, placeInUnit } from './unit-cgroups.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const IMAGE = 'swarmwatch-test/busybox:1';
@@ -48,9 +48,9 @@ function receiver(proto: 'tcp' | 'udp', wantedPort = 0): Promise<GelfReceiver> {
 
 /** User and system (kernel: reads, socket writes) CPU seconds of a process, from /proc/<pid>/stat. */
 function procTimes(pid: number): { user: number; system: number } {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return { user: Number(f[11]) / CLK_TCK, system: Number(f[12]) / CLK_TCK };
+  const st = readProcStat(pid);
+  if (!st) throw new Error(`process ${pid} is gone: no /proc/${pid}/stat`);
+  return { user: st.utime / CLK_TCK, system: st.stime / CLK_TCK };
 }
 
 function cpuSeconds(pid: number): number {
@@ -84,14 +84,8 @@ function cpuByProcessName(): Map<string, number> {
   const out = new Map<string, number>();
   for (const pid of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(pid)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      // Fields 14–17 of stat (utime, stime, cutime, cstime) are 11–14 after the name.
-      const t = (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / CLK_TCK;
-      out.set(name, (out.get(name) ?? 0) + t);
-    } catch { /* exited meanwhile */ }
+    const st = readProcStat(Number(pid)); // undefined: exited meanwhile
+    if (st) out.set(st.name, (out.get(st.name) ?? 0) + (st.utime + st.stime + st.cutime + st.cstime) / CLK_TCK);
   }
   return out;
 }
@@ -580,21 +574,12 @@ async function gelfProComparison(): Promise<void> {
   rows.push({ who: 'gelf-pro tcp adapter', setting: 'TCP', containers: 0, lines: m, received: got, seconds: secs, linesPerSec: m / secs, cpuPer100k: NaN, note: `message building alone: gelf-pro ${(1e9 / proNs / 1000).toFixed(0)}k msg/s vs ours ${(1e9 / oursNs / 1000).toFixed(0)}k msg/s` });
 }
 
-/** dockerd in docker.service, containerd in containerd.service (its shims are born there), as Debian's units run them. */
-function placeDaemonsLikeSystemd(engine: PrivateEngine): void {
-  placeInUnit(engine.cgroupParent, 'docker.service', engine.pid);
-  const pidFile = path.join(engine.execRoot, 'containerd', 'containerd.pid');
-  // A containerd the bed does not own (a host's, at /run/containerd) is not ours to move.
-  if (!fs.existsSync(pidFile)) { console.error(`CPU cgroups: no ${pidFile} (dockerd uses a shared containerd): containerd and its shims stay where they run`); return; }
-  placeInUnit(engine.cgroupParent, 'containerd.service', Number(fs.readFileSync(pidFile, 'utf8').trim()));
-}
-
 async function main(): Promise<void> {
   const outageOnly = process.argv.includes('--outage-only');
   console.error(`swarmwatch shipper benchmark: ${LINES} lines per setting (driver gzip: ${DRIVER_GZIP_LINES}), ${os.cpus().length} cores`);
   const engine = await startEngine({ name: 'shipbench', defaultBridge: false });
   try {
-    if (CGROUP_LAYOUT === 'units') placeDaemonsLikeSystemd(engine);
+    if (CGROUP_LAYOUT === 'units') placeEngineLikeSystemd(engine);
     console.error(`CPU cgroups: ${CGROUP_LAYOUT === 'units' ? `dockerd, containerd (with its shims) and our shipper each in a cgroup of their own under ${engine.cgroupParent}, beside the containers', as on a systemd node` : 'every process where it was started (flat)'}`);
     await ensureBusyboxImage(engine);
     if (!outageOnly) {

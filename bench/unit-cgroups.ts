@@ -3,13 +3,16 @@
  * docker.service, containerd (and every containerd-shim it starts) in containerd.service, and each container,
  * swarmwatch's shipper among them, in a scope of its own: siblings that the scheduler shares the CPUs between by
  * group, not by thread. A private engine started from the bench has no systemd around it: dockerd, its containerd,
- * 50 shims and the shipper would all compete thread by thread at the root. `placeLikeSystemd` recreates the node's
- * layout below the engine's cgroup parent, where dockerd already puts the containers.
+ * 50 shims and the shipper would all compete thread by thread at the root. `placeEngineLikeSystemd` and
+ * `placeInUnit` recreate the node's layout below the engine's cgroup parent, where dockerd already puts the
+ * containers.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { CGROUP_ROOT, type PrivateEngine } from '../test/bed/index.js';
 
-const CGROUP_ROOT = '/sys/fs/cgroup';
+/** SWARMWATCH_BENCH_CGROUPS: "units" (default) places dockerd, containerd and the shipper as systemd would; "flat" leaves every process where it was started. */
+export const CGROUP_LAYOUT: 'units' | 'flat' = process.env.SWARMWATCH_BENCH_CGROUPS === 'flat' ? 'flat' : 'units';
 
 /** The directory of the CPU controller's hierarchy: cgroup v1's cpu mount, or the v2 unified root. */
 function cpuHierarchy(): { root: string; v2: boolean } {
@@ -42,5 +45,11 @@ export function placeInUnit(parent: string, unit: string, pid: number): void {
   }
 }
 
-/** SWARMWATCH_BENCH_CGROUPS: "units" (default) places dockerd, containerd and the shipper as systemd would; "flat" leaves every process where it was started. */
-export const CGROUP_LAYOUT: 'units' | 'flat' = process.env.SWARMWATCH_BENCH_CGROUPS === 'flat' ? 'flat' : 'units';
+/** dockerd in docker.service, containerd in containerd.service (its shims are born there), as Debian's units run them. */
+export function placeEngineLikeSystemd(engine: PrivateEngine): void {
+  placeInUnit(engine.cgroupParent, 'docker.service', engine.pid);
+  const containerd = engine.containerdPid;
+  // A containerd the bed does not own (a host's, at /run/containerd) is not ours to move.
+  if (containerd === undefined) { console.error('CPU cgroups: dockerd uses a containerd it did not start: containerd and its shims stay where they run'); return; }
+  placeInUnit(engine.cgroupParent, 'containerd.service', containerd);
+}

@@ -57,8 +57,9 @@ interface CommittedEntry {
  * Each snapshot switches commits to the other journal, written again from its start: what it held is older than
  * the previous snapshot, which is on disk by then. At load: the newest full state (the snapshot, or a whole-state
  * record of the version before journals, `swarmwatch-cursors 2`), then every journal record with a higher
- * sequence, in order. A record cut by a crash fails its checksum and ends its journal there. Every write error (journal, snapshot,
- * stop) goes to `onWriteError`; none is thrown. A version-1 `cursors.json` of an older swarmwatch is sequence 0.
+ * sequence, in order. A record cut by a crash fails its checksum and ends its journal there. Every write error
+ * (journal, snapshot, stop) goes to `onWriteError`; none is thrown. A version-1 `cursors.json` of an older
+ * swarmwatch is sequence 0.
  */
 export class CursorStore {
   readonly file: string;

@@ -141,6 +141,9 @@ export class JsonFileSource {
   private skipTime?: EngineTime;
   private skipCount = 0;
 
+  /** Set by open(): the first plain file opened after it starts at seekOffset(seekFrom). */
+  private seekFrom?: EngineTime;
+
   /** Bytes read from plain files so far, bisection probes included: what finding the starting point cost. */
   bytesRead = 0;
   /** Counts the files this source moved to (rotations followed): a watch on the path must be set again after one. */
@@ -185,9 +188,10 @@ export class JsonFileSource {
       const mid = lo + Math.floor((hi - lo) / 2);
       const n = fs.readSync(fd, probe, 0, SEEK_PROBE, mid);
       this.bytesRead += n;
-      const nl = probe.subarray(0, n).indexOf(10);
-      const end = nl < 0 ? -1 : probe.subarray(0, n).indexOf(10, nl + 1);
-      const time = end < 0 ? undefined : this.lineTime(probe, nl + 1, end);
+      const read = probe.subarray(0, n);
+      const nl = read.indexOf(10);
+      const end = nl < 0 ? -1 : read.indexOf(10, nl + 1);
+      const time = end < 0 ? undefined : this.lineTime(read, nl + 1, end);
       if (time && mid + nl + 1 < hi && compareTime(time, target) < 0) lo = mid + nl + 1;
       else hi = mid;
     }
@@ -199,9 +203,6 @@ export class JsonFileSource {
     if (plainLineLayout(b, s, e)) return parseEngineTimeAt(b, layout.timeStart, layout.timeEnd);
     return parseJsonFileLine(b.toString('utf8', s, e))?.time;
   }
-
-  /** Set by open(): the first plain file opened after it starts at seekOffset(seekFrom). */
-  private seekFrom?: EngineTime;
 
   /** Rotated files that may hold entries at or after `from`: the newest one starting strictly before it, and later ones. */
   private rotatedFrom(from: EngineTime | undefined): string[] {

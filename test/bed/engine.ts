@@ -132,6 +132,8 @@ export interface PrivateEngine {
   readonly logFile: string;
   /** Current dockerd pid. */
   readonly pid: number;
+  /** Pid of the containerd this engine's dockerd started; undefined when it uses a shared one (or none runs). */
+  readonly containerdPid: number | undefined;
   readonly description: EngineDescription;
   /** Runs the docker CLI against this engine (`-H` is added). */
   docker(args: string[], opts?: DockerOptions): Promise<RunResult>;
@@ -222,6 +224,7 @@ class Engine implements PrivateEngine {
   get cgroupParent(): string { return this.description.cgroupParent; }
   get logFile(): string { return this.description.logFile; }
   get pid(): number { return readPidFile(this.description.pidFile) ?? this.description.pid; }
+  get containerdPid(): number | undefined { return readPidFile(this.containerdPidFile); }
 
   private get containerdPidFile(): string {
     return path.join(this.execRoot, 'containerd', 'containerd.pid');

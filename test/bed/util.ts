@@ -141,10 +141,17 @@ export function writeJsonAtomic(file: string, value: unknown): void {
 
 // ---------------------------------------------------------------- processes
 
-interface ProcStat {
+export interface ProcStat {
+  /** The command name (comm). */
+  name: string;
   state: string;
   ppid: number;
   startTime: number;
+  /** CPU clock ticks in user and kernel mode, and those of reaped children (utime, stime, cutime, cstime). */
+  utime: number;
+  stime: number;
+  cutime: number;
+  cstime: number;
 }
 
 export function readProcStat(pid: number): ProcStat | undefined {
@@ -152,7 +159,11 @@ export function readProcStat(pid: number): ProcStat | undefined {
     const text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The command name is in parentheses and may contain spaces: split after the last ')'.
     const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    return { state: fields[0] ?? '?', ppid: Number(fields[1]), startTime: Number(fields[19]) };
+    return {
+      name: text.slice(text.indexOf('(') + 1, text.lastIndexOf(')')),
+      state: fields[0] ?? '?', ppid: Number(fields[1]), startTime: Number(fields[19]),
+      utime: Number(fields[11]), stime: Number(fields[12]), cutime: Number(fields[13]), cstime: Number(fields[14]),
+    };
   } catch {
     return undefined;
   }
