@@ -3,16 +3,23 @@
  * logs and exits while the shipper is down. Afterwards the independent receiver must hold every line.
  * Three shippers run side by side on the same containers, each with its own receiver and all killed together (so
  * covering them costs no extra wall time): read-mode api and read-mode file over TCP, and read-mode file over TLS.
+ * The containers write until the last restarted shipper is at work: on a slow runner the kills take longer, and a
+ * stream of fixed length once ended before them. What each wrote is what its engine recorded (`docker logs`).
  *
  * Nothing may be lost. Repeats: over plain TCP the shipper writes to the socket's descriptor itself, so it knows
  * which messages the kernel holds whole (and will deliver even after a kill -9) and commits exactly those; over
  * TLS it writes one record of whole messages at a time and commits them once that record is in the kernel. The
- * commit is one small journal write right after the write syscall; a kill that lands between the two (most often
- * because the write woke the receiver, which then preempts the shipper on this 2-core machine) repeats what that
- * write carried. So: at most one of the six kills may repeat anything, and only one contiguous stretch of lines
- * per container (`repeatRuns` ≤ 1). Before exactly-once commits every kill under backpressure repeated part of a
- * batch (308 and 321 lines per run over TCP, ≈ 4,000 over TLS), which this fails. Two receivers read slower than
- * the containers write, so their shippers' kills land while the kernel holds part of a batch.
+ * commit is one small journal write right after the write syscall. A kill that lands between the two repeats what
+ * that write carried: GELF has no acknowledgements, so no sender can close that window, only keep it short. It is
+ * microseconds of work, but the write wakes the receiver and the scheduler often switches to it right there, so
+ * how often a kill finds the shipper in the window depends on the machine's load: on this 2-core machine 0 of 60
+ * lane-kills beside a busy loop, 1 of 60 with everything on one core; on a CI runner 3 of 18 (two in one lane).
+ * So the test asserts what the design guarantees, per kill: the receiver stamps each line with its connection (one
+ * per shipper process), and the lines a killed process sent that came again are at most one write (1 MiB, the
+ * default batch); no line comes twice on one connection; and at most half the kills repeat anything. Before
+ * exactly-once commits every kill under backpressure repeated part of a batch (308 and 321 lines per run over
+ * TCP, ≈ 4,000 over TLS). Two receivers read slower than the containers write, so their shippers' kills land while
+ * the kernel holds part of a batch.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -20,7 +27,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ensureBusyboxImage, startEngine, type PrivateEngine } from '../bed/index.js';
 import { startGelfReceiver, type GelfReceiver } from '../receivers/gelf-receiver.js';
-import { checkSequences, counterScript, ensureBuild, selfSignedCert, startShipper, until, type ShipperProcess } from './shipper-support.js';
+import { checkSequences, countLoggedLines, counterScript, ensureBuild, repeatsByConnection, selfSignedCert, startShipper, streamUntilStopScript, until, type ShipperProcess } from './shipper-support.js';
 
 /**
  * `readRate`: bytes/s the lane's receiver reads (0: as fast as it can). A slow receiver still drains the killed
@@ -35,6 +42,7 @@ const LANES = {
   'file-tls': { readMode: 'file', proto: 'tls', readRate: 1_500_000 },
 } as const;
 type Lane = keyof typeof LANES;
+const KILL_ROUNDS = 6;
 const lanes = Object.keys(LANES) as Lane[];
 let engine: PrivateEngine;
 const receivers = {} as Record<Lane, GelfReceiver>;
@@ -49,7 +57,7 @@ beforeAll(async () => {
   await ensureBusyboxImage(engine);
   for (const lane of lanes) {
     const { proto, readRate } = LANES[lane];
-    receivers[lane] = await startGelfReceiver({ proto, dir: work, readRate, ...(proto === 'tls' ? tls : {}) });
+    receivers[lane] = await startGelfReceiver({ proto, dir: work, readRate, stampConnection: true, ...(proto === 'tls' ? tls : {}) });
   }
 });
 
@@ -60,56 +68,73 @@ afterAll(async () => {
   fs.rmSync(work, { recursive: true, force: true });
 });
 
+/** On a failure: each lane's receiver counts and the end of its shipper's log (the work dir is removed after). */
+function showLanes(kills: number): void {
+  for (const lane of lanes) {
+    const log = fs.readFileSync(path.join(work, `shipper-${lane}.log`), 'utf8').split('\n').slice(-25).join('\n');
+    console.log(`${lane} after ${kills} kills:`, receivers[lane].stats(), `\n${log}`);
+  }
+}
+
 function shipperArgs(lane: Lane): string[] {
   const { readMode, proto } = LANES[lane];
   const args = [`--shipper.destination=${proto}://127.0.0.1:${receivers[lane].port}`, `--shipper.state-dir=${path.join(work, `state-${lane}`)}`, `--shipper.read-mode=${readMode}`];
   return proto === 'tls' ? [...args, `--shipper.tls-ca=${tls.cert}`] : args;
 }
 
-it('loses nothing and repeats at most one write across six kill -9 restarts, including a container that lived only while the shipper was down (read modes api and file over TCP, file over TLS)', async () => {
-  const expected: Record<string, number> = {};
+it('loses nothing and repeats at most the interrupted write across six kill -9 restarts, including a container that lived only while the shipper was down (read modes api and file over TCP, file over TLS)', async () => {
   const start = async (lane: Lane) => { shippers[lane] = await startShipper(engine.dockerHost, shipperArgs(lane), path.join(work, `shipper-${lane}.log`)); };
+  const connected = async (kills: number) => {
+    await until('every lane\'s current shipper connected', () => lanes.every((lane) => receivers[lane].stats().connections >= 1 + kills), 30_000, 50)
+      .catch((err) => { showLanes(kills); throw err; });
+  };
   await Promise.all(lanes.map(start));
-  // Three containers at ≈2,000 lines/s each for ≈15 s.
-  for (let i = 0; i < 3; i++) {
-    expected[`stream-${i}`] = 30_000;
-    await engine.docker(['run', '-d', '--network', 'none', '--name', `stream-${i}`, image, 'sh', '-c', counterScript(`s${i}`, 30_000, 200, 100_000)]);
-  }
+  // Three containers at ≈2,000 lines/s each, until every kill is done and the last shipper is at work.
+  const streams = ['stream-0', 'stream-1', 'stream-2'];
+  for (const [i, name] of streams.entries()) await engine.docker(['run', '-d', '--network', 'none', '--name', name, image, 'sh', '-c', streamUntilStopScript(`s${i}`)]);
   let kills = 0;
-  for (let round = 1; round <= 6; round++) {
+  for (let round = 1; round <= KILL_ROUNDS; round++) {
     await new Promise((r) => setTimeout(r, 1200 + Math.floor(Math.random() * 800)));
-    // Every kill lands on a shipper at work, and every killed shipper came back: the one started last has connected
-    // (fails the test after 30 s otherwise). On a loaded 2-core runner an api-mode shipper once took longer than the
-    // 1.2 s above to send anything. The one started after the last kill connects only if lines are left to ship.
-    await until('every lane\'s current shipper connected', () => lanes.every((lane) => receivers[lane].stats().connections >= 1 + kills), 30_000, 50);
+    // Every kill lands on a shipper at work: every lane's current one has connected (on a loaded 2-core runner an
+    // api-mode shipper once took longer than the 1.2 s above to send anything).
+    await connected(kills);
     await Promise.all(lanes.map((lane) => shippers[lane]!.kill9()));
     kills++;
-    if (round === 3) {
-      expected['while-down'] = 500;
-      await engine.docker(['run', '--network', 'none', '--name', 'while-down', image, 'sh', '-c', counterScript('w', 500)]);
-    }
+    if (round === 3) await engine.docker(['run', '--network', 'none', '--name', 'while-down', image, 'sh', '-c', counterScript('w', 500)]);
     await Promise.all(lanes.map(start));
   }
-  await engine.docker(['wait', 'stream-0', 'stream-1', 'stream-2'], { timeoutMs: 60_000 });
+  await connected(kills);
+  await new Promise((r) => setTimeout(r, 1000));
+  for (const name of streams) await engine.docker(['exec', name, 'sh', '-c', ': > /tmp/stop']);
+  await engine.docker(['wait', ...streams], { timeoutMs: 60_000 });
+  const expected: Record<string, number> = { 'while-down': 500 };
+  for (const name of streams) expected[name] = await countLoggedLines(engine, name);
   const total = Object.values(expected).reduce((a, b) => a + b, 0);
-  await until(`${total} messages in every lane`, () => lanes.every((lane) => receivers[lane].stats().messages >= total), 60_000, 500)
+  // The slow receivers drain their backlog at their read rate (≈ 530 bytes a message), then 30 s to spare.
+  const drainMs = 30_000 + (total * 530 * 1000) / Math.min(...lanes.map((lane) => LANES[lane].readRate || Infinity));
+  await until(`${total} messages in every lane`, () => lanes.every((lane) => receivers[lane].stats().messages >= total), drainMs, 500)
     .catch((err) => { for (const lane of lanes) console.log(lane, receivers[lane].stats(), checkSequences(receivers[lane].messages(), expected)); throw err; });
   await new Promise((r) => setTimeout(r, 2000)); // room for duplicates to show up
   const results = Object.fromEntries(lanes.map((lane) => {
     const msgs = receivers[lane].messages();
     const result = checkSequences(msgs, expected);
-    console.log(`kill -9 x${kills} (${lane}): received ${msgs.length} of ${total}`, result);
-    return [lane, { ...result, received: msgs.length }];
+    const repeats = repeatsByConnection(msgs);
+    console.log(`kill -9 x${kills} (${lane}): received ${msgs.length} of ${total}`, result, 'kills that repeated lines:', repeats.byConn);
+    return [lane, { ...result, ...repeats, received: msgs.length }];
   }));
   for (const lane of lanes) {
     const r = results[lane]!;
     expect({ lost: r.lost, received: r.received - r.duplicated }, lane).toEqual({ lost: 0, received: total });
-    // Per container: a write repeated by one kill is one stretch; repeats at every kill would be several. Two
-    // kills that each repeated lines of a different container are not told apart by this (documented in the note).
-    expect(r.repeatRuns, `${lane}: more than one repeated stretch in one container`).toBeLessThanOrEqual(1);
-    // And that stretch is at most one write: as many messages as one batch (1 MiB, the default) holds.
+    // What a kill repeats is the write it interrupted: no more lines than one write (one batch, 1 MiB by default)
+    // holds, counted per killed process (its connection); never a line twice on one connection.
     const stats = receivers[lane].stats();
-    expect(r.duplicated, `${lane}: more repeated lines than one write holds`).toBeLessThanOrEqual(Math.ceil(1_048_576 / (stats.bytes / stats.messages)) + 1);
+    const oneWrite = Math.ceil(1_048_576 / (stats.bytes / stats.messages)) + 1;
+    expect(r.sameConnection, `${lane}: lines repeated within one connection`).toBe(0);
+    for (const k of r.byConn) expect(k.repeated, `${lane}: connection ${k.conn} repeated more lines than one write holds`).toBeLessThanOrEqual(oneWrite);
     if (!LANES[lane].readRate) expect(r.outOfOrder, `${lane}: order`).toBe(0);
   }
-});
+  // How often a kill lands in that window depends on the machine's load (module comment); committing after whole
+  // batches repeated at every kill under backpressure.
+  const repeatingKills = lanes.reduce((sum, lane) => sum + results[lane]!.byConn.length, 0);
+  expect(repeatingKills, 'kills (of all lanes) that repeated lines').toBeLessThanOrEqual((kills * lanes.length) / 2);
+}, 300_000);

@@ -85,6 +85,36 @@ export function checkSequences(messages: Record<string, unknown>[], expected: Re
   return { lost, duplicated, outOfOrder, repeatRuns };
 }
 
+/** How many of the lines one connection (one shipper process) carried first arrived again on a later connection. */
+export interface ConnectionRepeats {
+  conn: number;
+  repeated: number;
+}
+
+/**
+ * For a receiver that stamps connections (`stampConnection`): per connection, how many lines it carried first came
+ * again on a later one (a restarted shipper resending from its cursor). `sameConnection`: lines one connection
+ * carried more than once (a shipper never repeats within a connection).
+ */
+export function repeatsByConnection(messages: Record<string, unknown>[]): { byConn: ConnectionRepeats[]; sameConnection: number } {
+  const connsOf = new Map<string, number[]>();
+  for (const m of messages) {
+    const key = `${String(m._container_name)} ${String(m.short_message).split(' ')[1]}`;
+    const conns = connsOf.get(key);
+    if (conns) conns.push(Number(m.__conn)); else connsOf.set(key, [Number(m.__conn)]);
+  }
+  let sameConnection = 0;
+  const repeated = new Map<number, number>();
+  for (const conns of connsOf.values()) {
+    if (new Set(conns).size < conns.length) sameConnection++;
+    if (conns.length < 2) continue;
+    const first = Math.min(...conns);
+    repeated.set(first, (repeated.get(first) ?? 0) + 1);
+  }
+  const byConn = [...repeated].sort(([a], [b]) => a - b).map(([conn, n]) => ({ conn, repeated: n }));
+  return { byConn, sameConnection };
+}
+
 /** A busybox shell loop printing "<tag> 0" … "<tag> count-1", pausing `pauseMs` every `every` lines. */
 export function counterScript(tag: string, count: number, every = 0, pauseUs = 0): string {
   const pause = every > 0 ? ` [ $((i % ${every})) -eq 0 ] && usleep ${pauseUs};` : '';
@@ -118,6 +148,21 @@ export async function droppedTotal(s: ShipperProcess, reason: string): Promise<n
   const v = value(parseExposition(await scrapeShipper(s)), 'swarmwatch_shipper_dropped_total', { reason });
   if (v === undefined) throw new Error(`swarmwatch_shipper_dropped_total{reason="${reason}"} is missing from the shipper's /metrics`);
   return v;
+}
+
+/**
+ * A busybox shell that prints "<tag> 0", "<tag> 1", … (`every` lines, then a pause of `pauseUs`: ≈2,000 lines/s by
+ * default) until /tmp/stop exists in the container (`docker exec NAME sh -c ': > /tmp/stop'`): a stream that lasts
+ * as long as the test needs it, however slow the machine. What it wrote is what its engine recorded (countLoggedLines).
+ */
+export function streamUntilStopScript(tag: string, every = 200, pauseUs = 100_000): string {
+  return `i=0; while :; do echo "${tag} $i"; i=$((i+1)); if [ $((i % ${every})) -eq 0 ]; then [ -e /tmp/stop ] && break; usleep ${pauseUs}; fi; done`;
+}
+
+/** Lines a container wrote to stdout, as its engine recorded them: the reference a receiver is checked against. */
+export async function countLoggedLines(engine: PrivateEngine, name: string): Promise<number> {
+  const { stdout } = await engine.docker(['logs', name], { timeoutMs: 60_000 });
+  return stdout.split('\n').filter(Boolean).length;
 }
 
 /**

@@ -25,6 +25,8 @@ export interface ReceiverOptions {
   timeline?: boolean;
   /** Each recorded message gets "__arrival": Unix seconds it was decoded (line delay figures). */
   stampArrival?: boolean;
+  /** Each recorded stream message gets "__conn": the number of the connection it came on (1 = the first accepted). */
+  stampConnection?: boolean;
 }
 
 export interface ReceiverStats {
@@ -64,6 +66,7 @@ export async function startGelfReceiver(o: ReceiverOptions): Promise<GelfReceive
   if (o.readRate) args.push('--read-rate', String(o.readRate));
   if (o.timeline) args.push('--timeline');
   if (o.stampArrival) args.push('--stamp-arrival');
+  if (o.stampConnection) args.push('--stamp-connection');
   const child = spawn(PYTHON, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve, reject) => {
     let buf = '';

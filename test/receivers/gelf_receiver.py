@@ -29,6 +29,9 @@ p.add_argument('--rcvbuf', type=int, default=256 * 1024 * 1024)
 p.add_argument('--read-rate', type=int, default=0)
 # For latency figures: each recorded message gets the key "__arrival" (Unix seconds it was decoded here).
 p.add_argument('--stamp-arrival', action='store_true')
+# For crash tests: each recorded stream message gets the key "__conn", the number of its connection (1 = the first
+# accepted), so that a repeated line can be traced to the sender process that sent it first.
+p.add_argument('--stamp-connection', action='store_true')
 args = p.parse_args()
 
 lock = threading.Lock()
@@ -51,8 +54,8 @@ def take_reset():
         timeline.clear()
 
 
-def record(payload: bytes):
-    """One complete GELF payload (already decompressed)."""
+def record(payload: bytes, conn_index: int = 0):
+    """One complete GELF payload (already decompressed); `conn_index`: its stream connection's number (0: UDP)."""
     with lock:
         take_reset()
         now = time.time()
@@ -70,11 +73,13 @@ def record(payload: bytes):
             msg = {'_receiver_invalid': payload[:200].decode('utf-8', 'replace')}
         if args.stamp_arrival and isinstance(msg, dict):
             msg['__arrival'] = now
+        if args.stamp_connection and isinstance(msg, dict):
+            msg['__conn'] = conn_index
         if out:
             out.write(json.dumps(msg, ensure_ascii=False) + '\n')
 
 
-def record_many(blob: bytes, count_hint: int):
+def record_many(blob: bytes, count_hint: int, conn_index: int):
     if args.count_only:
         with lock:
             take_reset()
@@ -90,7 +95,7 @@ def record_many(blob: bytes, count_hint: int):
         return
     for part in blob.split(b'\0'):
         if part:
-            record(part)
+            record(part, conn_index)
 
 
 def write_stats():
@@ -112,7 +117,7 @@ def decompress(data: bytes) -> bytes:
     return data
 
 
-def serve_stream(conn: socket.socket):
+def serve_stream(conn: socket.socket, conn_index: int):
     with lock:
         stats['connections'] += 1
     conn.settimeout(0.2)
@@ -133,7 +138,7 @@ def serve_stream(conn: socket.socket):
         buf += data
         cut = buf.rfind(b'\0')
         if cut >= 0:
-            record_many(buf[:cut + 1], buf.count(b'\0', 0, cut + 1))
+            record_many(buf[:cut + 1], buf.count(b'\0', 0, cut + 1), conn_index)
             buf = buf[cut + 1:]
     if stopping.is_set():
         # Going down: take what the kernel already holds for us, then close.
@@ -148,7 +153,7 @@ def serve_stream(conn: socket.socket):
             pass
         cut = buf.rfind(b'\0')
         if cut >= 0:
-            record_many(buf[:cut + 1], buf.count(b'\0', 0, cut + 1))
+            record_many(buf[:cut + 1], buf.count(b'\0', 0, cut + 1), conn_index)
     try:
         conn.close()
     except OSError:
@@ -167,6 +172,7 @@ def serve_tcp():
         ctx.load_cert_chain(args.cert, args.key)
     print(f'LISTENING {args.proto} {ls.getsockname()[1]}', flush=True)
     threads = []
+    accepted = 0
     while not stopping.is_set():
         try:
             conn, _ = ls.accept()
@@ -180,7 +186,8 @@ def serve_tcp():
                 print(f'TLS handshake failed: {e}', file=sys.stderr, flush=True)
                 conn.close()
                 continue
-        t = threading.Thread(target=serve_stream, args=(conn,), daemon=True)
+        accepted += 1
+        t = threading.Thread(target=serve_stream, args=(conn, accepted), daemon=True)
         t.start()
         threads.append(t)
     ls.close()
