@@ -9,16 +9,18 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { CGROUP_ROOT, type PrivateEngine } from '../test/bed/index.js';
+import { detectLayout } from '../exporter/cgroup/layout.js';
+import type { PrivateEngine } from '../test/bed/index.js';
 
 /** SWARMWATCH_BENCH_CGROUPS: "units" (default) places dockerd, containerd and the shipper as systemd would; "flat" leaves every process where it was started. */
 export const CGROUP_LAYOUT: 'units' | 'flat' = process.env.SWARMWATCH_BENCH_CGROUPS === 'flat' ? 'flat' : 'units';
 
-/** The directory of the CPU controller's hierarchy: cgroup v1's cpu mount, or the v2 unified root. */
+/** The directory of the CPU controller's hierarchy (the exporter's layout detection): v1's cpu mount, or the v2 root. */
 function cpuHierarchy(): { root: string; v2: boolean } {
-  if (fs.existsSync(path.join(CGROUP_ROOT, 'cpu', 'cpu.shares'))) return { root: path.join(CGROUP_ROOT, 'cpu'), v2: false };
-  if (fs.existsSync(path.join(CGROUP_ROOT, 'cgroup.controllers'))) return { root: CGROUP_ROOT, v2: true };
-  throw new Error(`no CPU cgroup hierarchy under ${CGROUP_ROOT}: run the bench with SWARMWATCH_BENCH_CGROUPS=flat`);
+  const layout = detectLayout();
+  if (layout.v1.cpu) return { root: layout.v1.cpu, v2: false };
+  if (layout.mode === 'v2') return { root: layout.root, v2: true };
+  throw new Error(`no CPU controller under ${layout.root} (cgroup ${layout.mode}): run the bench with SWARMWATCH_BENCH_CGROUPS=flat`);
 }
 
 /**
