@@ -76,6 +76,17 @@ function runQueueSeconds(pid: number): number {
 }
 
 /**
+ * System calls that read and that write (/proc/<pid>/io syscr, syscw) and the main thread's context switches
+ * (/proc/<pid>/status): how many times the shipper went to the kernel and gave up its CPU for the lines it shipped.
+ */
+function syscallsAndSwitches(pid: number): { reads: number; writes: number; voluntary: number; involuntary: number } {
+  const io = fs.readFileSync(`/proc/${pid}/io`, 'utf8');
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const field = (text: string, name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? NaN);
+  return { reads: field(io, 'syscr'), writes: field(io, 'syscw'), voluntary: field(status, 'voluntary_ctxt_switches'), involuntary: field(status, 'nonvoluntary_ctxt_switches') };
+}
+
+/**
  * SWARMWATCH_BENCH_CPU_BY_PROCESS=1: CPU seconds per process name (live processes, with what they reaped from
  * exited children) from release to the last line of each run of ours: who the shipper shares the cores with.
  */
@@ -236,6 +247,7 @@ async function shipperRun(engine: PrivateEngine, n: number, proto: 'tcp' | 'udp'
   const shipperCpu0 = cpuSeconds(child.pid!);
   const shipperSys0 = systemSeconds(child.pid!);
   const shipperWait0 = runQueueSeconds(child.pid!);
+  const calls0 = syscallsAndSwitches(child.pid!);
   const dockerdCpu0 = cpuSeconds(engine.pid);
   const machine0 = machineCpu();
   const byProcess0 = CPU_BY_PROCESS ? cpuByProcessName() : undefined;
@@ -244,7 +256,8 @@ async function shipperRun(engine: PrivateEngine, n: number, proto: 'tcp' | 'udp'
   let machine1: { busy: number; total: number } | undefined;
   let byProcess1: Map<string, number> | undefined;
   let shipperWait1: number | undefined;
-  const s = await settle(r, per * n, 5000, 120_000, () => { machine1 = machineCpu(); shipperWait1 = runQueueSeconds(child.pid!); if (byProcess0) byProcess1 = cpuByProcessName(); });
+  let calls1: ReturnType<typeof syscallsAndSwitches> | undefined;
+  const s = await settle(r, per * n, 5000, 120_000, () => { machine1 = machineCpu(); shipperWait1 = runQueueSeconds(child.pid!); calls1 = syscallsAndSwitches(child.pid!); if (byProcess0) byProcess1 = cpuByProcessName(); });
   if (byProcess0 && byProcess1) console.error(`  CPU s by process, release to last line: ${cpuByProcessDelta(byProcess0, byProcess1)}`);
   machine1 ??= machineCpu();
   // The part of the machine busy from the containers' start until the last line arrived: near 100 % means every
@@ -255,12 +268,15 @@ async function shipperRun(engine: PrivateEngine, n: number, proto: 'tcp' | 'udp'
   const shipperWait = (shipperWait1 ?? runQueueSeconds(child.pid!)) - shipperWait0;
   const cpu = shipperCpu + cpuSeconds(engine.pid) - dockerdCpu0;
   const rss = rssMiB(child.pid!);
+  calls1 ??= syscallsAndSwitches(child.pid!);
+  const per100k = (x: number) => ((x / Math.max(s.messages, 1)) * 100_000).toFixed(0);
+  const calls = `per 100k lines ${per100k(calls1.reads - calls0.reads)} read and ${per100k(calls1.writes - calls0.writes)} write system calls, main thread gave up its CPU ${per100k(calls1.voluntary - calls0.voluntary)} times and was preempted ${per100k(calls1.involuntary - calls0.involuntary)} times`;
   // When the containers had written everything: what is left after that is the shipper catching up alone.
   const written = await writtenSpan(engine, Array.from({ length: n }, (_, i) => `${prefix}-${i}`));
   await stopShipper(child);
   await r.stop();
   const lost = per * n - s.messages;
-  row(`swarmwatch (${mode}${variant?.label ?? ''})`, `${proto === 'tcp' ? 'TCP' : `UDP ${compression}`}${stayUp ? STAYS_UP : ''}`, n, per * n, s, cpu, `${lost > 0 ? `lost ${lost}` : 'no loss'}; containers done writing ${((written.last - releasedAt / 1000) * 1000).toFixed(0)} ms after release; shipper CPU ${((shipperCpu / Math.max(s.messages, 1)) * 100_000).toFixed(2)} s/100k (${((shipperSys / Math.max(shipperCpu, 1e-9)) * 100).toFixed(0)} % in the kernel; main thread waited ${shipperWait.toFixed(2)} s for a CPU in the ${(s.last_at - releasedAt / 1000).toFixed(2)} s from release to the last line); machine ${(busy * 100).toFixed(0)} % busy; RSS ${rss.toFixed(0)} MiB; node ${shippedNodeFlags().join(' ') || '(defaults)'}`, releasedAt / 1000);
+  row(`swarmwatch (${mode}${variant?.label ?? ''})`, `${proto === 'tcp' ? 'TCP' : `UDP ${compression}`}${stayUp ? STAYS_UP : ''}`, n, per * n, s, cpu, `${lost > 0 ? `lost ${lost}` : 'no loss'}; containers done writing ${((written.last - releasedAt / 1000) * 1000).toFixed(0)} ms after release; shipper CPU ${((shipperCpu / Math.max(s.messages, 1)) * 100_000).toFixed(2)} s/100k (${((shipperSys / Math.max(shipperCpu, 1e-9)) * 100).toFixed(0)} % in the kernel; main thread waited ${shipperWait.toFixed(2)} s for a CPU in the ${(s.last_at - releasedAt / 1000).toFixed(2)} s from release to the last line; ${calls}); machine ${(busy * 100).toFixed(0)} % busy; RSS ${rss.toFixed(0)} MiB; node ${shippedNodeFlags().join(' ') || '(defaults)'}`, releasedAt / 1000);
   await engine.docker(['rm', '-f', ...Array.from({ length: n }, (_, i) => `${prefix}-${i}`)]);
 }
 

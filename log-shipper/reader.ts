@@ -26,6 +26,8 @@ export interface ReaderDeps {
   deliverEscaped?(src: Buffer, start: number, end: number, stream: StreamName, time: EngineTime, cursor: Cursor, container: ContainerRecord): boolean;
   /** Resolves when the buffer has room again. */
   drained(): Promise<void>;
+  /** A batch is ready and the sender waits for its event-loop turn: a json-file read stops parsing until the next turn. */
+  batchWaiting?(): boolean;
   onDropped(reason: string, n?: number): void;
   /** Limits how many stopped containers are read at once (catch-up after a restart). */
   acquireCatchUp(): Promise<() => void>;
@@ -414,6 +416,9 @@ export class ContainerReader {
       }
       before = position;
     };
+    const batchWaiting = this.deps.batchWaiting;
+    // What is not parsed now stays in the source (readMore parses it first next time).
+    const stopParsing = batchWaiting ? () => full || batchWaiting() : () => full;
     this.stream = undefined;
     this.fileOpen = true;
     const watch = new LogFileWatch();
@@ -425,7 +430,7 @@ export class ContainerReader {
       let pollMs = FILE_POLL_MIN_MS;
       while (!this.stopped) {
         const readBefore = source.bytesRead;
-        if (source.readMore(onEntry, () => full, onRawLine)) {
+        if (source.readMore(onEntry, stopParsing, onRawLine)) {
           const at = Date.now();
           const quiet = at - lastDataAt >= QUIET_MS;
           lastDataAt = at;

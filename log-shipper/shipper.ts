@@ -219,6 +219,7 @@ export class LogShipper implements Component {
       drained: () => new Promise<void>((resolve) => { if (!this.queue.full) resolve(); else this.queue.once('drain', resolve); }),
       onDropped: (reason, n = 1) => this.metrics.dropped.inc({ reason }, n),
       acquireCatchUp: () => this.acquireCatchUp(),
+      batchWaiting: () => this.sender?.batchWaiting ?? false,
       logFileOf: s.readMode === 'file' ? (rec) => this.logFileOf(rec) : undefined,
     });
     this.readers.set(c.id, reader);

@@ -202,3 +202,31 @@ it('goes idle after the read that saw the container stop, without reading its wh
   expect(looks.count).toBe(1);
   expect(got).toHaveLength(1000);
 });
+
+it('stops parsing while a whole batch waits for the sender\'s turn, and reads on at the next turn', async () => {
+  // A 128 KiB read holds ≈ 1,700 of these lines: without the stop, the first read parses every one of them before
+  // the sender can take a batch (with 50 readers taking their turns first, 12,000 messages were queued).
+  const texts = Array.from({ length: 3000 }, (_, i) => `line ${i}`);
+  const { file } = { file: path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'sw-reader-')), 'c-json.log') };
+  dirs.push(path.dirname(file));
+  fs.writeFileSync(file, texts.map((t, i) => line(t, i)).join(''));
+  const id = 'd'.repeat(64);
+  const record = { id, name: 'burst', state: 'running', labels: {}, tty: false, logDriver: 'json-file', swarm: {} } as unknown as ContainerRecord;
+  const got: string[] = [];
+  let senderWaits = false;
+  const reader = new ContainerReader(id, undefined, {
+    ...fileReaderDeps(() => record, file),
+    deliver: (r: LogRecord) => { got.push(...r.lines); if (got.length === 100) senderWaits = true; return true; },
+    drained: () => Promise.resolve(),
+    batchWaiting: () => senderWaits,
+  });
+  readers.push(reader);
+  reader.start();
+  await until('the first 100 lines', () => got.length >= 100);
+  // The reader keeps taking turns while the sender "waits": it must not parse a line more.
+  await new Promise((r) => setTimeout(r, 100));
+  expect(got.length).toBe(100);
+  senderWaits = false;
+  await until('every line once the sender took its turn', () => got.length === texts.length);
+  expect(got).toEqual(texts);
+});

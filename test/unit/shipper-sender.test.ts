@@ -19,6 +19,7 @@ import { bodyOf } from '../../log-shipper/shipper.js';
 import type { TlsSettings } from '../../log-shipper/settings.js';
 import { formatUnixNano } from '../../log-shipper/timestamp.js';
 import { StreamTransport } from '../../log-shipper/transport/stream.js';
+import { until as pollUntil } from '../support/until.js';
 
 /**
  * A kill -9 of the shipper while a receiver is slow, against a real loopback connection: the receiver must end up
@@ -316,5 +317,54 @@ describe('Sender: kill -9 while a receiver is slow', () => {
   it('TLS, slow receiver: a kill -9 leaves the receiver exactly the messages a restart skips, none lost or repeated', async () => {
     const r = await killMidStream({ batchBytes: DEFAULT_BATCH_BYTES, tls: true });
     expectExactlyOnce(r);
+  });
+});
+
+describe('Sender: its turn in a burst', () => {
+  const cleanups: (() => Promise<void> | void)[] = [];
+  afterEach(async () => {
+    for (const f of cleanups.splice(0).reverse()) await f();
+  });
+
+  it('says a batch waits for it while it waits its event-loop turn with a whole batch queued, and takes it at that turn', async () => {
+    const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-sender-state-'));
+    cleanups.push(() => fs.rmSync(stateDir, { recursive: true, force: true }));
+    let received = 0;
+    const server = net.createServer((s) => s.on('data', (d: Buffer) => { for (const b of d) if (b === 0) received++; }));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    cleanups.push(() => new Promise<void>((r) => server.close(() => r())));
+    const port = (server.address() as net.AddressInfo).port;
+    const log = createLogger('test').child('log-shipper');
+    const store = new CursorStore(stateDir);
+    cleanups.push(async () => { await store.idle(); store.close(); });
+    const queue = new DeliveryQueue(64 * 1048576);
+    const transport = new StreamTransport({ destination: { scheme: 'tcp', host: '127.0.0.1', port, url: `tcp://127.0.0.1:${port}` }, writeTimeoutMs: 5000, resolveIntervalMs: 60_000 },
+      { onReconnect: () => undefined, onTruncated: () => undefined }, log);
+    cleanups.push(() => transport.close());
+    const batchBytes = 64 * 1024;
+    const sender = new Sender(queue, transport, store, store.load().entries, new ShipperMetrics(new Registry()), log, { batchBytes, reconnectMaxDelayMs: 1000, replayWindowMs: 1000, replayMaxBytes: 1048576 });
+    cleanups.push(() => sender.stop(0));
+    sender.start();
+    const arena = new MessageArena();
+    const encoder = new GelfEncoder({ _container_id: 'e'.repeat(64) }, 'node-1');
+    const origin = { containerId: 'e'.repeat(64), containerName: 'burst', service: '' };
+    let seq = 0;
+    const push = () => {
+      const src = Buffer.from(`line ${++seq} ${'x'.repeat(200)}`);
+      const cursor: Cursor = { time: { sec: 1_700_000_000, nsec: seq }, count: 1 };
+      queue.push(arenaMessage(arena, encoder, origin, src, 0, src.length, 6, cursor.time, cursor));
+    };
+    // A first line wakes the sender; a small batch waits one turn for other readers' lines.
+    push();
+    await Promise.resolve();
+    await Promise.resolve();
+    expect(sender.batchWaiting, 'one line queued').toBe(false);
+    // Readers whose turn comes first queue a whole batch: they are told to stop there.
+    while (queue.bytes < batchBytes) push();
+    expect(sender.batchWaiting, 'a whole batch queued while the sender waits its turn').toBe(true);
+    await new Promise((r) => setImmediate(r));
+    expect(sender.batchWaiting, 'at its turn the sender takes the batch').toBe(false);
+    const queued = seq;
+    await pollUntil('the queued lines at the receiver', () => received === queued, 5000, 20);
   });
 });
