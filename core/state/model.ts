@@ -3,7 +3,7 @@ import type { DockerAccess } from '../docker/access.js';
 import { EventFollower } from '../docker/events.js';
 import { kindOf } from '../docker/classify.js';
 import type { RawEvent } from '../docker/types.js';
-import { asSwarmwatchError, type SwarmwatchError } from '../errors.js';
+import { asSwarmwatchError, ErrorCodes, type SwarmwatchError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { containerFromInspect, localNodeFrom, nodeFromRaw, quorumOf, serviceFromRaw, taskFromRaw } from './convert.js';
 import type { ClusterView, ContainerRecord, EngineStatus, LocalNode, TaskFailure } from './types.js';
@@ -154,8 +154,17 @@ export class SwarmState extends EventEmitter<SwarmStateEvents> {
       await Promise.all(summaries.map(async (s) => {
         const known = this.containers.get(s.Id);
         if (known && known.state === s.State) return;
-        await this.inspect(s.Id, false);
-        changed = true;
+        try {
+          await this.inspect(s.Id, false);
+          changed = true;
+        } catch (err) {
+          // The engine answered /info and the listing: it is up, and holds this container's inspect (it does so
+          // while it starts a burst of containers). Taken for an unreachable engine, a held inspect raised
+          // EngineUnreachable and swarmwatch_engine_up 0 in a deploy of 50 tasks; it is asked again instead.
+          if (asSwarmwatchError(err).code !== ErrorCodes.DOCKER_TIMEOUT) throw err;
+          this.log.debug('inspect held past its timeout during reconciliation; asking again', { id: s.Id.slice(0, 12) });
+          this.inspectForEvent(s.Id);
+        }
       }));
       if (changed) this.emit('containers');
       if (this.localNode.swarm.controlAvailable) await this.refreshCluster();

@@ -7,7 +7,7 @@
  *
  * The model talks to the engine through the real DockerAccess, over a unix socket, to an HTTP server that answers
  * each inspect with a recorded engine answer (test/fixtures/api/container-inspect-*.json, recorded by
- * scripts/record-container-fixtures.mjs) when the test says so: the order of answers is what the engine decides
+ * scripts/record-container-fixtures.mjs; version.json and info-worker.json from private engines) when the test says so: the order of answers is what the engine decides
  * under load and what these tests fix.
  */
 import * as fs from 'node:fs';
@@ -102,4 +102,26 @@ it('takes a start event as "running" while the inspect it asks for is held (the 
   await until('the start event\'s inspect reached the engine', () => engine.held.length === 2, 2000, 5);
   engine.held[1]!.answer(EXITED);
   await until('the model took the second answer', () => state.containers.get(ID)?.state === 'exited', 2000, 5);
+});
+
+it('keeps the engine up when a reconciliation\'s inspect is held past its timeout, and asks for that container again', async () => {
+  const { state, engine } = await model(150);
+  const engineEvents: boolean[] = [];
+  state.on('engine', (e: { up: boolean }) => engineEvents.push(e.up));
+  const reconciled = state.reconcile();
+  await until('the reconciliation\'s three calls', () => engine.held.length === 3, 2000, 5);
+  const answer = (prefix: string, body: unknown) => engine.held.find((h) => h.path.startsWith(prefix))!.answer(body);
+  answer('/info', fixture('info-worker.json'));
+  answer('/version', fixture('version.json'));
+  // The listing as the engine gives it for this container (its id and state, from the recorded inspect).
+  answer('/containers/json', [{ Id: ID, Names: [String(EXITED.Name)], State: (EXITED.State as { Status: string }).Status }]);
+  await until('the container\'s inspect', () => engine.held.some((h) => h.path === `/containers/${ID}/json`), 2000, 5);
+  // Held: the client gives up after 150 ms. The engine answered everything else: it is up.
+  await reconciled;
+  expect(engineEvents).toEqual([true]);
+  expect(state.engine.up).toBe(true);
+  await until('the inspect asked again', () => engine.held.filter((h) => h.path === `/containers/${ID}/json`).length >= 2, 3000, 10);
+  engine.held.at(-1)!.answer(EXITED);
+  await until('the container in the model', () => state.containers.get(ID)?.state === 'exited', 2000, 5);
+  expect(state.engine.up).toBe(true);
 });
