@@ -80,10 +80,15 @@ function runQueueSeconds(pid: number): number {
  * (/proc/<pid>/status): how many times the shipper went to the kernel and gave up its CPU for the lines it shipped.
  */
 function syscallsAndSwitches(pid: number): { reads: number; writes: number; voluntary: number; involuntary: number } {
-  const io = fs.readFileSync(`/proc/${pid}/io`, 'utf8');
-  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  const field = (text: string, name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? NaN);
-  return { reads: field(io, 'syscr'), writes: field(io, 'syscw'), voluntary: field(status, 'voluntary_ctxt_switches'), involuntary: field(status, 'nonvoluntary_ctxt_switches') };
+  const [reads, writes] = procFields(pid, 'io', ['syscr', 'syscw']);
+  const [voluntary, involuntary] = procFields(pid, 'status', ['voluntary_ctxt_switches', 'nonvoluntary_ctxt_switches']);
+  return { reads: reads!, writes: writes!, voluntary: voluntary!, involuntary: involuntary! };
+}
+
+/** The numbers of `name: value` lines of /proc/<pid>/<file> (status, io), NaN for a missing one. */
+function procFields(pid: number, file: 'status' | 'io', names: string[]): number[] {
+  const text = fs.readFileSync(`/proc/${pid}/${file}`, 'utf8');
+  return names.map((name) => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? NaN));
 }
 
 /**
@@ -115,8 +120,7 @@ function machineCpu(): { busy: number; total: number } {
 }
 
 function rssMiB(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : 0;
+  return (procFields(pid, 'status', ['VmRSS'])[0] || 0) / 1024; // kB
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
