@@ -183,6 +183,11 @@ export class ContainerReader {
       if (this.stopped) return;
       const now = this.deps.container();
       if (!now) return;
+      // What follows decides on `now`, so a change after it is what must wake the reader (noticeChange). Compared
+      // with the record the read began with, every reader whose container had stopped was woken by the next change
+      // of any container (the shipper shows every reader every change) and read its file once more: with 50
+      // containers exiting together, 42 such reads.
+      this.lastRecord = now;
       if (failures > 0) await this.sleep(Math.min(30_000, 500 * 2 ** Math.min(failures, 6)));
       // "created" and nothing read: the engine creates the log file when it starts the container and follows a logs
       // request only while it runs, and its start event can come seconds after the container started logging
@@ -462,6 +467,9 @@ export class ContainerReader {
           continue;
         }
         this.releaseCatchUp(); // running: no longer a catch-up read
+        // This look saw the container run, so a start event that came before it is read here: left set, a start
+        // event that came late (the engine sends them seconds late in a burst) made a second whole read after the exit.
+        this.woken = false;
         // Armed after a read that found the end, then one more read before waiting: a write in between is seen.
         if (!watch.armed && watch.arm(source.logPath)) { watchedSwitches = source.fileSwitches; continue; }
         this.fileWaiting = true;

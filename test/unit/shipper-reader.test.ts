@@ -157,7 +157,7 @@ function watchedReader(name: string, state: string, firstLines?: string[]) {
   readers.push(reader);
   reader.start();
   const change = (fields: Partial<ContainerRecord>) => { record = { ...record, ...fields }; reader.noticeChange(record); };
-  return { file, got, reader, change, looks };
+  return { file, got, reader, change, looks, current: () => record };
 }
 
 it('reads a quiet running container\'s next line when the engine writes it, and ends the read when the container stops', async () => {
@@ -201,6 +201,39 @@ it('goes idle after the read that saw the container stop, without reading its wh
   // One read of the file, which made its own last look after the stop; a second one parsed all 1000 lines again.
   expect(looks.count).toBe(1);
   expect(got).toHaveLength(1000);
+});
+
+it('stays idle after its container stopped while other containers change: the shipper shows every reader every change', async () => {
+  const { got, reader, change, looks, current } = watchedReader('exits-among-others', 'created', Array.from({ length: 100 }, (_, i) => `l${i}`));
+  await until('every line', () => got.length === 100);
+  change({ state: 'running' });
+  change({ state: 'exited', finishedAt: Date.now() / 1000 });
+  await until('the read to end once the container stopped', () => !reader.open);
+  // Other containers exit too: each of their inspects makes the shipper show this reader its own, unchanged record.
+  for (let i = 0; i < 5; i++) {
+    reader.noticeChange(current());
+    await new Promise((r) => setTimeout(r, 60));
+  }
+  expect(looks.count).toBe(1);
+  // A real change still wakes it: the container runs again and logs.
+  change({ state: 'running', finishedAt: undefined });
+  await until('a look at the restarted container', () => looks.count === 2);
+  expect(got).toHaveLength(100);
+});
+
+it('does not read the whole file again after the exit because the start event came late, during the read', async () => {
+  const { got, reader, change, looks } = watchedReader('late-start-event-then-exit', 'created', Array.from({ length: 100 }, (_, i) => `l${i}`));
+  await until('every line, with the model still saying "created"', () => got.length === 100);
+  await new Promise((r) => setTimeout(r, 100));
+  // The order of the state model: the start makes the record "running" (markStarted), then the event reaches the shipper.
+  change({ state: 'running' });
+  reader.wake();
+  await new Promise((r) => setTimeout(r, 100));
+  change({ state: 'exited', finishedAt: Date.now() / 1000 });
+  await until('the read to end once the container stopped', () => !reader.open);
+  await new Promise((r) => setTimeout(r, 300));
+  expect(looks.count).toBe(1);
+  expect(got).toHaveLength(100);
 });
 
 it('stops parsing while a whole batch waits for the sender\'s turn, and reads on at the next turn', async () => {
