@@ -183,11 +183,6 @@ export class ContainerReader {
       if (this.stopped) return;
       const now = this.deps.container();
       if (!now) return;
-      // What follows decides on `now`, so a change after it is what must wake the reader (noticeChange). Compared
-      // with the record the read began with, every reader whose container had stopped was woken by the next change
-      // of any container (the shipper shows every reader every change) and read its file once more: with 50
-      // containers exiting together, 42 such reads.
-      this.lastRecord = now;
       if (failures > 0) await this.sleep(Math.min(30_000, 500 * 2 ** Math.min(failures, 6)));
       // "created" and nothing read: the engine creates the log file when it starts the container and follows a logs
       // request only while it runs, and its start event can come seconds after the container started logging
@@ -201,7 +196,15 @@ export class ContainerReader {
       // before it sent the last entries, so a stream that ended with lines is always followed by one more request.
       // A json-file read that ended because the container stopped has made that last look itself (readFileOnce);
       // another read only parsed the whole file again: with 50 containers exiting together, 50 files.
-      else if ((read === 0 || (readFile && (this.fileReadEndedStopped || stoppedLongAgo(now)))) && !runningStates.has(now.state) && !this.woken) await this.sleep(2 ** 31 - 1);
+      else if ((read === 0 || (readFile && (this.fileReadEndedStopped || stoppedLongAgo(now)))) && !runningStates.has(now.state) && !this.woken) {
+        // Idle on what `now` says, so only a change after it wakes the reader (noticeChange). Compared with the
+        // record the read began with, every reader whose container had stopped was woken by the next change of any
+        // container (the shipper shows every reader every change) and read its file once more: 42 of 50 containers
+        // exiting together. The other waits keep that comparison: a start that came during a read which found no
+        // file yet must end them at the next change, not after 500 ms.
+        this.lastRecord = now;
+        await this.sleep(2 ** 31 - 1);
+      }
       // Running but the stream ended: the engine or the container is restarting; avoid a tight loop.
       else if (read === 0) await this.sleep(500);
     }

@@ -221,6 +221,39 @@ it('stays idle after its container stopped while other containers change: the sh
   expect(got).toHaveLength(100);
 });
 
+it('reads a container whose start came while its read found no log file yet at the next change of any container', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-reader-'));
+  dirs.push(dir);
+  const file = path.join(dir, 'c-json.log');
+  const id = 'e'.repeat(64);
+  let record = { id, name: 'started-during-read', state: 'created', labels: {}, tty: false, logDriver: 'json-file', swarm: {} } as unknown as ContainerRecord;
+  let giveSlot: (() => void) | undefined;
+  const got: string[] = [];
+  const reader = new ContainerReader(id, undefined, {
+    ...fileReaderDeps(() => record, file),
+    deliver: (r: LogRecord) => { got.push(...r.lines); return true; },
+    drained: () => Promise.resolve(),
+    // A catch-up slot is taken for a container not yet running; the start comes while the reader waits for it.
+    acquireCatchUp: () => new Promise((resolve) => { giveSlot = () => resolve(() => undefined); }),
+  });
+  readers.push(reader);
+  reader.start();
+  await until('the reader to wait for a catch-up slot', () => giveSlot !== undefined);
+  record = { ...record, state: 'running' };
+  reader.noticeChange(record);
+  reader.wake();
+  giveSlot!();
+  // Its read found no file (the engine had not created it yet) and the container runs: it waits before reading again.
+  await new Promise((r) => setTimeout(r, 30));
+  fs.writeFileSync(file, line('first', 1));
+  const changedAt = Date.now();
+  // Another container's inspect: the shipper shows this reader its own record, unchanged since the start.
+  reader.noticeChange(record);
+  await until('the first line', () => got.length === 1);
+  // Not the 500 ms pause of a running container whose stream ended.
+  expect(Date.now() - changedAt).toBeLessThan(400);
+});
+
 it('does not read the whole file again after the exit because the start event came late, during the read', async () => {
   const { got, reader, change, looks } = watchedReader('late-start-event-then-exit', 'created', Array.from({ length: 100 }, (_, i) => `l${i}`));
   await until('every line, with the model still saying "created"', () => got.length === 100);
