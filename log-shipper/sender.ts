@@ -206,9 +206,14 @@ export class Sender {
    * limit: in a burst of 50 containers the first batch left with 12,000 messages queued, 265–380 ms after the first
    * line was read. Only the first batch: that delay is what the trace showed; after it, readers fill the queue
    * between the sender's turns as before (one turn per batch instead was within the bench's noise, either way).
+   * Also before the sender woke at all (`idle`): it wakes in a microtask, after the reader that queued the first
+   * line has parsed the rest of its chunk (up to ≈ 900 lines), which with 50 containers writing stretched to tens
+   * of milliseconds of waiting for a CPU. Traced in 50-container bursts: the first batch was taken 67–180 ms after
+   * the first line was queued (3 runs); with this, 2 ms where the first read held a whole batch (in the other runs
+   * it held less than half of one and the sender waits its turn, as above: 47–173 ms, waiting for a CPU).
    */
   get batchWaiting(): boolean {
-    return this.waitingTurn && this.queue.bytes >= this.opts.batchBytes;
+    return (this.waitingTurn || this.idle) && this.queue.bytes >= this.opts.batchBytes;
   }
 
   private armReplay(): void {

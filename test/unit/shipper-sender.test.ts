@@ -359,12 +359,21 @@ describe('Sender: its turn in a burst', () => {
     await Promise.resolve();
     await Promise.resolve();
     expect(sender.batchWaiting, 'one line queued').toBe(false);
-    // Readers whose turn comes first queue a whole batch: they are told to stop there.
-    while (queue.bytes < batchBytes) push();
-    expect(sender.batchWaiting, 'a whole batch queued while the sender waits its turn').toBe(true);
-    await new Promise((r) => setImmediate(r));
-    expect(sender.batchWaiting, 'at its turn the sender takes the batch').toBe(false);
-    const queued = seq;
-    await pollUntil('the queued lines at the receiver', () => received === queued, 5000, 20);
+    /** Queues a whole batch: the readers are told to stop there; at the sender's next turn it is taken and sent. */
+    const queueBatchAndSeeItTaken = async (when: string) => {
+      while (queue.bytes < batchBytes) push();
+      expect(sender.batchWaiting, `a whole batch queued ${when}`).toBe(true);
+      await new Promise((r) => setImmediate(r));
+      expect(sender.batchWaiting, `taken at the sender's turn (queued ${when})`).toBe(false);
+      const queued = seq;
+      await pollUntil('the queued lines at the receiver', () => received === queued, 5000, 20);
+    };
+    // Readers whose turn comes first queue a whole batch.
+    await queueBatchAndSeeItTaken('while the sender waits its turn');
+    // The queue is empty again: a reader that queues a whole batch before the sender even woke (it wakes in a
+    // microtask, after that reader's parse) is told to stop there too.
+    await pollUntil('the sender idle again', () => queue.length === 0, 5000, 20);
+    await new Promise((r) => setTimeout(r, 20));
+    await queueBatchAndSeeItTaken('before the sender woke');
   });
 });
