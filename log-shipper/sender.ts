@@ -81,11 +81,7 @@ export class Sender {
       }
       // Less than half a batch waiting: readers between chunks get one event-loop turn to add to it first, so that
       // 50 readers each adding a chunk make one batch (one write, one cursor commit), not 50.
-      if (this.queue.bytes < this.opts.batchBytes / 2) {
-        this.waitingTurn = this.idle;
-        await new Promise((resolve) => setImmediate(resolve));
-        this.waitingTurn = false;
-      }
+      if (this.queue.bytes < this.opts.batchBytes / 2) await new Promise((resolve) => setImmediate(resolve));
       this.idle = false;
       const batch = this.queue.peek(this.opts.batchBytes);
       const next = advanceCursors(new Map(this.cursors), batch, 0, batch.length);
@@ -195,25 +191,21 @@ export class Sender {
 
   private replayBatch: OutMessage[] = [];
 
-  /** The queue was empty: the next batch is the first of a burst. */
+  /** The queue was empty and the sender has not taken a batch since: the next batch is the first of a burst. */
   private idle = true;
-  /** The sender waits for its event-loop turn before the first batch of a burst. */
-  private waitingTurn = false;
 
   /**
    * Whether a reader should stop parsing and give the event loop back: the first batch of a burst is queued and the
-   * sender waits for its turn to take it. Without this, the readers whose turn came first parsed on to the buffer's
-   * limit: in a burst of 50 containers the first batch left with 12,000 messages queued, 265–380 ms after the first
-   * line was read. Only the first batch: that delay is what the trace showed; after it, readers fill the queue
-   * between the sender's turns as before (one turn per batch instead was within the bench's noise, either way).
-   * Also before the sender woke at all (`idle`): it wakes in a microtask, after the reader that queued the first
-   * line has parsed the rest of its chunk (up to ≈ 900 lines), which with 50 containers writing stretched to tens
-   * of milliseconds of waiting for a CPU. Traced in 50-container bursts: the first batch was taken 67–180 ms after
-   * the first line was queued (3 runs); with this, 2 ms where the first read held a whole batch (in the other runs
-   * it held less than half of one and the sender waits its turn, as above: 47–173 ms, waiting for a CPU).
+   * sender has yet to take it (it wakes in a microtask, after the reader that queued the first line; with less than
+   * half a batch it then waits a turn). Without this, the readers that ran first parsed on: in a burst of 50
+   * containers the first batch left with 12,000 messages queued (the whole buffer), 265–380 ms after the first line
+   * was read, and the reader that queued the first line parsed up to ≈ 900 more before the sender woke (traced:
+   * 67–180 ms of waiting for a CPU; 2 ms with this, in a run whose first read held a whole batch). Only the first
+   * batch: after it, readers fill the queue between the sender's turns (one stop per batch was within the bench's
+   * noise, either way).
    */
   get batchWaiting(): boolean {
-    return (this.waitingTurn || this.idle) && this.queue.bytes >= this.opts.batchBytes;
+    return this.idle && this.queue.bytes >= this.opts.batchBytes;
   }
 
   private armReplay(): void {

@@ -138,7 +138,7 @@ it('stops while reading is paused on a full buffer (the destination down): SIGTE
  * (the watch) or a change of the container: the safety-net look is a minute away. `firstLines` are in the file
  * before it starts (none: no file yet); `looks` counts the reads of the file the reader began.
  */
-function watchedReader(name: string, state: string, firstLines?: string[]) {
+function watchedReader(name: string, state: string, firstLines?: string[], overrides: Partial<ReaderDeps> = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-reader-'));
   dirs.push(dir);
   const file = path.join(dir, 'c-json.log');
@@ -153,11 +153,22 @@ function watchedReader(name: string, state: string, firstLines?: string[]) {
     deliver: (r: LogRecord) => { got.push(...r.lines); return true; },
     drained: () => Promise.resolve(),
     fileWatchFallbackMs: 60_000,
+    ...overrides,
   });
   readers.push(reader);
   reader.start();
   const change = (fields: Partial<ContainerRecord>) => { record = { ...record, ...fields }; reader.noticeChange(record); };
   return { file, got, reader, change, looks, current: () => record };
+}
+
+/** The container stops: its read ends, and in the quiet that follows its file is not read again. */
+async function expectOneReadThroughExit(w: ReturnType<typeof watchedReader>, lines: number): Promise<void> {
+  w.change({ state: 'exited', finishedAt: Date.now() / 1000 });
+  await until('the read to end once the container stopped', () => !w.reader.open);
+  await new Promise((r) => setTimeout(r, 300));
+  // One read of the file, which made its own last look after the stop; a second one parsed every line again.
+  expect(w.looks.count).toBe(1);
+  expect(w.got).toHaveLength(lines);
 }
 
 it('reads a quiet running container\'s next line when the engine writes it, and ends the read when the container stops', async () => {
@@ -193,14 +204,9 @@ it('reads a container the model still calls "created" once its log file appears:
 });
 
 it('goes idle after the read that saw the container stop, without reading its whole file again', async () => {
-  const { got, reader, change, looks } = watchedReader('exits', 'running', Array.from({ length: 1000 }, (_, i) => `l${i}`));
-  await until('every line', () => got.length === 1000);
-  change({ state: 'exited', finishedAt: Date.now() / 1000 });
-  await until('the read to end once the container stopped', () => !reader.open);
-  await new Promise((r) => setTimeout(r, 300));
-  // One read of the file, which made its own last look after the stop; a second one parsed all 1000 lines again.
-  expect(looks.count).toBe(1);
-  expect(got).toHaveLength(1000);
+  const w = watchedReader('exits', 'running', Array.from({ length: 1000 }, (_, i) => `l${i}`));
+  await until('every line', () => w.got.length === 1000);
+  await expectOneReadThroughExit(w, 1000);
 });
 
 it('stays idle after its container stopped while other containers change: the shipper shows every reader every change', async () => {
@@ -222,25 +228,14 @@ it('stays idle after its container stopped while other containers change: the sh
 });
 
 it('reads a container whose start came while its read found no log file yet at the next change of any container', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-reader-'));
-  dirs.push(dir);
-  const file = path.join(dir, 'c-json.log');
-  const id = 'e'.repeat(64);
-  let record = { id, name: 'started-during-read', state: 'created', labels: {}, tty: false, logDriver: 'json-file', swarm: {} } as unknown as ContainerRecord;
   let giveSlot: (() => void) | undefined;
-  const got: string[] = [];
-  const reader = new ContainerReader(id, undefined, {
-    ...fileReaderDeps(() => record, file),
-    deliver: (r: LogRecord) => { got.push(...r.lines); return true; },
-    drained: () => Promise.resolve(),
-    // A catch-up slot is taken for a container not yet running; the start comes while the reader waits for it.
+  // No log file yet; a catch-up slot is taken for a container not yet running, and the start comes while the
+  // reader waits for it.
+  const { file, got, reader, change, current } = watchedReader('started-during-read', 'created', undefined, {
     acquireCatchUp: () => new Promise((resolve) => { giveSlot = () => resolve(() => undefined); }),
   });
-  readers.push(reader);
-  reader.start();
   await until('the reader to wait for a catch-up slot', () => giveSlot !== undefined);
-  record = { ...record, state: 'running' };
-  reader.noticeChange(record);
+  change({ state: 'running' });
   reader.wake();
   giveSlot!();
   // Its read found no file (the engine had not created it yet) and the container runs: it waits before reading again.
@@ -248,25 +243,21 @@ it('reads a container whose start came while its read found no log file yet at t
   fs.writeFileSync(file, line('first', 1));
   const changedAt = Date.now();
   // Another container's inspect: the shipper shows this reader its own record, unchanged since the start.
-  reader.noticeChange(record);
+  reader.noticeChange(current());
   await until('the first line', () => got.length === 1);
   // Not the 500 ms pause of a running container whose stream ended.
   expect(Date.now() - changedAt).toBeLessThan(400);
 });
 
 it('does not read the whole file again after the exit because the start event came late, during the read', async () => {
-  const { got, reader, change, looks } = watchedReader('late-start-event-then-exit', 'created', Array.from({ length: 100 }, (_, i) => `l${i}`));
-  await until('every line, with the model still saying "created"', () => got.length === 100);
+  const w = watchedReader('late-start-event-then-exit', 'created', Array.from({ length: 100 }, (_, i) => `l${i}`));
+  await until('every line, with the model still saying "created"', () => w.got.length === 100);
   await new Promise((r) => setTimeout(r, 100));
   // The order of the state model: the start makes the record "running" (markStarted), then the event reaches the shipper.
-  change({ state: 'running' });
-  reader.wake();
+  w.change({ state: 'running' });
+  w.reader.wake();
   await new Promise((r) => setTimeout(r, 100));
-  change({ state: 'exited', finishedAt: Date.now() / 1000 });
-  await until('the read to end once the container stopped', () => !reader.open);
-  await new Promise((r) => setTimeout(r, 300));
-  expect(looks.count).toBe(1);
-  expect(got).toHaveLength(100);
+  await expectOneReadThroughExit(w, 100);
 });
 
 it('stops parsing while a whole batch waits for the sender\'s turn, and reads on at the next turn', async () => {
