@@ -76,13 +76,13 @@ function runQueueSeconds(pid: number): number {
 }
 
 /**
- * System calls that read and that write (/proc/<pid>/io syscr, syscw) and the main thread's context switches
+ * System calls that read and that write (/proc/<pid>/io syscr, syscw), minor page faults (/proc/<pid>/stat) and the main thread's context switches
  * (/proc/<pid>/status): how many times the shipper went to the kernel and gave up its CPU for the lines it shipped.
  */
-function syscallsAndSwitches(pid: number): { reads: number; writes: number; voluntary: number; involuntary: number } {
+function syscallsAndSwitches(pid: number): { reads: number; writes: number; voluntary: number; involuntary: number; minorFaults: number } {
   const [reads, writes] = procFields(pid, 'io', ['syscr', 'syscw']);
   const [voluntary, involuntary] = procFields(pid, 'status', ['voluntary_ctxt_switches', 'nonvoluntary_ctxt_switches']);
-  return { reads: reads!, writes: writes!, voluntary: voluntary!, involuntary: involuntary! };
+  return { reads: reads!, writes: writes!, voluntary: voluntary!, involuntary: involuntary!, minorFaults: readProcStat(pid)?.minorFaults ?? NaN };
 }
 
 /** The numbers of `name: value` lines of /proc/<pid>/<file> (status, io), NaN for a missing one. */
@@ -257,12 +257,15 @@ async function shipperRun(engine: PrivateEngine, n: number, proto: 'tcp' | 'udp'
   const byProcess0 = CPU_BY_PROCESS ? cpuByProcessName() : undefined;
   start.release();
   const releasedAt = Date.now();
+  const releasedMono = process.hrtime.bigint() / 1000n;
   let machine1: { busy: number; total: number } | undefined;
   let byProcess1: Map<string, number> | undefined;
   let shipperWait1: number | undefined;
   let calls1: ReturnType<typeof syscallsAndSwitches> | undefined;
   const s = await settle(r, per * n, 5000, 120_000, () => { machine1 = machineCpu(); shipperWait1 = runQueueSeconds(child.pid!); calls1 = syscallsAndSwitches(child.pid!); if (byProcess0) byProcess1 = cpuByProcessName(); });
   if (byProcess0 && byProcess1) console.error(`  CPU s by process, release to last line: ${cpuByProcessDelta(byProcess0, byProcess1)}`);
+  // The profile's sample times are the same monotonic clock in µs: the burst's window in it.
+  if (CPU_PROF_DIR) console.error(`  profile window (monotonic µs, release to last line): ${releasedMono}:${releasedMono + BigInt(Math.round((s.last_at * 1000 - releasedAt) * 1000))}`);
   machine1 ??= machineCpu();
   // The part of the machine busy from the containers' start until the last line arrived: near 100 % means every
   // CPU-second we spend is taken from dockerd and the containers.
@@ -274,7 +277,7 @@ async function shipperRun(engine: PrivateEngine, n: number, proto: 'tcp' | 'udp'
   const rss = rssMiB(child.pid!);
   calls1 ??= syscallsAndSwitches(child.pid!);
   const per100k = (x: number) => ((x / Math.max(s.messages, 1)) * 100_000).toFixed(0);
-  const calls = `per 100k lines ${per100k(calls1.reads - calls0.reads)} read and ${per100k(calls1.writes - calls0.writes)} write system calls, main thread gave up its CPU ${per100k(calls1.voluntary - calls0.voluntary)} times and was preempted ${per100k(calls1.involuntary - calls0.involuntary)} times`;
+  const calls = `per 100k lines ${per100k(calls1.reads - calls0.reads)} read and ${per100k(calls1.writes - calls0.writes)} write system calls, ${per100k(calls1.minorFaults - calls0.minorFaults)} page faults, main thread gave up its CPU ${per100k(calls1.voluntary - calls0.voluntary)} times and was preempted ${per100k(calls1.involuntary - calls0.involuntary)} times`;
   // When the containers had written everything: what is left after that is the shipper catching up alone.
   const written = await writtenSpan(engine, Array.from({ length: n }, (_, i) => `${prefix}-${i}`));
   await stopShipper(child);

@@ -152,6 +152,8 @@ export interface ProcStat {
   stime: number;
   cutime: number;
   cstime: number;
+  /** Minor page faults (minflt): pages the kernel had to map in on first touch, e.g. for freshly allocated memory. */
+  minorFaults: number;
 }
 
 export function readProcStat(pid: number): ProcStat | undefined {
@@ -163,6 +165,7 @@ export function readProcStat(pid: number): ProcStat | undefined {
       name: text.slice(text.indexOf('(') + 1, text.lastIndexOf(')')),
       state: fields[0] ?? '?', ppid: Number(fields[1]), startTime: Number(fields[19]),
       utime: Number(fields[11]), stime: Number(fields[12]), cutime: Number(fields[13]), cstime: Number(fields[14]),
+      minorFaults: Number(fields[7]),
     };
   } catch {
     return undefined;
