@@ -18,6 +18,15 @@ export interface FileEntry {
  */
 const CHUNK = 128 * 1024;
 
+/**
+ * Read buffers not in use, shared by every source. A source holds one only while it reads and parses a chunk (and
+ * while lines of it wait unparsed): reads are synchronous, so the readers of 50 busy containers take turns with one
+ * or two buffers that stay in the CPU's cache, where a buffer each was 6.4 MiB of memory touched by every burst
+ * (1,600 page faults) and kept for the containers' lives.
+ */
+const spareReadBuffers: Buffer[] = [];
+const MAX_SPARE_READ_BUFFERS = 4;
+
 const LOG_KEY = '{"log":"';
 
 /**
@@ -134,7 +143,8 @@ export class JsonFileSource {
   private files: string[] = [];
   private current?: OpenFile;
   private carry: Buffer = Buffer.alloc(0);
-  private readonly buf = Buffer.allocUnsafe(CHUNK);
+  /** The read buffer while a chunk in it is read or waits unparsed; back in spareReadBuffers otherwise. */
+  private buf?: Buffer;
   /** Last entry handed out and how many entries carried exactly its time: a reread after a rotation skips them. */
   private lastTime?: EngineTime;
   private lastCount = 0;
@@ -382,6 +392,7 @@ export class JsonFileSource {
       const rest = this.unparsed;
       this.unparsed = undefined;
       this.parse(rest, emit, stop, raw);
+      this.giveBackBuffer();
       return true;
     }
     const f = this.current;
@@ -396,12 +407,14 @@ export class JsonFileSource {
     } else if (kept <= CHUNK / 2) {
       // The line cut by the last chunk's end goes first and the file is read in after it: one buffer, no concat
       // of the whole chunk per read.
-      this.carry.copy(this.buf, 0);
-      n = fs.readSync(f.fd!, this.buf, kept, CHUNK - kept, f.offset);
-      chunk = this.buf.subarray(0, kept + n);
+      const buf = this.takeBuffer();
+      this.carry.copy(buf, 0);
+      n = fs.readSync(f.fd!, buf, kept, CHUNK - kept, f.offset);
+      chunk = buf.subarray(0, kept + n);
     } else {
-      n = fs.readSync(f.fd!, this.buf, 0, CHUNK, f.offset);
-      chunk = n > 0 ? Buffer.concat([this.carry, this.buf.subarray(0, n)]) : this.carry;
+      const buf = this.takeBuffer();
+      n = fs.readSync(f.fd!, buf, 0, CHUNK, f.offset);
+      chunk = n > 0 ? Buffer.concat([this.carry, buf.subarray(0, n)]) : this.carry;
     }
     if (n > 0) {
       f.offset += n;
@@ -410,12 +423,15 @@ export class JsonFileSource {
       const lastNl = chunk.lastIndexOf(10);
       if (lastNl < 0) {
         this.carry = Buffer.from(chunk);
+        this.giveBackBuffer();
         return true;
       }
       this.carry = Buffer.from(chunk.subarray(lastNl + 1));
       this.parse(chunk.subarray(0, lastNl + 1), emit, stop, raw);
+      this.giveBackBuffer();
       return true;
     }
+    this.giveBackBuffer();
     if (!f.live) {
       this.afterFile(f.ino);
       return true;
@@ -439,7 +455,25 @@ export class JsonFileSource {
     return false;
   }
 
+  /** The read buffer, taken from the spare ones (or new) if this source holds none. */
+  private takeBuffer(): Buffer {
+    return (this.buf ??= spareReadBuffers.pop() ?? Buffer.allocUnsafe(CHUNK));
+  }
+
+  /**
+   * Returns the read buffer once nothing points into it: parse copies or decodes every line it hands out (the
+   * arena, strings) and the carry is a copy; only lines left unparsed are a view of it.
+   */
+  private giveBackBuffer(): void {
+    const buf = this.buf;
+    if (!buf || this.unparsed) return;
+    this.buf = undefined;
+    if (spareReadBuffers.length < MAX_SPARE_READ_BUFFERS) spareReadBuffers.push(buf);
+  }
+
   close(): void {
+    this.unparsed = undefined;
+    this.giveBackBuffer();
     if (this.current?.fd !== undefined) fs.closeSync(this.current.fd);
     if (this.liveFd !== undefined && this.liveFd !== this.current?.fd) fs.closeSync(this.liveFd);
     this.current = undefined;

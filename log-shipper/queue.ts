@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Cursor } from './cursor.js';
+import type { Slab } from './message-arena.js';
 import type { EngineTime } from './timestamp.js';
 
 /** One encoded GELF message waiting for delivery, with what delivering it means for its container's cursor. */
@@ -15,6 +16,8 @@ export interface OutMessage {
    * `data[at + bytes]` is a null byte (stream framing).
    */
   data: Buffer | undefined;
+  /** The arena slab `data` is, while the message may still be read (MessageArena.release); undefined for text. */
+  slab?: Slab;
   at: number;
   /** UTF-8 size of the message. */
   bytes: number;

@@ -1,6 +1,7 @@
 import { asSwarmwatchError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { CursorEntry, CursorStore, PreparedCursors } from './cursor-store.js';
+import { MessageArena } from './message-arena.js';
 import type { ShipperMetrics } from './metrics.js';
 import type { DeliveryQueue, OutMessage } from './queue.js';
 import { toSeconds } from './timestamp.js';
@@ -92,6 +93,7 @@ export class Sender {
       try {
         if (this.replayBatch.length > 0) {
           await this.transport.send(this.replayBatch);
+          releaseAll(this.replayBatch);
           this.replayBatch = [];
         }
         let committed = 0;
@@ -177,15 +179,18 @@ export class Sender {
     this.metrics.connected.set(1);
   }
 
+  /** Keeps a delivered batch for a replay after a break (stream transports); what leaves that window is released. */
   private remember(batch: readonly OutMessage[]): void {
-    if (!this.transport.streamOriented || this.opts.replayWindowMs <= 0) return;
+    if (!this.transport.streamOriented || this.opts.replayWindowMs <= 0) { releaseAll(batch); return; }
     const now = Date.now();
     let bytes = 0;
     for (const m of batch) bytes += m.bytes;
     this.recent.push({ at: now, bytes, batch });
     this.recentBytes += bytes;
     while (this.recent.length > 0 && (now - this.recent[0]!.at > this.opts.replayWindowMs || this.recentBytes > this.opts.replayMaxBytes)) {
-      this.recentBytes -= this.recent.shift()!.bytes;
+      const gone = this.recent.shift()!;
+      this.recentBytes -= gone.bytes;
+      releaseAll(gone.batch);
     }
   }
 
@@ -210,11 +215,25 @@ export class Sender {
 
   private armReplay(): void {
     const now = Date.now();
-    this.replayBatch = this.recent.filter((r) => now - r.at <= this.opts.replayWindowMs).flatMap((r) => r.batch);
+    const [replay, older] = partition(this.recent, (r) => now - r.at <= this.opts.replayWindowMs);
+    for (const r of older) releaseAll(r.batch);
+    this.replayBatch = replay.flatMap((r) => r.batch);
     this.recent = [];
     this.recentBytes = 0;
     if (this.replayBatch.length > 0) this.log.warn(`the connection broke: sending the last ${this.replayBatch.length} delivered messages again (a receiver that died may not have read them)`);
   }
+}
+
+/** Nothing will read these messages again: their arena slabs may be written again (MessageArena.release). */
+function releaseAll(batch: readonly OutMessage[]): void {
+  for (let i = 0; i < batch.length; i++) MessageArena.release(batch[i]!);
+}
+
+function partition<T>(items: readonly T[], test: (item: T) => boolean): [T[], T[]] {
+  const yes: T[] = [];
+  const no: T[] = [];
+  for (const item of items) (test(item) ? yes : no).push(item);
+  return [yes, no];
 }
 
 /** Moves each container's cursor to its last message among messages `from` to `to` - 1 of the batch; returns `cursors`. */

@@ -143,7 +143,7 @@ export class LogShipper implements Component {
     if (record.truncatedFromBytes !== undefined) this.metrics.truncated.inc({ reason: 'max_message_size' });
     const m: OutMessage = {
       ...origin,
-      json, data: undefined, at: 0, bytes: Buffer.byteLength(json), lines: 1, tailId: encoder.tailId, tailBytes: encoder.tailBytes, time: record.time, cursor: record.cursor,
+      json, data: undefined, slab: undefined, at: 0, bytes: Buffer.byteLength(json), lines: 1, tailId: encoder.tailId, tailBytes: encoder.tailBytes, time: record.time, cursor: record.cursor,
       shrink: (max) => encoder.encode(bodyOf(record, max)),
     };
     return this.queue.push(m);

@@ -56,6 +56,37 @@ describe('JsonFileSource', () => {
     expect(Math.max(...calls)).toBe(7);
   });
 
+  it('sources share read buffers: lines one left unparsed are not written over by another source reading meanwhile', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-jf-'));
+    dirs.push(dir);
+    // Each file several read chunks long, with text that says which file and line it is.
+    const lines = (tag: string) => Array.from({ length: 3000 }, (_, i) => JSON.stringify({ log: `${tag} ${i} ${'z'.repeat(60)}\n`, stream: 'stdout', time: `2026-01-01T00:00:00.${String(i).padStart(9, '0')}Z` }) + '\n').join('');
+    const sources = ['a', 'b', 'c'].map((tag) => {
+      const log = path.join(dir, `${tag}-json.log`);
+      fs.writeFileSync(log, lines(tag));
+      const src = new JsonFileSource(log, undefined);
+      src.open();
+      return { tag, src, got: [] as string[], done: false };
+    });
+    // "a" takes 7 lines per call (a full delivery buffer): the rest of its chunk waits in the read buffer while "b"
+    // and "c" read whole chunks in between, as readers of other containers do between a's turns.
+    for (let turn = 0; turn < 5000 && sources.some((s) => !s.done); turn++) {
+      for (const s of sources) {
+        if (s.done) continue;
+        let budget = s.tag === 'a' ? 7 : Infinity;
+        // As the reader does: the line's bytes are copied out (arena, string) before the next read.
+        const raw = (b: Buffer, start: number, end: number) => { s.got.push(b.toString('utf8', start, end)); budget--; };
+        if (!s.src.readMore(() => undefined, () => budget <= 0, raw)) s.done = true;
+      }
+    }
+    for (const s of sources) {
+      s.src.close();
+      expect(s.got.length, `lines of ${s.tag}`).toBe(3000);
+      const wrong = s.got.findIndex((t, i) => t !== `${s.tag} ${i} ${'z'.repeat(60)}`);
+      expect(wrong === -1 ? 'all as written' : `line ${wrong}: ${s.got[wrong]}`, `every line of ${s.tag} as written, in order`).toBe('all as written');
+    }
+  });
+
   it('follows the live file across two rotations between reads, without loss or duplicates', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-jf-'));
     dirs.push(dir);

@@ -63,6 +63,32 @@ function cursorOf(seq: number): Cursor {
 const cursorKey = (c: Cursor) => `${formatUnixNano(c.time)}/${c.count}`;
 const byCursor = new Map<string, number>(Array.from({ length: MESSAGES_PER_CONTAINER }, (_, i) => [cursorKey(cursorOf(i + 1)), i + 1]));
 
+/** Closed after each test, last first: receivers, senders, stores, temp dirs. */
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const f of cleanups.splice(0).reverse()) await f();
+});
+
+/**
+ * A started Sender over a real TCP connection to 127.0.0.1:`port`, with a cursor store in a temp dir and an unbounded
+ * queue; all of it closed after the test.
+ */
+function senderTo(port: number, batchBytes: number): { queue: DeliveryQueue; sender: Sender } {
+  const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-sender-state-'));
+  cleanups.push(() => fs.rmSync(stateDir, { recursive: true, force: true }));
+  const log = createLogger('test').child('log-shipper');
+  const store = new CursorStore(stateDir);
+  cleanups.push(async () => { await store.idle(); store.close(); });
+  const queue = new DeliveryQueue(64 * 1048576);
+  const transport = new StreamTransport({ destination: { scheme: 'tcp', host: '127.0.0.1', port, url: `tcp://127.0.0.1:${port}` }, writeTimeoutMs: 5000, resolveIntervalMs: 60_000 },
+    { onReconnect: () => undefined, onTruncated: () => undefined }, log);
+  cleanups.push(() => transport.close());
+  const sender = new Sender(queue, transport, store, store.load().entries, new ShipperMetrics(new Registry()), log, { batchBytes, reconnectMaxDelayMs: 1000, replayWindowMs: 1000, replayMaxBytes: 1048576 });
+  cleanups.push(() => sender.stop(0));
+  sender.start();
+  return { queue, sender };
+}
+
 /** The containers' messages interleaved one by one, as readers of busy containers fill the queue. */
 function queueMessages(queue: DeliveryQueue): Sent[] {
   const arena = new MessageArena();
@@ -206,10 +232,6 @@ async function untilStalled(cursors: ReadonlyMap<string, CursorEntry>, connected
 }
 
 describe('Sender: kill -9 while a receiver is slow', () => {
-  const cleanups: (() => Promise<void> | void)[] = [];
-  afterEach(async () => {
-    for (const f of cleanups.splice(0).reverse()) await f();
-  });
 
   let certDir: string;
   let cert: Buffer;
@@ -321,30 +343,14 @@ describe('Sender: kill -9 while a receiver is slow', () => {
 });
 
 describe('Sender: its turn in a burst', () => {
-  const cleanups: (() => Promise<void> | void)[] = [];
-  afterEach(async () => {
-    for (const f of cleanups.splice(0).reverse()) await f();
-  });
 
   it('says a batch waits for it while it waits its event-loop turn with a whole batch queued, and takes it at that turn', async () => {
-    const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-sender-state-'));
-    cleanups.push(() => fs.rmSync(stateDir, { recursive: true, force: true }));
     let received = 0;
     const server = net.createServer((s) => s.on('data', (d: Buffer) => { for (const b of d) if (b === 0) received++; }));
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     cleanups.push(() => new Promise<void>((r) => server.close(() => r())));
-    const port = (server.address() as net.AddressInfo).port;
-    const log = createLogger('test').child('log-shipper');
-    const store = new CursorStore(stateDir);
-    cleanups.push(async () => { await store.idle(); store.close(); });
-    const queue = new DeliveryQueue(64 * 1048576);
-    const transport = new StreamTransport({ destination: { scheme: 'tcp', host: '127.0.0.1', port, url: `tcp://127.0.0.1:${port}` }, writeTimeoutMs: 5000, resolveIntervalMs: 60_000 },
-      { onReconnect: () => undefined, onTruncated: () => undefined }, log);
-    cleanups.push(() => transport.close());
     const batchBytes = 64 * 1024;
-    const sender = new Sender(queue, transport, store, store.load().entries, new ShipperMetrics(new Registry()), log, { batchBytes, reconnectMaxDelayMs: 1000, replayWindowMs: 1000, replayMaxBytes: 1048576 });
-    cleanups.push(() => sender.stop(0));
-    sender.start();
+    const { queue, sender } = senderTo((server.address() as net.AddressInfo).port, batchBytes);
     const arena = new MessageArena();
     const encoder = new GelfEncoder({ _container_id: 'e'.repeat(64) }, 'node-1');
     const origin = { containerId: 'e'.repeat(64), containerName: 'burst', service: '' };
@@ -375,5 +381,78 @@ describe('Sender: its turn in a burst', () => {
     await pollUntil('the sender idle again', () => queue.length === 0, 5000, 20);
     await new Promise((r) => setTimeout(r, 20));
     await queueBatchAndSeeItTaken('before the sender woke');
+  });
+});
+
+describe('Sender: arena slabs written again', () => {
+
+  it('a slab comes back only when nothing can read its messages again: a replay after a break sends them as they were', async () => {
+    /** What each connection received, in order. */
+    const connections: Buffer[][] = [];
+    const sockets = new Set<net.Socket>();
+    let server: net.Server | undefined;
+    let port = 0;
+    const listen = async () => {
+      server = net.createServer((s) => {
+        const got: Buffer[] = [];
+        connections.push(got);
+        sockets.add(s);
+        s.on('data', (d: Buffer) => got.push(d));
+        s.on('close', () => sockets.delete(s));
+      });
+      await new Promise<void>((r) => server!.listen(port, '127.0.0.1', r));
+      port = (server.address() as net.AddressInfo).port;
+    };
+    const goDown = async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => server!.close(() => r()));
+    };
+    await listen();
+    cleanups.push(() => goDown());
+    const framesOf = (c: Buffer[]) => completeFrames(Buffer.concat(c)).map((f) => f.seq);
+
+    const { queue } = senderTo(port, 16 * 1024);
+
+    // Small slabs: a few messages each, so that a slab given back too early is written again within the test.
+    const arena = new MessageArena(4096, 64);
+    const encoder = new GelfEncoder({ _container_id: 'f'.repeat(64), _container_name: 'web' }, 'node-1');
+    const origin = { containerId: 'f'.repeat(64), containerName: 'web', service: '' };
+    const slabsUsed = new Set<Buffer>();
+    let seq = 0;
+    const push = (n: number) => {
+      for (let i = 0; i < n; i++) {
+        seq++;
+        const src = Buffer.from(`web #${seq} ${'y'.repeat(300 + (seq % 50))}`);
+        const cursor: Cursor = { time: { sec: 1_700_000_000, nsec: seq }, count: 1 };
+        const m = arenaMessage(arena, encoder, origin, src, 0, src.length, 6, cursor.time, cursor);
+        slabsUsed.add(m.data!);
+        queue.push(m);
+      }
+    };
+    const upTo = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+    push(40);
+    await pollUntil('the first 40 messages at the receiver', () => framesOf(connections[0]!).length === 40, 5000, 20);
+    // The receiver dies holding them (for all the shipper knows, unread) and is away while 200 more are queued:
+    // written into the arena while the first 40 wait in the sender's replay window.
+    await goDown();
+    push(200);
+    await new Promise((r) => setTimeout(r, 400));
+    await listen();
+    await pollUntil('the replay and the 200 at the receiver', () => connections.length === 2 && framesOf(connections[1]!).length === 240, 5000, 20);
+    expect(framesOf(connections[0]!)).toEqual(upTo(1, 40));
+    // Replayed byte for byte (completeFrames parses every frame and reads its number back): no slab of the first 40
+    // was written again while they could still be sent.
+    expect(framesOf(connections[1]!)).toEqual([...upTo(1, 40), ...upTo(41, 240)]);
+
+    // Once past the replay window (trimmed when the next batch is delivered), their slabs are written again.
+    await new Promise((r) => setTimeout(r, 1100));
+    push(1);
+    await pollUntil('message 241 at the receiver', () => framesOf(connections[1]!).length === 241, 5000, 20);
+    const before = slabsUsed.size;
+    push(100);
+    expect(slabsUsed.size, 'slabs after 100 more messages: the delivered ones written again, no new one').toBe(before);
+    await pollUntil('messages up to 341 at the receiver', () => framesOf(connections[1]!).length === 341, 5000, 20);
+    expect(framesOf(connections[1]!)).toEqual([...upTo(1, 40), ...upTo(41, 341)]);
   });
 });
