@@ -125,3 +125,39 @@ it('keeps the engine up when a reconciliation\'s inspect is held past its timeou
   await until('the container in the model', () => state.containers.get(ID)?.state === 'exited', 2000, 5);
   expect(state.engine.up).toBe(true);
 });
+
+/** A container the model knows as running (its start inspected), then the engine's die event for it. */
+async function runningContainer(): Promise<Awaited<ReturnType<typeof model>> & { die(attrs: Record<string, string>, timeNano: number): void }> {
+  const m = await model();
+  m.event('start');
+  await until('the start inspect reached the engine', () => m.engine.held.length === 1, 2000, 5);
+  m.engine.held[0]!.answer({ ...EXITED, State: { ...(EXITED.State as object), Status: 'running', Pid: 4242, ExitCode: 0 } });
+  await until('the model took the answer', () => m.state.containers.get(ID)?.state === 'running', 2000, 5);
+  const die = (attrs: Record<string, string>, timeNano: number) => (m.state as unknown as { onDockerEvent(ev: RawEvent): void }).onDockerEvent({ Type: 'container', Action: 'die', Actor: { ID, Attributes: attrs }, time: Math.floor(timeNano / 1e9), timeNano } as RawEvent);
+  return { ...m, die };
+}
+
+it('takes a die from the event (exit code, time, no process) without inspecting the container', async () => {
+  const { state, engine, die } = await runningContainer();
+  let emitted = 0;
+  state.on('containers', () => emitted++);
+  die({ exitCode: '137', name: 'web' }, 1_763_900_000_123_456_789);
+  const rec = state.containers.get(ID)!;
+  expect({ state: rec.state, exitCode: rec.exitCode, pid: rec.pid, finishedAt: rec.finishedAt }).toEqual({ state: 'exited', exitCode: 137, pid: 0, finishedAt: 1_763_900_000.1234567 });
+  expect(emitted).toBe(1);
+  await new Promise((r) => setTimeout(r, 100));
+  expect(engine.held, 'calls to the engine after the start inspect').toHaveLength(1);
+});
+
+it('inspects a die that follows an oom event: only the inspect says the container was OOM-killed', async () => {
+  const { state, engine, event, die } = await runningContainer();
+  event('oom');
+  await until('the oom inspect reached the engine', () => engine.held.length === 2, 2000, 5);
+  engine.held[1]!.answer({ ...EXITED, State: { ...(EXITED.State as object), Status: 'running', Pid: 4242 } });
+  await until('the oom inspect answered', () => !(state as unknown as { inspecting: Map<string, unknown> }).inspecting.has(ID), 2000, 5);
+  die({ exitCode: '137' }, 1_763_900_001_000_000_000);
+  await until('the die inspect reached the engine', () => engine.held.length === 3, 2000, 5);
+  engine.held[2]!.answer({ ...EXITED, State: { ...(EXITED.State as object), Status: 'exited', OOMKilled: true, ExitCode: 137 } });
+  await until('the model took the die inspect', () => state.containers.get(ID)?.oomKilled === true, 2000, 5);
+  expect(state.containers.get(ID)?.state).toBe('exited');
+});
