@@ -156,7 +156,7 @@ export class SwarmState extends EventEmitter<SwarmStateEvents> {
       const present = new Set(summaries.map((s) => s.Id));
       let changed = false;
       for (const id of [...this.containers.keys()]) {
-        if (!present.has(id)) { this.containers.delete(id); changed = true; }
+        if (!present.has(id)) { this.containers.delete(id); this.oomSeen.delete(id); changed = true; }
       }
       await Promise.all(summaries.map(async (s) => {
         const known = this.containers.get(s.Id);
