@@ -54,6 +54,24 @@ describe('CursorStore', () => {
     store.close();
   });
 
+  it('round-trips names that need escaping, removal times and nanoseconds with leading zeros, from the journal and from the snapshot', async () => {
+    const dir = tmp();
+    const store = new CursorStore(dir);
+    store.load();
+    const state = new Map<string, CursorEntry>([
+      ['a'.repeat(64), { cursor: { time: t(1_763_900_000, 7), count: 12 }, name: 'shop_"api"\\1\nünï', removedAt: 1_763_900_123_456 }],
+      ['b'.repeat(64), { cursor: { time: t(1_763_900_001, 999_999_999), count: 1 }, name: 'cron' }],
+    ]);
+    store.prepare(state).commit();
+    expect(new CursorStore(dir).load().entries, 'from the journal').toEqual(state);
+    await store.idle();
+    store.writeNow(state);
+    store.close();
+    fs.rmSync(path.join(dir, 'cursors-a'), { force: true });
+    fs.rmSync(path.join(dir, 'cursors-b'), { force: true });
+    expect(new CursorStore(dir).load().entries, 'from the snapshot').toEqual(state);
+  });
+
   it('an entry changed in place (a container seen removed) or moved is written anew, the others as they were', () => {
     const dir = tmp();
     const store = new CursorStore(dir);
