@@ -79,7 +79,7 @@ function runQueueSeconds(pid: number): number {
  * System calls that read and that write (/proc/<pid>/io syscr, syscw), minor page faults (/proc/<pid>/stat) and the main thread's context switches
  * (/proc/<pid>/status): how many times the shipper went to the kernel and gave up its CPU for the lines it shipped.
  */
-function syscallsAndSwitches(pid: number): { reads: number; writes: number; voluntary: number; involuntary: number; minorFaults: number } {
+function procCounters(pid: number): { reads: number; writes: number; voluntary: number; involuntary: number; minorFaults: number } {
   const [reads, writes] = procFields(pid, 'io', ['syscr', 'syscw']);
   const [voluntary, involuntary] = procFields(pid, 'status', ['voluntary_ctxt_switches', 'nonvoluntary_ctxt_switches']);
   return { reads: reads!, writes: writes!, voluntary: voluntary!, involuntary: involuntary!, minorFaults: readProcStat(pid)?.minorFaults ?? NaN };
@@ -251,7 +251,7 @@ async function shipperRun(engine: PrivateEngine, n: number, proto: 'tcp' | 'udp'
   const shipperCpu0 = cpuSeconds(child.pid!);
   const shipperSys0 = systemSeconds(child.pid!);
   const shipperWait0 = runQueueSeconds(child.pid!);
-  const calls0 = syscallsAndSwitches(child.pid!);
+  const calls0 = procCounters(child.pid!);
   const dockerdCpu0 = cpuSeconds(engine.pid);
   const machine0 = machineCpu();
   const byProcess0 = CPU_BY_PROCESS ? cpuByProcessName() : undefined;
@@ -261,8 +261,8 @@ async function shipperRun(engine: PrivateEngine, n: number, proto: 'tcp' | 'udp'
   let machine1: { busy: number; total: number } | undefined;
   let byProcess1: Map<string, number> | undefined;
   let shipperWait1: number | undefined;
-  let calls1: ReturnType<typeof syscallsAndSwitches> | undefined;
-  const s = await settle(r, per * n, 5000, 120_000, () => { machine1 = machineCpu(); shipperWait1 = runQueueSeconds(child.pid!); calls1 = syscallsAndSwitches(child.pid!); if (byProcess0) byProcess1 = cpuByProcessName(); });
+  let calls1: ReturnType<typeof procCounters> | undefined;
+  const s = await settle(r, per * n, 5000, 120_000, () => { machine1 = machineCpu(); shipperWait1 = runQueueSeconds(child.pid!); calls1 = procCounters(child.pid!); if (byProcess0) byProcess1 = cpuByProcessName(); });
   if (byProcess0 && byProcess1) console.error(`  CPU s by process, release to last line: ${cpuByProcessDelta(byProcess0, byProcess1)}`);
   // The profile's sample times are the same monotonic clock in µs: the burst's window in it.
   if (CPU_PROF_DIR) console.error(`  profile window (monotonic µs, release to last line): ${releasedMono}:${releasedMono + BigInt(Math.round((s.last_at * 1000 - releasedAt) * 1000))}`);
@@ -275,7 +275,7 @@ async function shipperRun(engine: PrivateEngine, n: number, proto: 'tcp' | 'udp'
   const shipperWait = (shipperWait1 ?? runQueueSeconds(child.pid!)) - shipperWait0;
   const cpu = shipperCpu + cpuSeconds(engine.pid) - dockerdCpu0;
   const rss = rssMiB(child.pid!);
-  calls1 ??= syscallsAndSwitches(child.pid!);
+  calls1 ??= procCounters(child.pid!);
   const per100k = (x: number) => ((x / Math.max(s.messages, 1)) * 100_000).toFixed(0);
   const calls = `per 100k lines ${per100k(calls1.reads - calls0.reads)} read and ${per100k(calls1.writes - calls0.writes)} write system calls, ${per100k(calls1.minorFaults - calls0.minorFaults)} page faults, main thread gave up its CPU ${per100k(calls1.voluntary - calls0.voluntary)} times and was preempted ${per100k(calls1.involuntary - calls0.involuntary)} times`;
   // When the containers had written everything: what is left after that is the shipper catching up alone.

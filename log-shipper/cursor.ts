@@ -1,4 +1,4 @@
-import { compareTime, formatUnixNano, parseUnixNano, type EngineTime } from './timestamp.js';
+import { compareTime, parseUnixNano, type EngineTime } from './timestamp.js';
 
 /**
  * A position in one container's log: every entry older than `time` is done, plus the first `count` entries that
@@ -8,10 +8,6 @@ import { compareTime, formatUnixNano, parseUnixNano, type EngineTime } from './t
 export interface Cursor {
   time: EngineTime;
   count: number;
-}
-
-export function cursorToJson(c: Cursor): { ts: string; n: number } {
-  return { ts: formatUnixNano(c.time), n: c.count };
 }
 
 export function cursorFromJson(v: unknown): Cursor | undefined {

@@ -388,11 +388,18 @@ export class JsonFileSource {
    * the usual layout go there with their text still escaped; every other entry goes to `emit`.
    */
   readMore(emit: (e: FileEntry) => void, stop?: () => boolean, raw?: RawLineSink): boolean {
+    try {
+      return this.readChunk(emit, stop, raw);
+    } finally {
+      this.giveBackBuffer();
+    }
+  }
+
+  private readChunk(emit: (e: FileEntry) => void, stop: (() => boolean) | undefined, raw: RawLineSink | undefined): boolean {
     if (this.unparsed) {
       const rest = this.unparsed;
       this.unparsed = undefined;
       this.parse(rest, emit, stop, raw);
-      this.giveBackBuffer();
       return true;
     }
     const f = this.current;
@@ -423,15 +430,12 @@ export class JsonFileSource {
       const lastNl = chunk.lastIndexOf(10);
       if (lastNl < 0) {
         this.carry = Buffer.from(chunk);
-        this.giveBackBuffer();
         return true;
       }
       this.carry = Buffer.from(chunk.subarray(lastNl + 1));
       this.parse(chunk.subarray(0, lastNl + 1), emit, stop, raw);
-      this.giveBackBuffer();
       return true;
     }
-    this.giveBackBuffer();
     if (!f.live) {
       this.afterFile(f.ino);
       return true;
@@ -461,8 +465,9 @@ export class JsonFileSource {
   }
 
   /**
-   * Returns the read buffer once nothing points into it: parse copies or decodes every line it hands out (the
-   * arena, strings) and the carry is a copy; only lines left unparsed are a view of it.
+   * Returns the read buffer once nothing points into it (after every readMore, and at close): parse copies or
+   * decodes every line it hands out (the arena, strings) and the carry is a copy; only lines left unparsed are a
+   * view of it.
    */
   private giveBackBuffer(): void {
     const buf = this.buf;

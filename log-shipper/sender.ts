@@ -215,9 +215,10 @@ export class Sender {
 
   private armReplay(): void {
     const now = Date.now();
-    const [replay, older] = partition(this.recent, (r) => now - r.at <= this.opts.replayWindowMs);
-    for (const r of older) releaseAll(r.batch);
-    this.replayBatch = replay.flatMap((r) => r.batch);
+    // Oldest first: what left the window since the last batch is a prefix, released; the rest is sent again.
+    let first = 0;
+    while (first < this.recent.length && now - this.recent[first]!.at > this.opts.replayWindowMs) releaseAll(this.recent[first++]!.batch);
+    this.replayBatch = this.recent.slice(first).flatMap((r) => r.batch);
     this.recent = [];
     this.recentBytes = 0;
     if (this.replayBatch.length > 0) this.log.warn(`the connection broke: sending the last ${this.replayBatch.length} delivered messages again (a receiver that died may not have read them)`);
@@ -227,13 +228,6 @@ export class Sender {
 /** Nothing will read these messages again: their arena slabs may be written again (MessageArena.release). */
 function releaseAll(batch: readonly OutMessage[]): void {
   for (let i = 0; i < batch.length; i++) MessageArena.release(batch[i]!);
-}
-
-function partition<T>(items: readonly T[], test: (item: T) => boolean): [T[], T[]] {
-  const yes: T[] = [];
-  const no: T[] = [];
-  for (const item of items) (test(item) ? yes : no).push(item);
-  return [yes, no];
 }
 
 /** Moves each container's cursor to its last message among messages `from` to `to` - 1 of the batch; returns `cursors`. */

@@ -1,5 +1,5 @@
-// Records real container inspect answers from a private engine into test/fixtures/api/ (the state model's unit
-// tests serve them back through a real HTTP server on a unix socket).
+// Records real container inspect answers and container events from a private engine into test/fixtures/api/ (the
+// state model's unit tests serve them back through a real HTTP server on a unix socket, and feed it the events).
 // Usage: npm run build && node scripts/record-container-fixtures.mjs
 import { writeFileSync } from 'node:fs';
 import { startEngine, ensureBusyboxImage, BUSYBOX_TAG } from '../dist/test/bed/index.js';
@@ -14,6 +14,13 @@ try {
   await engine.docker(['start', id]);
   await engine.docker(['wait', id]);
   save('container-inspect-exited.json', (await engine.api('GET', `/containers/${id}/json`)).body);
+  // The events of a container that exits with code 3, as the events stream delivers them (one JSON object per line).
+  const since = Math.floor(Date.now() / 1000) - 1;
+  const exiting = (await engine.docker(['run', '-d', '--name', 'exit-3', '--network', 'none', BUSYBOX_TAG, 'sh', '-c', 'exit 3'])).stdout.trim();
+  await engine.docker(['wait', exiting]);
+  const filters = encodeURIComponent(JSON.stringify({ container: [exiting] }));
+  const text = String((await engine.api('GET', `/events?since=${since}&until=${Math.floor(Date.now() / 1000) + 1}&filters=${filters}`)).body);
+  save('container-events-exit3.json', text.trim().split('\n').map((line) => JSON.parse(line)));
 } finally {
   await engine.stop();
 }

@@ -436,8 +436,11 @@ describe('Sender: arena slabs written again', () => {
     // The receiver dies holding them (for all the shipper knows, unread) and is away while 200 more are queued:
     // written into the arena while the first 40 wait in the sender's replay window.
     await goDown();
-    push(200);
+    push(100);
+    // The sender finds the receiver gone and keeps what it delivered last for a replay; 100 more are written while
+    // it waits to reconnect.
     await new Promise((r) => setTimeout(r, 400));
+    push(100);
     await listen();
     await pollUntil('the replay and the 200 at the receiver', () => connections.length === 2 && framesOf(connections[1]!).length === 240, 5000, 20);
     expect(framesOf(connections[0]!)).toEqual(upTo(1, 40));

@@ -7,7 +7,7 @@
  *
  * The model talks to the engine through the real DockerAccess, over a unix socket, to an HTTP server that answers
  * each inspect with a recorded engine answer (test/fixtures/api/container-inspect-*.json, recorded by
- * scripts/record-container-fixtures.mjs; version.json and info-worker.json from private engines) when the test says so: the order of answers is what the engine decides
+ * scripts/record-container-fixtures.mjs, as is the die event of container-events-exit3.json; version.json and info-worker.json from private engines) when the test says so: the order of answers is what the engine decides
  * under load and what these tests fix.
  */
 import * as fs from 'node:fs';
@@ -126,14 +126,21 @@ it('keeps the engine up when a reconciliation\'s inspect is held past its timeou
   expect(state.engine.up).toBe(true);
 });
 
+/** The die event the engine sent for a container that exited with code 3 (recorded), addressed to the test's container. */
+const RECORDED_DIE = (() => {
+  const events = JSON.parse(fs.readFileSync(new URL('../fixtures/api/container-events-exit3.json', import.meta.url), 'utf8')) as RawEvent[];
+  const die = events.find((e) => e.Action === 'die')!;
+  return { ...die, id: ID, Actor: { ...die.Actor, ID } } as RawEvent;
+})();
+
 /** A container the model knows as running (its start inspected), then the engine's die event for it. */
-async function runningContainer(): Promise<Awaited<ReturnType<typeof model>> & { die(attrs: Record<string, string>, timeNano: number): void }> {
+async function runningContainer(): Promise<Awaited<ReturnType<typeof model>> & { die(): void }> {
   const m = await model();
   m.event('start');
   await until('the start inspect reached the engine', () => m.engine.held.length === 1, 2000, 5);
   m.engine.held[0]!.answer({ ...EXITED, State: { ...(EXITED.State as object), Status: 'running', Pid: 4242, ExitCode: 0 } });
   await until('the model took the answer', () => m.state.containers.get(ID)?.state === 'running', 2000, 5);
-  const die = (attrs: Record<string, string>, timeNano: number) => (m.state as unknown as { onDockerEvent(ev: RawEvent): void }).onDockerEvent({ Type: 'container', Action: 'die', Actor: { ID, Attributes: attrs }, time: Math.floor(timeNano / 1e9), timeNano } as RawEvent);
+  const die = () => (m.state as unknown as { onDockerEvent(ev: RawEvent): void }).onDockerEvent(RECORDED_DIE);
   return { ...m, die };
 }
 
@@ -141,9 +148,9 @@ it('takes a die from the event (exit code, time, no process) without inspecting 
   const { state, engine, die } = await runningContainer();
   let emitted = 0;
   state.on('containers', () => emitted++);
-  die({ exitCode: '137', name: 'web' }, 1_763_900_000_123_456_789);
+  die();
   const rec = state.containers.get(ID)!;
-  expect({ state: rec.state, exitCode: rec.exitCode, pid: rec.pid, finishedAt: rec.finishedAt }).toEqual({ state: 'exited', exitCode: 137, pid: 0, finishedAt: 1_763_900_000.1234567 });
+  expect({ state: rec.state, exitCode: rec.exitCode, pid: rec.pid, finishedAt: rec.finishedAt }).toEqual({ state: 'exited', exitCode: 3, pid: 0, finishedAt: RECORDED_DIE.timeNano / 1e9 });
   expect(emitted).toBe(1);
   await new Promise((r) => setTimeout(r, 100));
   expect(engine.held, 'calls to the engine after the start inspect').toHaveLength(1);
@@ -155,7 +162,7 @@ it('inspects a die that follows an oom event: only the inspect says the containe
   await until('the oom inspect reached the engine', () => engine.held.length === 2, 2000, 5);
   engine.held[1]!.answer({ ...EXITED, State: { ...(EXITED.State as object), Status: 'running', Pid: 4242 } });
   await until('the oom inspect answered', () => !(state as unknown as { inspecting: Map<string, unknown> }).inspecting.has(ID), 2000, 5);
-  die({ exitCode: '137' }, 1_763_900_001_000_000_000);
+  die();
   await until('the die inspect reached the engine', () => engine.held.length === 3, 2000, 5);
   engine.held[2]!.answer({ ...EXITED, State: { ...(EXITED.State as object), Status: 'exited', OOMKilled: true, ExitCode: 137 } });
   await until('the model took the die inspect', () => state.containers.get(ID)?.oomKilled === true, 2000, 5);
