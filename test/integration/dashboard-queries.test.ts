@@ -79,6 +79,9 @@ function blockDevice(): string {
 }
 
 function daemon(cmd: string, args: string[], log: string): ChildProcess {
+  // A missing binary is a set-up fault: say which package, not an uncaught spawn ENOENT after the suite ran.
+  const onPath = (process.env.PATH ?? '').split(':').some((dir) => fs.existsSync(path.join(dir, cmd)));
+  if (!onPath) throw new Error(`${cmd} is not installed: run scripts/ensure-test-deps.sh (Debian package ${cmd}, listed in scripts/test-packages.txt)`);
   const out = fs.openSync(log, 'a');
   const child = spawn(cmd, args, { stdio: ['ignore', out, out] });
   fs.closeSync(out);
