@@ -15,7 +15,7 @@
  *   SWARMWATCH_BENCH_CPU_PROF=DIR …   (a V8 CPU profile of each run of ours)
  *   SWARMWATCH_BENCH_SHIPPER_ROOT=/path/to/other/checkout …   (run that build's shipper as ours: A/B of two builds)
  *   SWARMWATCH_BENCH_WARM_LINES=0 …   (no warm-up: measure a shipper that has just started; default 20,000 lines)
- *   SWARMWATCH_BENCH_CPU_BY_PROCESS=1 …   (CPU seconds per process name from release to the last line, runs of ours)
+ *   SWARMWATCH_BENCH_CPU_BY_PROCESS=1 …   (CPU seconds per process name, runs of ours, and per cgroup, every run, from release to the last line)
  *   SWARMWATCH_BENCH_CGROUPS=flat …   (every process in the cgroup it was started in, not placed as systemd would: unit-cgroups.ts)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -29,7 +29,7 @@ import { GelfEncoder } from '../log-shipper/gelf-message.js';
 import { parseEngineTime, toSeconds } from '../log-shipper/timestamp.js';
 import { startGelfReceiver, type GelfReceiver } from '../test/receivers/gelf-receiver.js';
 import { shippedNodeFlags } from './shipped-node-flags.js';
-import { CGROUP_LAYOUT, placeEngineLikeSystemd, placeInUnit } from './unit-cgroups.js';
+import { CGROUP_LAYOUT, cpuUsageByUnit, placeEngineLikeSystemd, placeInUnit } from './unit-cgroups.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const IMAGE = 'swarmwatch-test/busybox:1';
@@ -93,7 +93,8 @@ function procFields(pid: number, file: 'status' | 'io', names: string[]): number
 
 /**
  * SWARMWATCH_BENCH_CPU_BY_PROCESS=1: CPU seconds per process name (live processes, with what they reaped from
- * exited children) from release to the last line of each run of ours: who the shipper shares the cores with.
+ * exited children) from release to the last line of each run of ours, and per cgroup (unit-cgroups.ts cpuUsageByUnit)
+ * for every run: who the shipper shares the cores with.
  */
 const CPU_BY_PROCESS = process.env.SWARMWATCH_BENCH_CPU_BY_PROCESS === '1';
 function cpuByProcessName(): Map<string, number> {
@@ -104,6 +105,11 @@ function cpuByProcessName(): Map<string, number> {
     if (st) out.set(st.name, (out.get(st.name) ?? 0) + (st.utime + st.stime + st.cutime + st.cstime) / CLK_TCK);
   }
   return out;
+}
+
+/** With CPU_BY_PROCESS, the CPU seconds of each unit, the containers and the rest of the machine between two readings. */
+function printCpuByUnit(before: Map<string, number> | undefined, after: Map<string, number> | undefined): void {
+  if (before && after && after.size > 0) console.error(`  CPU s by cgroup, release to the poll that saw the last line (≤ 200 ms after it): ${cpuByProcessDelta(before, after)}`);
 }
 
 function cpuByProcessDelta(before: Map<string, number>, after: Map<string, number>): string {
@@ -255,15 +261,19 @@ async function shipperRun(engine: PrivateEngine, n: number, proto: 'tcp' | 'udp'
   const dockerdCpu0 = cpuSeconds(engine.pid);
   const machine0 = machineCpu();
   const byProcess0 = CPU_BY_PROCESS ? cpuByProcessName() : undefined;
+  const byUnit0 = CPU_BY_PROCESS ? cpuUsageByUnit(engine.cgroupParent) : undefined;
   start.release();
   const releasedAt = Date.now();
   const releasedMono = process.hrtime.bigint() / 1000n;
   let machine1: { busy: number; total: number } | undefined;
   let byProcess1: Map<string, number> | undefined;
+  let byUnit1: Map<string, number> | undefined;
   let shipperWait1: number | undefined;
   let calls1: ReturnType<typeof procCounters> | undefined;
-  const s = await settle(r, per * n, 5000, 120_000, () => { machine1 = machineCpu(); shipperWait1 = runQueueSeconds(child.pid!); calls1 = procCounters(child.pid!); if (byProcess0) byProcess1 = cpuByProcessName(); });
-  if (byProcess0 && byProcess1) console.error(`  CPU s by process, release to last line: ${cpuByProcessDelta(byProcess0, byProcess1)}`);
+  const s = await settle(r, per * n, 5000, 120_000, () => { machine1 = machineCpu(); shipperWait1 = runQueueSeconds(child.pid!); calls1 = procCounters(child.pid!); if (byProcess0) { byProcess1 = cpuByProcessName(); byUnit1 = cpuUsageByUnit(engine.cgroupParent); } });
+  // Per process counts what each reaped (cutime): a shim carries its container's CPU, init the shims'.
+  if (byProcess0 && byProcess1) console.error(`  CPU s by process (with what each reaped), release to last line: ${cpuByProcessDelta(byProcess0, byProcess1)}`);
+  printCpuByUnit(byUnit0, byUnit1);
   // The profile's sample times are the same monotonic clock in µs: the burst's window in it.
   if (CPU_PROF_DIR) console.error(`  profile window (monotonic µs, release to last line): ${releasedMono}:${releasedMono + BigInt(Math.round((s.last_at * 1000 - releasedAt) * 1000))}`);
   machine1 ??= machineCpu();
@@ -314,12 +324,15 @@ async function driverRun(engine: PrivateEngine, n: number, proto: 'tcp' | 'udp',
   if (proto === 'udp') opts.push('--log-opt', `gelf-compression-type=${compression}`);
   let dockerd0 = 0;
   let dockerd1: number | undefined;
-  const beforeRelease = () => { dockerd0 = cpuSeconds(engine.pid); };
+  let byUnit0: Map<string, number> | undefined;
+  let byUnit1: Map<string, number> | undefined;
+  const beforeRelease = () => { dockerd0 = cpuSeconds(engine.pid); if (CPU_BY_PROCESS) byUnit0 = cpuUsageByUnit(engine.cgroupParent); };
   // Containers that stay up do not exit: the run ends when the receiver has every line.
   const { names, releasedAt } = stayUp
     ? await startAndRelease(engine, prefix, n, per, beforeRelease, opts, true)
     : await runToExit(engine, prefix, n, per, beforeRelease, opts);
-  const s = await settle(r, per * n, 3000, 60_000, () => { dockerd1 = cpuSeconds(engine.pid); });
+  const s = await settle(r, per * n, 3000, 60_000, () => { dockerd1 = cpuSeconds(engine.pid); if (byUnit0) byUnit1 = cpuUsageByUnit(engine.cgroupParent); });
+  printCpuByUnit(byUnit0, byUnit1);
   const cpu = (dockerd1 ?? cpuSeconds(engine.pid)) - dockerd0;
   await r.stop();
   const lost = per * n - s.messages;

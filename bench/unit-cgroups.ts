@@ -15,10 +15,13 @@ import type { PrivateEngine } from '../test/bed/index.js';
 /** SWARMWATCH_BENCH_CGROUPS: "units" (default) places dockerd, containerd and the shipper as systemd would; "flat" leaves every process where it was started. */
 export const CGROUP_LAYOUT: 'units' | 'flat' = process.env.SWARMWATCH_BENCH_CGROUPS === 'flat' ? 'flat' : 'units';
 
-/** The directory of the CPU controller's hierarchy (the exporter's layout detection): v1's cpu mount, or the v2 root. */
-function cpuHierarchy(): { root: string; v2: boolean } {
+/**
+ * The directory of the CPU controller's hierarchy (the exporter's layout detection): v1's cpu mount, or the v2
+ * root; on v1, `acct` is the cpuacct mount when it is a hierarchy of its own (usage is read there).
+ */
+function cpuHierarchy(): { root: string; v2: boolean; acct?: string } {
   const layout = detectLayout();
-  if (layout.v1.cpu) return { root: layout.v1.cpu, v2: false };
+  if (layout.v1.cpu) return { root: layout.v1.cpu, v2: false, acct: layout.v1.cpuacct !== layout.v1.cpu ? layout.v1.cpuacct : undefined };
   if (layout.mode === 'v2') return { root: layout.root, v2: true };
   throw new Error(`no CPU controller under ${layout.root} (cgroup ${layout.mode}): run the bench with SWARMWATCH_BENCH_CGROUPS=flat`);
 }
@@ -28,7 +31,8 @@ function cpuHierarchy(): { root: string; v2: boolean } {
  * processes it starts later are born there, as containerd's shims are.
  */
 export function placeInUnit(parent: string, unit: string, pid: number): void {
-  const { root, v2 } = cpuHierarchy();
+  const { root, v2, acct } = cpuHierarchy();
+  if (acct) moveInto(path.join(acct, parent, unit), pid); // so that cpuUsageByUnit sees the unit's CPU
   const dir = path.join(root, parent, unit);
   fs.mkdirSync(dir, { recursive: true });
   if (v2) {
@@ -40,11 +44,52 @@ export function placeInUnit(parent: string, unit: string, pid: number): void {
       try { fs.writeFileSync(path.join(at, 'cgroup.subtree_control'), '+cpu'); } catch { /* enabled already, or not ours to change */ }
     }
   }
+  moveInto(dir, pid);
+}
+
+function moveInto(dir: string, pid: number): void {
+  fs.mkdirSync(dir, { recursive: true });
   try {
     fs.writeFileSync(path.join(dir, 'cgroup.procs'), String(pid));
   } catch (err) {
     throw new Error(`cannot move process ${pid} into ${dir}: ${(err as Error).message}; run the bench with SWARMWATCH_BENCH_CGROUPS=flat to leave processes where they start`);
   }
+}
+
+/**
+ * CPU seconds used so far by each unit directly below `parent`, by the containers (`containers`: the rest of
+ * `parent`, those already removed included), and by the whole machine outside `parent` (`outside`: the receiver,
+ * kernel threads, this bench). Empty with the flat layout (nothing was placed).
+ */
+export function cpuUsageByUnit(parent: string): Map<string, number> {
+  const out = new Map<string, number>();
+  if (CGROUP_LAYOUT !== 'units') return out;
+  const { root, v2, acct } = cpuHierarchy();
+  const base = path.join(acct ?? root, parent);
+  const usage = (dir: string): number => {
+    try {
+      if (!v2) return Number(fs.readFileSync(path.join(dir, 'cpuacct.usage'), 'utf8')) / 1e9;
+      const m = /^usage_usec (\d+)/m.exec(fs.readFileSync(path.join(dir, 'cpu.stat'), 'utf8'));
+      return m ? Number(m[1]) / 1e6 : 0;
+    } catch { return 0; }
+  };
+  let entries: fs.Dirent[] = [];
+  try { entries = fs.readdirSync(base, { withFileTypes: true }); } catch { return out; }
+  // Usage is hierarchical: the parent's includes the cgroups removed since (exited containers).
+  const inParent = usage(base);
+  let units = 0;
+  for (const e of entries) {
+    if (!e.isDirectory() || /^[0-9a-f]{64}$/.test(e.name)) continue;
+    const u = usage(path.join(base, e.name));
+    units += u;
+    out.set(e.name, u);
+  }
+  out.set('containers', inParent - units);
+  const machine = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  // Busy = all but idle and iowait, in USER_HZ (100 per second).
+  const busy = (machine.reduce((a, b) => a + b, 0) - machine[3]! - (machine[4] ?? 0)) / 100;
+  out.set('outside', busy - inParent);
+  return out;
 }
 
 /** dockerd in docker.service, containerd in containerd.service (its shims are born there), as Debian's units run them. */
