@@ -29,7 +29,7 @@ import { GelfEncoder } from '../log-shipper/gelf-message.js';
 import { parseEngineTime, toSeconds } from '../log-shipper/timestamp.js';
 import { startGelfReceiver, type GelfReceiver } from '../test/receivers/gelf-receiver.js';
 import { shippedNodeFlags } from './shipped-node-flags.js';
-import { CGROUP_LAYOUT, cpuUsageByUnit, placeEngineLikeSystemd, placeInUnit } from './unit-cgroups.js';
+import { CGROUP_LAYOUT, cpuUsageByUnit, machineCpu, placeEngineLikeSystemd, placeInUnit } from './unit-cgroups.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const IMAGE = 'swarmwatch-test/busybox:1';
@@ -107,22 +107,14 @@ function cpuByProcessName(): Map<string, number> {
   return out;
 }
 
-/** With CPU_BY_PROCESS, the CPU seconds of each unit, the containers and the rest of the machine between two readings. */
-function printCpuByUnit(before: Map<string, number> | undefined, after: Map<string, number> | undefined): void {
-  if (before && after && after.size > 0) console.error(`  CPU s by cgroup, release to the poll that saw the last line (≤ 200 ms after it): ${cpuByProcessDelta(before, after)}`);
+/** With CPU_BY_PROCESS, the CPU seconds of each unit, the containers and the rest of the machine between two readings (`span`: which). */
+function printCpuByUnit(span: string, before: Map<string, number> | undefined, after: Map<string, number> | undefined): void {
+  if (before && after && after.size > 0) console.error(`  CPU s by cgroup, ${span}: ${cpuByProcessDelta(before, after)}`);
 }
 
 function cpuByProcessDelta(before: Map<string, number>, after: Map<string, number>): string {
   return [...after].map(([k, v]) => [k, v - (before.get(k) ?? 0)] as const).filter(([, v]) => v >= 0.02).sort((a, b) => b[1] - a[1])
     .map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ');
-}
-
-/** Busy and total CPU seconds of the whole machine (all cores), from /proc/stat. */
-function machineCpu(): { busy: number; total: number } {
-  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-  const total = f.reduce((a, b) => a + b, 0);
-  const idle = f[3]! + (f[4] ?? 0);
-  return { busy: (total - idle) / CLK_TCK, total: total / CLK_TCK };
 }
 
 function rssMiB(pid: number): number {
@@ -273,7 +265,7 @@ async function shipperRun(engine: PrivateEngine, n: number, proto: 'tcp' | 'udp'
   const s = await settle(r, per * n, 5000, 120_000, () => { machine1 = machineCpu(); shipperWait1 = runQueueSeconds(child.pid!); calls1 = procCounters(child.pid!); if (byProcess0) { byProcess1 = cpuByProcessName(); byUnit1 = cpuUsageByUnit(engine.cgroupParent); } });
   // Per process counts what each reaped (cutime): a shim carries its container's CPU, init the shims'.
   if (byProcess0 && byProcess1) console.error(`  CPU s by process (with what each reaped), release to last line: ${cpuByProcessDelta(byProcess0, byProcess1)}`);
-  printCpuByUnit(byUnit0, byUnit1);
+  printCpuByUnit('release to the poll that saw the last line (≤ 200 ms after it)', byUnit0, byUnit1);
   // The profile's sample times are the same monotonic clock in µs: the burst's window in it.
   if (CPU_PROF_DIR) console.error(`  profile window (monotonic µs, release to last line): ${releasedMono}:${releasedMono + BigInt(Math.round((s.last_at * 1000 - releasedAt) * 1000))}`);
   machine1 ??= machineCpu();
@@ -332,7 +324,8 @@ async function driverRun(engine: PrivateEngine, n: number, proto: 'tcp' | 'udp',
     ? await startAndRelease(engine, prefix, n, per, beforeRelease, opts, true)
     : await runToExit(engine, prefix, n, per, beforeRelease, opts);
   const s = await settle(r, per * n, 3000, 60_000, () => { dockerd1 = cpuSeconds(engine.pid); if (byUnit0) byUnit1 = cpuUsageByUnit(engine.cgroupParent); });
-  printCpuByUnit(byUnit0, byUnit1);
+  // The driver's run waits for its containers to exit before it polls the receiver: their teardown is in the span.
+  printCpuByUnit(stayUp ? 'release to the poll that saw the last line (≤ 200 ms after it)' : 'release to after every container exited', byUnit0, byUnit1);
   const cpu = (dockerd1 ?? cpuSeconds(engine.pid)) - dockerd0;
   await r.stop();
   const lost = per * n - s.messages;

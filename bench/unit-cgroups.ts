@@ -85,11 +85,16 @@ export function cpuUsageByUnit(parent: string): Map<string, number> {
     out.set(e.name, u);
   }
   out.set('containers', inParent - units);
-  const machine = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-  // Busy = all but idle and iowait, in USER_HZ (100 per second).
-  const busy = (machine.reduce((a, b) => a + b, 0) - machine[3]! - (machine[4] ?? 0)) / 100;
-  out.set('outside', busy - inParent);
+  out.set('outside', machineCpu().busy - inParent);
   return out;
+}
+
+/** Busy (all but idle and iowait) and total CPU seconds of the whole machine, all cores, from /proc/stat (USER_HZ = 100). */
+export function machineCpu(): { busy: number; total: number } {
+  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const total = f.reduce((a, b) => a + b, 0);
+  const idle = f[3]! + (f[4] ?? 0);
+  return { busy: (total - idle) / 100, total: total / 100 };
 }
 
 /** dockerd in docker.service, containerd in containerd.service (its shims are born there), as Debian's units run them. */
