@@ -24,7 +24,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import gelfPro from 'gelf-pro';
-import { ensureBusyboxImage, readProcStat, startEngine, type PrivateEngine } from '../test/bed/index.js';
+import { CLOCK_TICKS_PER_SECOND, ensureBusyboxImage, readProcStat, startEngine, type PrivateEngine } from '../test/bed/index.js';
 import { GelfEncoder } from '../log-shipper/gelf-message.js';
 import { parseEngineTime, toSeconds } from '../log-shipper/timestamp.js';
 import { startGelfReceiver, type GelfReceiver } from '../test/receivers/gelf-receiver.js';
@@ -35,7 +35,6 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const IMAGE = 'swarmwatch-test/busybox:1';
 const LINES = Number(process.env.SWARMWATCH_BENCH_LINES ?? 100_000);
 const DRIVER_GZIP_LINES = Number(process.env.SWARMWATCH_BENCH_GZIP_LINES ?? 10_000);
-const CLK_TCK = 100;
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-shipper-bench-'));
 
 interface Stats { messages: number; bytes: number; first_at: number; last_at: number; timeline?: [number, number][] }
@@ -50,7 +49,7 @@ function receiver(proto: 'tcp' | 'udp', wantedPort = 0): Promise<GelfReceiver> {
 function procTimes(pid: number): { user: number; system: number } {
   const st = readProcStat(pid);
   if (!st) throw new Error(`process ${pid} is gone: no /proc/${pid}/stat`);
-  return { user: st.utime / CLK_TCK, system: st.stime / CLK_TCK };
+  return { user: st.utime / CLOCK_TICKS_PER_SECOND, system: st.stime / CLOCK_TICKS_PER_SECOND };
 }
 
 function cpuSeconds(pid: number): number {
@@ -102,7 +101,7 @@ function cpuByProcessName(): Map<string, number> {
   for (const pid of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(pid)) continue;
     const st = readProcStat(Number(pid)); // undefined: exited meanwhile
-    if (st) out.set(st.name, (out.get(st.name) ?? 0) + (st.utime + st.stime + st.cutime + st.cstime) / CLK_TCK);
+    if (st) out.set(st.name, (out.get(st.name) ?? 0) + (st.utime + st.stime + st.cutime + st.cstime) / CLOCK_TICKS_PER_SECOND);
   }
   return out;
 }

@@ -10,7 +10,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { detectLayout } from '../exporter/cgroup/layout.js';
-import type { PrivateEngine } from '../test/bed/index.js';
+import { CLOCK_TICKS_PER_SECOND, type PrivateEngine } from '../test/bed/index.js';
 
 /** SWARMWATCH_BENCH_CGROUPS: "units" (default) places dockerd, containerd and the shipper as systemd would; "flat" leaves every process where it was started. */
 export const CGROUP_LAYOUT: 'units' | 'flat' = process.env.SWARMWATCH_BENCH_CGROUPS === 'flat' ? 'flat' : 'units';
@@ -89,12 +89,12 @@ export function cpuUsageByUnit(parent: string): Map<string, number> {
   return out;
 }
 
-/** Busy (all but idle and iowait) and total CPU seconds of the whole machine, all cores, from /proc/stat (USER_HZ = 100). */
+/** Busy (all but idle and iowait) and total CPU seconds of the whole machine, all cores, from /proc/stat. */
 export function machineCpu(): { busy: number; total: number } {
   const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
   const total = f.reduce((a, b) => a + b, 0);
   const idle = f[3]! + (f[4] ?? 0);
-  return { busy: (total - idle) / 100, total: total / 100 };
+  return { busy: (total - idle) / CLOCK_TICKS_PER_SECOND, total: total / CLOCK_TICKS_PER_SECOND };
 }
 
 /** dockerd in docker.service, containerd in containerd.service (its shims are born there), as Debian's units run them. */

@@ -7,4 +7,4 @@ export * from './engine.js';
 export * from './image.js';
 export * from './stale.js';
 export * from './swarm.js';
-export { BED_ROOT, BedError, isAlive, readProcStat, sleep, waitFor, type ProcStat, type RunResult, type Truthy, type WaitOptions } from './util.js';
+export { BED_ROOT, BedError, CLOCK_TICKS_PER_SECOND, isAlive, readProcStat, sleep, waitFor, type ProcStat, type RunResult, type Truthy, type WaitOptions } from './util.js';

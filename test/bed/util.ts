@@ -156,6 +156,9 @@ export interface ProcStat {
   minorFaults: number;
 }
 
+/** USER_HZ: the unit of ProcStat's tick fields and of /proc/stat's CPU times (100 on every Linux ABI Node runs on). */
+export const CLOCK_TICKS_PER_SECOND = 100;
+
 export function readProcStat(pid: number): ProcStat | undefined {
   try {
     const text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
