@@ -80,21 +80,27 @@ export function messageText(m: OutMessage): string {
  * readers then pause their engine stream until 'drain' (half of it). Nothing is ever dropped here: the engine's
  * log file holds what we do not read.
  */
-export class DeliveryQueue extends EventEmitter<{ drain: []; data: [] }> {
+export class DeliveryQueue extends EventEmitter<{ drain: []; data: []; ready: [] }> {
   private items: (OutMessage | undefined)[] = [];
   private head = 0;
   private bytesQueued = 0;
   private waiting = false;
 
-  constructor(readonly highWaterBytes: number) {
+  /**
+   * `readyBytes`: 'ready' is emitted when a push takes the queue from below this to at least this (a sender waiting
+   * for more than a small batch wakes then); 'data' when a push makes an empty queue non-empty.
+   */
+  constructor(readonly highWaterBytes: number, readonly readyBytes = Infinity) {
     super();
     this.setMaxListeners(0);
   }
 
   push(m: OutMessage): boolean {
     this.items.push(m);
+    const before = this.bytesQueued;
     this.bytesQueued += m.bytes;
     if (this.items.length - this.head === 1) this.emit('data');
+    if (before < this.readyBytes && this.bytesQueued >= this.readyBytes) this.emit('ready');
     const ok = this.bytesQueued < this.highWaterBytes;
     if (!ok) this.waiting = true;
     return ok;

@@ -9,6 +9,12 @@ import type { Transport } from './transport/transport.js';
 
 export interface SenderOptions {
   batchBytes: number;
+  /**
+   * A batch of less than half `batchBytes` that follows another such batch leaves at most once per this many ms (the
+   * first after a quiet spell, and the tail of a burst, at once): a steady trickle from many containers goes out in
+   * a few writes and cursor commits, not one per line.
+   */
+  batchWaitMs: number;
   reconnectMaxDelayMs: number;
   /**
    * After a stream connection breaks, batches delivered this recently are sent again: the kernel accepted them,
@@ -36,6 +42,9 @@ export class Sender {
   private failingSince?: number;
   private recent: { at: number; bytes: number; batch: readonly OutMessage[] }[] = [];
   private recentBytes = 0;
+  /** When the last batch was taken (Date.now()), and whether it held less than half of batchBytes. */
+  private lastBatchAt = 0;
+  private lastBatchSmall = true;
 
   constructor(
     private readonly queue: DeliveryQueue,
@@ -50,6 +59,8 @@ export class Sender {
 
   start(): void {
     this.queue.on('data', () => this.wake?.());
+    // Half a batch queued while the sender waits out batchWaitMs: it goes now.
+    this.queue.on('ready', () => this.wake?.());
     this.running ??= this.loop();
   }
 
@@ -80,10 +91,18 @@ export class Sender {
         await this.pause(1000);
         continue;
       }
-      // Less than half a batch waiting: readers between chunks get one event-loop turn to add to it first, so that
-      // 50 readers each adding a chunk make one batch (one write, one cursor commit), not 50.
-      if (this.queue.bytes < this.opts.batchBytes / 2) await new Promise((resolve) => setImmediate(resolve));
+      if (this.queue.bytes < this.opts.batchBytes / 2) {
+        const wait = this.lastBatchAt + this.opts.batchWaitMs - Date.now();
+        // A small batch right after another small one (a trickle): more lines join it until batchWaitMs has passed
+        // since that one or half a batch is queued. Not after a large one: the tail of a burst leaves at once.
+        // Otherwise readers between chunks get one event-loop turn to add to it first, so that 50 readers each
+        // adding a chunk make one batch (one write, one cursor commit), not 50.
+        if (wait > 0 && this.lastBatchSmall) await this.pause(wait);
+        else await new Promise((resolve) => setImmediate(resolve));
+      }
       this.idle = false;
+      this.lastBatchAt = Date.now();
+      this.lastBatchSmall = this.queue.bytes < this.opts.batchBytes / 2;
       const batch = this.queue.peek(this.opts.batchBytes);
       const next = advanceCursors(new Map(this.cursors), batch, 0, batch.length);
       // Serialized before the send, so that once the kernel holds the batch only the journal write is left.

@@ -39,6 +39,7 @@ export interface ShipperSettings {
   writeTimeoutMs: number;
   bufferBytes: number;
   batchBytes: number;
+  batchWaitMs: number;
   tagTemplate: string;
   labels: string[];
   labelsRegex?: RegExp;
@@ -136,6 +137,7 @@ export function settingsFrom(config: Config): ShipperSettings | undefined {
     writeTimeoutMs: config.duration('shipper.write-timeout'),
     bufferBytes: config.int('shipper.buffer-size'),
     batchBytes: config.int('shipper.batch-size'),
+    batchWaitMs: config.duration('shipper.batch-wait'),
     tagTemplate: config.str('shipper.tag'),
     labels: config.list('shipper.labels'),
     labelsRegex: regexOption(config, 'shipper.labels-regex'),

@@ -84,7 +84,7 @@ export class LogShipper implements Component {
     this.log = ctx.log.child('log-shipper');
     this.metrics = new ShipperMetrics(ctx.registry);
     this.store = new CursorStore(settings.stateDir, (err) => this.cursorWriteFailed(err));
-    this.queue = new DeliveryQueue(settings.bufferBytes);
+    this.queue = new DeliveryQueue(settings.bufferBytes, settings.batchBytes / 2);
     this.metrics.queuedBytes = () => this.queue.bytes;
   }
 
@@ -105,7 +105,7 @@ export class LogShipper implements Component {
     };
     this.transport = createTransport(this.settings, hooks, this.log);
     this.sender = new Sender(this.queue, this.transport, this.store, this.cursors, this.metrics, this.log, {
-      batchBytes: this.settings.batchBytes, reconnectMaxDelayMs: this.settings.reconnectMaxDelayMs, replayWindowMs: 1000, replayMaxBytes: 4 * 1048576,
+      batchBytes: this.settings.batchBytes, batchWaitMs: this.settings.batchWaitMs, reconnectMaxDelayMs: this.settings.reconnectMaxDelayMs, replayWindowMs: 1000, replayMaxBytes: 4 * 1048576,
     });
     this.sender.start();
     this.ctx.state.on('containers', this.onContainers);

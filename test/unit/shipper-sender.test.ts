@@ -73,17 +73,17 @@ afterEach(async () => {
  * A started Sender over a real TCP connection to 127.0.0.1:`port`, with a cursor store in a temp dir and an unbounded
  * queue; all of it closed after the test.
  */
-function senderTo(port: number, batchBytes: number): { queue: DeliveryQueue; sender: Sender } {
+function senderTo(port: number, batchBytes: number, batchWaitMs = 0): { queue: DeliveryQueue; sender: Sender } {
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-sender-state-'));
   cleanups.push(() => fs.rmSync(stateDir, { recursive: true, force: true }));
   const log = createLogger('test').child('log-shipper');
   const store = new CursorStore(stateDir);
   cleanups.push(async () => { await store.idle(); store.close(); });
-  const queue = new DeliveryQueue(64 * 1048576);
+  const queue = new DeliveryQueue(64 * 1048576, batchBytes / 2);
   const transport = new StreamTransport({ destination: { scheme: 'tcp', host: '127.0.0.1', port, url: `tcp://127.0.0.1:${port}` }, writeTimeoutMs: 5000, resolveIntervalMs: 60_000 },
     { onReconnect: () => undefined, onTruncated: () => undefined }, log);
   cleanups.push(() => transport.close());
-  const sender = new Sender(queue, transport, store, store.load().entries, new ShipperMetrics(new Registry()), log, { batchBytes, reconnectMaxDelayMs: 1000, replayWindowMs: 1000, replayMaxBytes: 1048576 });
+  const sender = new Sender(queue, transport, store, store.load().entries, new ShipperMetrics(new Registry()), log, { batchBytes, batchWaitMs, reconnectMaxDelayMs: 1000, replayWindowMs: 1000, replayMaxBytes: 1048576 });
   cleanups.push(() => sender.stop(0));
   sender.start();
   return { queue, sender };
@@ -273,7 +273,7 @@ describe('Sender: kill -9 while a receiver is slow', () => {
     }, { onReconnect: () => undefined, onTruncated: () => undefined }, log);
     cleanups.push(() => transport.close());
     const sender = new Sender(queue, transport, store, cursors, metrics, log, {
-      batchBytes: opts.batchBytes, reconnectMaxDelayMs: 1000, replayWindowMs: 1000, replayMaxBytes: 4 * 1048576,
+      batchBytes: opts.batchBytes, batchWaitMs: 0, reconnectMaxDelayMs: 1000, replayWindowMs: 1000, replayMaxBytes: 4 * 1048576,
     });
     const connection = () => (transport as unknown as { socket?: net.Socket }).socket;
     // A sender stuck in a write ends only with its connection (the write timeout is longer than the test).
@@ -381,6 +381,126 @@ describe('Sender: its turn in a burst', () => {
     await pollUntil('the sender idle again', () => queue.length === 0, 5000, 20);
     await new Promise((r) => setTimeout(r, 20));
     await queueBatchAndSeeItTaken('before the sender woke');
+  });
+});
+
+describe('Sender: a steady trickle (shipper.batch-wait)', () => {
+
+  /**
+   * A receiver that notes when each null-terminated message arrives and how many reads brought them (on loopback
+   * with TCP_NODELAY a small write arrives as one read: reads stand for the sender's writes).
+   */
+  async function arrivalReceiver(): Promise<{ port: number; arrivals: number[]; reads: () => number }> {
+    const arrivals: number[] = [];
+    let reads = 0;
+    const sockets = new Set<net.Socket>();
+    const server = net.createServer((s) => {
+      sockets.add(s);
+      s.on('data', (d: Buffer) => {
+        reads++;
+        const now = performance.now();
+        for (const b of d) if (b === 0) arrivals.push(now);
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    cleanups.push(() => new Promise<void>((r) => { for (const s of sockets) s.destroy(); server.close(() => r()); }));
+    return { port: (server.address() as net.AddressInfo).port, arrivals, reads: () => reads };
+  }
+
+  /** Queues one ≈ 250-byte message every `everyMs` for `count` messages; resolves with when each was queued. */
+  async function trickle(queue: DeliveryQueue, count: number, everyMs: number, firstSeq = 0): Promise<number[]> {
+    const arena = new MessageArena();
+    const encoder = new GelfEncoder({ _container_id: 'd'.repeat(64) }, 'node-1');
+    const origin = { containerId: 'd'.repeat(64), containerName: 'trickle', service: '' };
+    const queuedAt: number[] = [];
+    for (let i = 1; i <= count; i++) {
+      const seq = firstSeq + i;
+      const src = Buffer.from(`line ${seq} ${'x'.repeat(200)}`);
+      const cursor: Cursor = { time: { sec: 1_700_000_000, nsec: seq }, count: 1 };
+      queuedAt.push(performance.now());
+      queue.push(arenaMessage(arena, encoder, origin, src, 0, src.length, 6, cursor.time, cursor));
+      if (i < count) await new Promise((r) => setTimeout(r, everyMs));
+    }
+    return queuedAt;
+  }
+
+  it('sends a line every 10 ms in about one write per batch-wait, no line later than it allows, and the first line after a quiet spell at once', async () => {
+    const waitMs = 200;
+    const rx = await arrivalReceiver();
+    const { queue } = senderTo(rx.port, DEFAULT_BATCH_BYTES, waitMs);
+    const queuedAt = await trickle(queue, 100, 10);
+    await pollUntil('100 lines at the receiver', () => rx.arrivals.length === 100, 5000, 10);
+    const delays = rx.arrivals.map((t, i) => t - queuedAt[i]!);
+    // The first line: nothing was sent before it, so it leaves at once.
+    expect(delays[0], 'first line, ms').toBeLessThan(50);
+    // ≈ 1 s of lines at one write per 200 ms: about 6 writes (the first line's alone), never 100.
+    expect(rx.reads(), 'reads at the receiver (one per write)').toBeLessThanOrEqual(12);
+    expect(Math.max(...delays), 'longest wait of a line, ms').toBeLessThan(waitMs + 100);
+    // Quiet for longer than batch-wait: the next line leaves at once again.
+    await new Promise((r) => setTimeout(r, waitMs + 100));
+    const [again] = await trickle(queue, 1, 0, 100);
+    await pollUntil('the line after the quiet spell', () => rx.arrivals.length === 101, 5000, 5);
+    expect(rx.arrivals[100]! - again!, 'line after a quiet spell, ms').toBeLessThan(50);
+  });
+
+  it('with batch-wait 0 writes each of those lines on its own', async () => {
+    const rx = await arrivalReceiver();
+    const { queue } = senderTo(rx.port, DEFAULT_BATCH_BYTES, 0);
+    await trickle(queue, 100, 10);
+    await pollUntil('100 lines at the receiver', () => rx.arrivals.length === 100, 5000, 10);
+    expect(rx.reads(), 'reads at the receiver').toBeGreaterThan(50);
+  });
+
+  it('does not wait out batch-wait once half a batch is queued', async () => {
+    const rx = await arrivalReceiver();
+    const batchBytes = 64 * 1024;
+    const { queue } = senderTo(rx.port, batchBytes, 5000);
+    // One line goes at once and starts the 5 s wait; a second one waits for it.
+    await trickle(queue, 1, 0);
+    await pollUntil('the first line', () => rx.arrivals.length === 1, 5000, 5);
+    await trickle(queue, 1, 0, 1);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(rx.arrivals.length, 'the second line waits').toBe(1);
+    // Half a batch queued while the sender waits: it leaves with the second line, without waiting the rest.
+    const start = performance.now();
+    const arena = new MessageArena();
+    const encoder = new GelfEncoder({ _container_id: 'd'.repeat(64) }, 'node-1');
+    const origin = { containerId: 'd'.repeat(64), containerName: 'trickle', service: '' };
+    let seq = 2;
+    while (queue.bytes < batchBytes / 2) {
+      seq++;
+      const src = Buffer.from(`line ${seq} ${'x'.repeat(200)}`);
+      const cursor: Cursor = { time: { sec: 1_700_000_000, nsec: seq }, count: 1 };
+      queue.push(arenaMessage(arena, encoder, origin, src, 0, src.length, 6, cursor.time, cursor));
+    }
+    await pollUntil('half a batch at the receiver', () => rx.arrivals.length === seq, 4000, 5);
+    expect(performance.now() - start, 'ms until half a batch arrived').toBeLessThan(1000);
+  });
+
+  it('sends the tail of a burst at once: a small batch after a large one does not wait', async () => {
+    const rx = await arrivalReceiver();
+    const batchBytes = 64 * 1024;
+    const { queue } = senderTo(rx.port, batchBytes, 5000);
+    const arena = new MessageArena();
+    const encoder = new GelfEncoder({ _container_id: 'd'.repeat(64) }, 'node-1');
+    const origin = { containerId: 'd'.repeat(64), containerName: 'burst', service: '' };
+    let seq = 0;
+    const push = () => {
+      seq++;
+      const src = Buffer.from(`line ${seq} ${'x'.repeat(200)}`);
+      const cursor: Cursor = { time: { sec: 1_700_000_000, nsec: seq }, count: 1 };
+      queue.push(arenaMessage(arena, encoder, origin, src, 0, src.length, 6, cursor.time, cursor));
+    };
+    // A burst of 1.2 batches: one whole batch, then a tail of a fifth of one.
+    const start = performance.now();
+    while (queue.bytes < batchBytes * 1.2) push();
+    await pollUntil('the whole burst at the receiver', () => rx.arrivals.length === seq, 4000, 5);
+    expect(performance.now() - start, 'ms until the tail arrived').toBeLessThan(1000);
+    // After the small tail, the next small batch is a trickle again: it waits.
+    push();
+    const line = seq;
+    await new Promise((r) => setTimeout(r, 200));
+    expect(rx.arrivals.length, `line ${line}, after the tail`).toBe(line - 1);
   });
 });
 
