@@ -87,10 +87,13 @@ export class DeliveryQueue extends EventEmitter<{ drain: []; data: []; ready: []
   private waiting = false;
 
   /**
-   * `readyBytes`: 'ready' is emitted when a push takes the queue from below this to at least this (a sender waiting
-   * for more than a small batch wakes then); 'data' when a push makes an empty queue non-empty.
+   * 'ready' is emitted when a push takes the queue from below this to at least this; 'data' when a push makes an
+   * empty queue non-empty. Set by the Sender that drains the queue (half its batch size): it waits for 'ready'
+   * while lines trickle in.
    */
-  constructor(readonly highWaterBytes: number, readonly readyBytes = Infinity) {
+  readyBytes = Infinity;
+
+  constructor(readonly highWaterBytes: number) {
     super();
     this.setMaxListeners(0);
   }

@@ -57,7 +57,13 @@ export class Sender {
     private readonly opts: SenderOptions,
   ) {}
 
+  /** Below this a batch is small: it waits for more lines (batchWaitMs) or one event-loop turn. */
+  private get halfBatch(): number {
+    return this.opts.batchBytes / 2;
+  }
+
   start(): void {
+    this.queue.readyBytes = this.halfBatch;
     this.queue.on('data', () => this.wake?.());
     // Half a batch queued while the sender waits out batchWaitMs: it goes now.
     this.queue.on('ready', () => this.wake?.());
@@ -91,7 +97,7 @@ export class Sender {
         await this.pause(1000);
         continue;
       }
-      if (this.queue.bytes < this.opts.batchBytes / 2) {
+      if (this.queue.bytes < this.halfBatch) {
         const wait = this.lastBatchAt + this.opts.batchWaitMs - Date.now();
         // A small batch right after another small one (a trickle): more lines join it until batchWaitMs has passed
         // since that one or half a batch is queued. Not after a large one: the tail of a burst leaves at once.
@@ -102,7 +108,7 @@ export class Sender {
       }
       this.idle = false;
       this.lastBatchAt = Date.now();
-      this.lastBatchSmall = this.queue.bytes < this.opts.batchBytes / 2;
+      this.lastBatchSmall = this.queue.bytes < this.halfBatch;
       const batch = this.queue.peek(this.opts.batchBytes);
       const next = advanceCursors(new Map(this.cursors), batch, 0, batch.length);
       // Serialized before the send, so that once the kernel holds the batch only the journal write is left.

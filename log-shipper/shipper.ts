@@ -84,7 +84,7 @@ export class LogShipper implements Component {
     this.log = ctx.log.child('log-shipper');
     this.metrics = new ShipperMetrics(ctx.registry);
     this.store = new CursorStore(settings.stateDir, (err) => this.cursorWriteFailed(err));
-    this.queue = new DeliveryQueue(settings.bufferBytes, settings.batchBytes / 2);
+    this.queue = new DeliveryQueue(settings.bufferBytes);
     this.metrics.queuedBytes = () => this.queue.bytes;
   }
 

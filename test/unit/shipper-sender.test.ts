@@ -79,7 +79,7 @@ function senderTo(port: number, batchBytes: number, batchWaitMs = 0): { queue: D
   const log = createLogger('test').child('log-shipper');
   const store = new CursorStore(stateDir);
   cleanups.push(async () => { await store.idle(); store.close(); });
-  const queue = new DeliveryQueue(64 * 1048576, batchBytes / 2);
+  const queue = new DeliveryQueue(64 * 1048576);
   const transport = new StreamTransport({ destination: { scheme: 'tcp', host: '127.0.0.1', port, url: `tcp://127.0.0.1:${port}` }, writeTimeoutMs: 5000, resolveIntervalMs: 60_000 },
     { onReconnect: () => undefined, onTruncated: () => undefined }, log);
   cleanups.push(() => transport.close());
