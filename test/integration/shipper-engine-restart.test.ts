@@ -9,35 +9,17 @@
  * (a logs stream that broke is a warning: the reader resumes it), no crash. Checked against a reader that resumes
  * without skipping what it had shipped at the cursor's time: 879 lines repeated in read-mode api.
  */
-import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { ensureBusyboxImage, startEngine, type PrivateEngine } from '../bed/index.js';
-import { startGelfReceiver, type GelfReceiver } from '../receivers/gelf-receiver.js';
-import { checkSequences, countLoggedLines, counterScript, ensureBuild, startShipper, streamUntilStopScript, until, type ShipperProcess } from './shipper-support.js';
+import { expect, it } from 'vitest';
+import { startGelfReceiver } from '../receivers/gelf-receiver.js';
+import { checkSequences, countLoggedLines, counterScript, lanesBed, startShipper, streamUntilStopScript, until } from './shipper-support.js';
 
 const MODES = ['api', 'file'] as const;
 const image = 'swarmwatch-test/busybox:1';
-const work = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-shipper-engine-restart-'));
-let engine: PrivateEngine;
-const receivers: GelfReceiver[] = [];
-const shippers: ShipperProcess[] = [];
-
-beforeAll(async () => {
-  ensureBuild();
-  engine = await startEngine({ name: 'shipeng', extraArgs: ['--live-restore'] });
-  await ensureBusyboxImage(engine);
-});
-
-afterAll(async () => {
-  for (const s of shippers) await s.stop().catch(() => undefined);
-  for (const r of receivers) await r.stop();
-  await engine?.stop();
-  fs.rmSync(work, { recursive: true, force: true });
-});
+const bed = lanesBed('shipeng', ['--live-restore']);
 
 it('loses and repeats nothing when the engine is killed and comes back (live-restore), with one error line naming it (read modes api and file)', async () => {
+  const { engine, receivers, shippers, work } = bed;
   const lanes = await Promise.all(MODES.map(async (mode) => {
     const receiver = await startGelfReceiver({ proto: 'tcp', dir: work });
     receivers.push(receiver);

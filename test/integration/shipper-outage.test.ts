@@ -5,32 +5,14 @@
  * container per mode, the outages at the same time), so covering both costs no extra wall time.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { ensureBusyboxImage, startEngine, type PrivateEngine } from '../bed/index.js';
+import { expect, it } from 'vitest';
 import { startGelfReceiver, type GelfReceiver } from '../receivers/gelf-receiver.js';
-import { checkSequences, counterScript, ensureBuild, startShipper, until, type ShipperProcess } from './shipper-support.js';
+import { checkSequences, counterScript, lanesBed, startShipper, until } from './shipper-support.js';
 
 const MODES = ['api', 'file'] as const;
-let engine: PrivateEngine;
-const shippers: ShipperProcess[] = [];
-const receivers: GelfReceiver[] = [];
 const image = 'swarmwatch-test/busybox:1';
-const work = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-shipper-outage-'));
-
-beforeAll(async () => {
-  ensureBuild();
-  engine = await startEngine({ name: 'shipout' });
-  await ensureBusyboxImage(engine);
-});
-
-afterAll(async () => {
-  for (const s of shippers) await s.stop().catch(() => undefined);
-  for (const r of receivers) await r.stop();
-  await engine?.stop();
-  fs.rmSync(work, { recursive: true, force: true });
-});
+const bed = lanesBed('shipout');
 
 function rssMiB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -38,6 +20,7 @@ function rssMiB(pid: number): number {
 }
 
 it('loses nothing over TCP when the receiver is down for 30 s, with one clear error line and bounded memory (read modes api and file)', async () => {
+  const { engine, receivers, shippers, work } = bed;
   const lines = 24_000;
   const runs = await Promise.all(MODES.map(async (mode) => {
     const r1 = await startGelfReceiver({ proto: 'tcp', dir: work });

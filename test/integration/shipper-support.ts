@@ -199,3 +199,31 @@ export function shipperBed(engineName: string): ShipperBed {
   });
   return bed;
 }
+
+/** What lanesBed sets up: a private engine, and the receivers and shippers a test adds (one pair per lane). */
+export interface LanesBed {
+  engine: PrivateEngine;
+  receivers: GelfReceiver[];
+  shippers: ShipperProcess[];
+  work: string;
+}
+
+/**
+ * For tests that run several shippers side by side (one per read mode, say): a private engine with the test image
+ * and a work dir; the shippers and receivers the test pushes are stopped after it, then the engine is removed.
+ */
+export function lanesBed(engineName: string, engineArgs: string[] = []): LanesBed {
+  const bed = { receivers: [] as GelfReceiver[], shippers: [] as ShipperProcess[], work: fs.mkdtempSync(path.join(os.tmpdir(), `sw-${engineName}-`)) } as LanesBed;
+  beforeAll(async () => {
+    ensureBuild();
+    bed.engine = await startEngine({ name: engineName, extraArgs: engineArgs });
+    await ensureBusyboxImage(bed.engine);
+  });
+  afterAll(async () => {
+    for (const s of bed.shippers) await s.stop().catch(() => undefined);
+    for (const r of bed.receivers) await r.stop();
+    await bed.engine?.stop();
+    fs.rmSync(bed.work, { recursive: true, force: true });
+  });
+  return bed;
+}
