@@ -160,7 +160,9 @@ export class SwarmState extends EventEmitter<SwarmStateEvents> {
       }
       await Promise.all(summaries.map(async (s) => {
         const known = this.containers.get(s.Id);
-        if (known && known.state === s.State) return;
+        // Same state and name: nothing to ask. A rename the events stream missed (it was down, or its event lost)
+        // shows only in the listing's names; without this the old name stayed on the container's lines for good.
+        if (known && known.state === s.State && s.Names.some((n) => n.replace(/^\//, '') === known.name)) return;
         try {
           await this.inspect(s.Id, false);
           changed = true;

@@ -126,6 +126,46 @@ it('keeps the engine up when a reconciliation\'s inspect is held past its timeou
   expect(state.engine.up).toBe(true);
 });
 
+/**
+ * Starts a reconciliation and answers its /info, /version and listing (the test's container listed with `names`);
+ * returns it still running, so that an inspect it asks for can be answered.
+ */
+async function reconcileListing(m: Awaited<ReturnType<typeof model>>, names: string[]): Promise<{ done: Promise<void> }> {
+  const before = m.engine.held.length;
+  const reconciled = m.state.reconcile();
+  await until('the reconciliation\'s three calls', () => m.engine.held.length === before + 3, 2000, 5);
+  const answer = (prefix: string, body: unknown) => m.engine.held.slice(before).find((h) => h.path.startsWith(prefix))!.answer(body);
+  answer('/info', fixture('info-worker.json'));
+  answer('/version', fixture('version.json'));
+  answer('/containers/json', [{ Id: ID, Names: names, State: (EXITED.State as { Status: string }).Status }]);
+  return { done: reconciled }; // wrapped: an async function returning the promise itself would wait for it
+}
+
+it('notices a rename the events stream missed: the reconciliation inspects a known container whose listed name changed', async () => {
+  const m = await model();
+  const inspectAsked = async () => {
+    const at = m.engine.held.length;
+    await until('an inspect of the container', () => m.engine.held.length === at + 1, 2000, 5);
+    expect(m.engine.held[at]!.path).toBe(`/containers/${ID}/json`);
+    return m.engine.held[at]!;
+  };
+  let reconciled = await reconcileListing(m, [String(EXITED.Name)]);
+  (await inspectAsked()).answer(EXITED);
+  await reconciled.done;
+  expect(m.state.containers.get(ID)?.name).toBe(String(EXITED.Name).slice(1));
+
+  // Same name and state listed: nothing to inspect.
+  await (await reconcileListing(m, [String(EXITED.Name)])).done;
+  await new Promise((r) => setTimeout(r, 50));
+  expect(m.engine.held).toHaveLength(7);
+
+  // `docker rename` while the events stream was down: only the listing shows the new name.
+  reconciled = await reconcileListing(m, ['/renamed-while-away']);
+  (await inspectAsked()).answer({ ...EXITED, Name: '/renamed-while-away' }); // the recorded inspect, as a rename leaves it
+  await reconciled.done;
+  expect(m.state.containers.get(ID)?.name).toBe('renamed-while-away');
+});
+
 /** The die event the engine sent for a container that exited with code 3 (recorded), addressed to the test's container. */
 const RECORDED_DIE = (() => {
   const events = JSON.parse(fs.readFileSync(new URL('../fixtures/api/container-events-exit3.json', import.meta.url), 'utf8')) as RawEvent[];
