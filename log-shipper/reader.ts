@@ -10,6 +10,9 @@ import { decodeEscapedText, endsWithEscape, JsonFileSource } from './json-file-s
 import { LogFileWatch } from './log-file-watch.js';
 import { compareTime, formatUnixNano, type EngineTime } from './timestamp.js';
 
+/** Container label with a container's own start-of-record pattern (overrides shipper.multiline-pattern). */
+export const MULTILINE_LABEL = 'swarmwatch.multiline.pattern';
+
 export interface ReaderDeps {
   docker: DockerAccess;
   log: Logger;
@@ -345,9 +348,28 @@ export class ContainerReader {
     return entries;
   }
 
-  /** The start-of-record pattern for this container: the shipper's, else its label's; undefined ships lines. */
+  /** The container's multiline label as last compiled: a bad one is warned about once, not at every read. */
+  private multilineLabel?: { text: string; pattern?: RegExp };
+
+  /**
+   * The start-of-record pattern for this container: its label's (a service can need its own, say a Java stack
+   * trace), else the shipper's; undefined ships lines. A label that is no regular expression falls back to the
+   * shipper's, with one warning naming the container.
+   */
   private multilineOf(c: ContainerRecord): RegExp | undefined {
-    return this.deps.multiline ?? patternFromLabel(c);
+    const text = c.labels[MULTILINE_LABEL];
+    if (!text) return this.deps.multiline;
+    if (this.multilineLabel?.text !== text) {
+      let pattern: RegExp | undefined;
+      try {
+        pattern = new RegExp(text);
+      } catch (err) {
+        const fallback = this.deps.multiline ? `shipper.multiline-pattern (${this.deps.multiline.source})` : 'none (line by line)';
+        this.deps.log.warn(`label ${MULTILINE_LABEL} of ${c.name} is not a regular expression (${(err as Error).message}); joining its lines by ${fallback} until the label is fixed`, { container: c.id.slice(0, 12) });
+      }
+      this.multilineLabel = { text, pattern };
+    }
+    return this.multilineLabel.pattern ?? this.deps.multiline;
   }
 
   private assemblerFor(c: ContainerRecord, onFull: () => void): RecordAssembler {
@@ -524,14 +546,4 @@ function streamDone(stream: Readable, onData: (chunk: Buffer) => void): Promise<
 function once(fn: () => void): () => void {
   let done = false;
   return () => { if (!done) { done = true; fn(); } };
-}
-
-function patternFromLabel(c: ContainerRecord): RegExp | undefined {
-  const text = c.labels['swarmwatch.multiline.pattern'];
-  if (!text) return undefined;
-  try {
-    return new RegExp(text);
-  } catch {
-    return undefined;
-  }
 }

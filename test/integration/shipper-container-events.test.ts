@@ -7,12 +7,9 @@
  * must arrive whole, once and in order. The rename comes while the container runs, between two of its runs of lines
  * (no restart in between): only the rename event can tell the shipper. Both read modes side by side.
  */
-import * as path from 'node:path';
 import { expect, it } from 'vitest';
-import { startGelfReceiver } from '../receivers/gelf-receiver.js';
-import { checkSequences, lanesBed, startShipper, until } from './shipper-support.js';
+import { checkSequences, lanesBed, until } from './shipper-support.js';
 
-const MODES = ['api', 'file'] as const;
 const image = 'swarmwatch-test/busybox:1';
 const bed = lanesBed('shipevents');
 const PER_RUN = 300;
@@ -23,14 +20,8 @@ function runOnceScript(tag: string, then: string): string {
 }
 
 it('follows docker restart, restart-policy restarts and a rename: every run\'s lines once and in order, later lines under the new name (read modes api and file)', async () => {
-  const { engine, receivers, shippers, work } = bed;
-  const lanes = await Promise.all(MODES.map(async (mode) => {
-    const receiver = await startGelfReceiver({ proto: 'tcp', dir: work });
-    receivers.push(receiver);
-    shippers.push(await startShipper(engine.dockerHost, [`--shipper.destination=tcp://127.0.0.1:${receiver.port}`, `--shipper.state-dir=${path.join(work, `state-${mode}`)}`,
-      `--shipper.read-mode=${mode}`, '--shipper.include-names=^ev-'], path.join(work, `shipper-${mode}.log`)));
-    return { mode, receiver };
-  }));
+  const { engine } = bed;
+  const lanes = await bed.startLanes(['--shipper.include-names=^ev-']);
   const got = (name: string) => lanes.every((l) => l.receiver.messages().filter((m) => m._container_name === name).length >= PER_RUN);
 
   // Exits 1 after each run: the engine restarts it twice (three runs).

@@ -9,25 +9,15 @@
  * (a logs stream that broke is a warning: the reader resumes it), no crash. Checked against a reader that resumes
  * without skipping what it had shipped at the cursor's time: 879 lines repeated in read-mode api.
  */
-import * as path from 'node:path';
 import { expect, it } from 'vitest';
-import { startGelfReceiver } from '../receivers/gelf-receiver.js';
-import { checkSequences, countLoggedLines, counterScript, lanesBed, startShipper, streamUntilStopScript, until } from './shipper-support.js';
+import { checkSequences, countLoggedLines, counterScript, lanesBed, streamUntilStopScript, until } from './shipper-support.js';
 
-const MODES = ['api', 'file'] as const;
 const image = 'swarmwatch-test/busybox:1';
 const bed = lanesBed('shipeng', ['--live-restore']);
 
 it('loses and repeats nothing when the engine is killed and comes back (live-restore), with one error line naming it (read modes api and file)', async () => {
-  const { engine, receivers, shippers, work } = bed;
-  const lanes = await Promise.all(MODES.map(async (mode) => {
-    const receiver = await startGelfReceiver({ proto: 'tcp', dir: work });
-    receivers.push(receiver);
-    const shipper = await startShipper(engine.dockerHost, [`--shipper.destination=tcp://127.0.0.1:${receiver.port}`, `--shipper.state-dir=${path.join(work, `state-${mode}`)}`,
-      `--shipper.read-mode=${mode}`, '--shipper.include-names=^eng-'], path.join(work, `shipper-${mode}.log`));
-    shippers.push(shipper);
-    return { mode, receiver, shipper };
-  }));
+  const { engine } = bed;
+  const lanes = await bed.startLanes(['--shipper.include-names=^eng-']);
   // ≈ 500 lines/s until told to stop; while the daemon is away they wait in the container's fifo.
   await engine.docker(['run', '-d', '--network', 'none', '--name', 'eng-a', image, 'sh', '-c', streamUntilStopScript('a', 50, 100_000)]);
   await until('the first lines in both modes', () => lanes.every((l) => l.receiver.stats().messages > 300), 30_000);

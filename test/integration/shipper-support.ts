@@ -200,12 +200,23 @@ export function shipperBed(engineName: string): ShipperBed {
   return bed;
 }
 
+/** One shipper with its own TCP receiver, in one read mode. */
+export interface Lane {
+  mode: 'api' | 'file';
+  receiver: GelfReceiver;
+  shipper: ShipperProcess;
+  /** The shipper's destination, tcp://127.0.0.1:<receiver port>. */
+  dest: string;
+}
+
 /** What lanesBed sets up: a private engine, and the receivers and shippers a test adds (one pair per lane). */
 export interface LanesBed {
   engine: PrivateEngine;
   receivers: GelfReceiver[];
   shippers: ShipperProcess[];
   work: string;
+  /** A TCP receiver and a shipper sending to it in each read mode, with its own state dir and log file. */
+  startLanes(args: string[]): Promise<Lane[]>;
 }
 
 /**
@@ -214,6 +225,15 @@ export interface LanesBed {
  */
 export function lanesBed(engineName: string, engineArgs: string[] = []): LanesBed {
   const bed = { receivers: [] as GelfReceiver[], shippers: [] as ShipperProcess[], work: fs.mkdtempSync(path.join(os.tmpdir(), `sw-${engineName}-`)) } as LanesBed;
+  bed.startLanes = (args) => Promise.all((['api', 'file'] as const).map(async (mode) => {
+    const receiver = await startGelfReceiver({ proto: 'tcp', dir: bed.work });
+    bed.receivers.push(receiver);
+    const dest = `tcp://127.0.0.1:${receiver.port}`;
+    const shipper = await startShipper(bed.engine.dockerHost, [`--shipper.destination=${dest}`, `--shipper.state-dir=${path.join(bed.work, `state-${mode}`)}`,
+      `--shipper.read-mode=${mode}`, ...args], path.join(bed.work, `shipper-${mode}.log`));
+    bed.shippers.push(shipper);
+    return { mode, receiver, shipper, dest };
+  }));
   beforeAll(async () => {
     ensureBuild();
     bed.engine = await startEngine({ name: engineName, extraArgs: engineArgs });
