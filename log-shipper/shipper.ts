@@ -131,6 +131,8 @@ export class LogShipper implements Component {
     const cached = this.encoders.get(c.id);
     // The state model replaces a record when it changes (rename, restart): rebuild the static fields then.
     if (cached && cached.record === c) return cached;
+    // A renamed container's lag goes on under its new name; the old name's series would stay for good.
+    if (cached && cached.record.name !== c.name) this.metrics.lag.remove({ container_name: cached.record.name, service: cached.origin.service });
     const mc = this.messageContext();
     const entry = { record: c, encoder: new GelfEncoder(containerFields(c, mc), mc.host), origin: { containerId: c.id, containerName: c.name, service: c.swarm.serviceName ?? '' } };
     this.encoders.set(c.id, entry);

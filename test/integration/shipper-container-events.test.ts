@@ -8,7 +8,8 @@
  * (no restart in between): only the rename event can tell the shipper. Both read modes side by side.
  */
 import { expect, it } from 'vitest';
-import { checkSequences, lanesBed, until } from './shipper-support.js';
+import { parseExposition } from '../support/prom-text.js';
+import { checkSequences, lanesBed, scrapeShipper, until } from './shipper-support.js';
 
 const image = 'swarmwatch-test/busybox:1';
 const bed = lanesBed('shipevents');
@@ -52,5 +53,8 @@ it('follows docker restart, restart-policy restarts and a rename: every run\'s l
     expect(Math.max(...oldName), `read-mode ${l.mode}`).toBe(2 * PER_RUN - 1);
     expect(Math.min(...newName), `read-mode ${l.mode}`).toBe(2 * PER_RUN);
     expect(newName, `read-mode ${l.mode}`).toHaveLength(PER_RUN);
+    // The per-container lag follows the rename: one series, under the new name.
+    const lag = parseExposition(await scrapeShipper(l.shipper)).filter((x) => x.name === 'swarmwatch_shipper_lag_seconds').map((x) => x.labels.container_name).sort();
+    expect(lag, `read-mode ${l.mode}`).toEqual(['ev-policy', 'ev-renamed']);
   }
 });

@@ -250,6 +250,9 @@ describe('the swarmwatch services of deploy/stack.yml on the 3+1 swarm', () => {
     const msg = await until('the probe line at the receiver', async () => receiver!.messages().find((m) => m.short_message === MARKER), 45_000);
     expect(msg.host).toBe(worker.hostname);
     expect(JSON.stringify(msg)).toMatch(/swd-probe/);
+    // Never its own output (shipper.ship-self is false): it logs at start, and reads every log from its beginning.
+    const own = receiver!.messages().filter((m) => String(m._container_name).startsWith(`${STACK}_log-shipper.`));
+    expect(own.map((m) => m.short_message)).toEqual([]);
   });
 });
 
