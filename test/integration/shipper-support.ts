@@ -24,8 +24,10 @@ export interface ShipperProcess {
   stop(): Promise<number | null>;
 }
 
-export async function startShipper(dockerHost: string, args: string[], logFile?: string): Promise<ShipperProcess> {
-  const child = spawn(process.execPath, [RUNNER, ROOT, `--docker.host=${dockerHost}`, '--http.listen=127.0.0.1:0', '--docker.reconcile-interval=2s', ...args], {
+/** `wrapper`: a command the shipper runs under, which ends by exec-ing its arguments (e.g. `unshare -m …`). */
+export async function startShipper(dockerHost: string, args: string[], logFile?: string, wrapper: string[] = []): Promise<ShipperProcess> {
+  const command = [...wrapper, process.execPath, RUNNER, ROOT, `--docker.host=${dockerHost}`, '--http.listen=127.0.0.1:0', '--docker.reconcile-interval=2s', ...args];
+  const child = spawn(command[0]!, command.slice(1), {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let err = '';
