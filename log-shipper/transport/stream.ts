@@ -55,16 +55,27 @@ export class StreamTransport implements Transport {
       const s = t
         ? tls.connect({ host, port, ca: t.ca, cert: t.cert, key: t.key, rejectUnauthorized: t.verify, servername: t.servername ?? (net.isIP(host) ? undefined : host) })
         : net.connect({ host, port });
+      const startedAt = Date.now();
       const timer = setTimeout(() => s.destroy(new Error(`connect timed out after ${this.opts.writeTimeoutMs} ms`)), this.opts.writeTimeoutMs);
+      let settled = false;
       const fail = (err: Error) => {
+        if (settled) return;
+        settled = true;
         clearTimeout(timer);
         s.destroy();
-        reject(new SwarmwatchError(SW_ERR_SHIPPER_DESTINATION, `cannot connect to ${this.url}: ${(err as NodeJS.ErrnoException).code ?? err.message}`, { culprit: this.url, cause: err }));
+        reject(new SwarmwatchError(SW_ERR_SHIPPER_DESTINATION, `cannot connect to ${this.url}: ${describeConnectError(err, t !== undefined)}`, { culprit: this.url, cause: err }));
       };
+      const closedEarly = () => fail(new Error('the receiver closed the connection right after the TLS handshake'));
       s.once('error', fail);
-      s.once(t ? 'secureConnect' : 'connect', () => {
+      // TLS 1.3: a session ticket comes only once the receiver has checked our certificate (or found it needs none).
+      let accepted = false;
+      s.once('session', () => { accepted = true; });
+      const connected = () => {
+        if (settled) return;
+        settled = true;
         clearTimeout(timer);
         s.off('error', fail);
+        s.off('close', closedEarly);
         s.setKeepAlive(true, 10_000);
         s.setNoDelay(true);
         // Receivers never talk back; a close or error from their side just ends this connection.
@@ -76,6 +87,20 @@ export class StreamTransport implements Transport {
         this.everConnected = true;
         this.socket = s;
         resolve(s);
+      };
+      s.once(t ? 'secureConnect' : 'connect', () => {
+        // In TLS 1.3 the client is done with the handshake before the receiver has checked its certificate: a
+        // receiver that refuses it (none given, expired, another CA) answers our first bytes with an alert and a
+        // close, after the kernel took them, and every batch would count as sent while none arrives. So the
+        // connection is used only once the receiver's session ticket says it accepted us, or after twice the
+        // handshake's time (at least 100 ms) passed without an alert, for receivers that send no tickets.
+        if (!t || accepted || (s as tls.TLSSocket).getProtocol() !== 'TLSv1.3') { connected(); return; }
+        s.once('close', closedEarly);
+        const wait = setTimeout(connected, Math.min(2000, Math.max(100, 2 * (Date.now() - startedAt))));
+        // Not from inside the 'session' callback: OpenSSL is still reading then, and a write it triggers (the batch
+        // waiting for this connection, in the microtasks run on the way out) corrupts the record stream (bad record mac).
+        s.once('session', () => { clearTimeout(wait); setImmediate(connected); });
+        s.once('close', () => clearTimeout(wait));
       });
     }).finally(() => { this.connecting = undefined; });
     return this.connecting;
@@ -348,3 +373,14 @@ function nextOffer(ends: readonly number[], reported: number, written: number, l
   return ends[k - 1]!;
 }
 
+/**
+ * The reason a connection failed, with the fix where it is ours to name: the receiver's TLS alerts about our client
+ * certificate (OpenSSL's codes, e.g. ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED) point at shipper.tls-cert/-key.
+ */
+function describeConnectError(err: Error, overTls: boolean): string {
+  const code = (err as NodeJS.ErrnoException).code ?? '';
+  if (overTls && /ALERT_(CERTIFICATE_REQUIRED|BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE_EXPIRED|CERTIFICATE_UNKNOWN|CERTIFICATE_REVOKED|UNSUPPORTED_CERTIFICATE|ACCESS_DENIED)/.test(code)) {
+    return `${code}: the receiver refused our client certificate (none, expired, or not signed by a CA it trusts); set shipper.tls-cert and shipper.tls-key to one it accepts`;
+  }
+  return code || err.message;
+}

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { until } from '../support/until.js';
 import { createLogger } from '../../core/log.js';
 import { GelfEncoder } from '../../log-shipper/gelf-message.js';
@@ -192,11 +192,15 @@ describe('TLS transport', () => {
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
   const ssl = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
 
-  it('verifies the receiver against the configured CA and refuses an unknown one', async () => {
+  // A CA and the receiver's certificate it signed, for every test here.
+  beforeAll(() => {
     ssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=swarmwatch test CA']);
     ssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'srv.key', '-out', 'srv.csr', '-subj', '/CN=localhost']);
     fs.writeFileSync(path.join(dir, 'ext.cnf'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
     ssl(['x509', '-req', '-in', 'srv.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'srv.pem', '-days', '2', '-extfile', 'ext.cnf']);
+  });
+
+  it('verifies the receiver against the configured CA and refuses an unknown one', async () => {
     ssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'other.key', '-out', 'other.pem', '-days', '2', '-subj', '/CN=other CA']);
     const r = await receiver({ proto: 'tls', cert: path.join(dir, 'srv.pem'), key: path.join(dir, 'srv.key') });
     const dest = parseDestination(`tls://localhost:${r.port}`);
@@ -210,6 +214,34 @@ describe('TLS transport', () => {
     await bad.close();
     expect(r.messages().map((m) => m.short_message)).not.toContain('must not arrive');
   });
+
+  for (const tickets of [true, false]) {
+    it(`presents its client certificate to a receiver that requires one (mutual TLS); without one nothing counts as sent (${tickets ? 'receiver sends' : 'no'} session tickets)`, async () => {
+      // The same CA signs a client certificate.
+      if (!fs.existsSync(path.join(dir, 'client.pem'))) {
+        ssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'client.key', '-out', 'client.csr', '-subj', '/CN=swarmwatch shipper']);
+        ssl(['x509', '-req', '-in', 'client.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'client.pem', '-days', '2']);
+      }
+      const r = await receiver({ proto: 'tls', cert: path.join(dir, 'srv.pem'), key: path.join(dir, 'srv.key'), clientCa: path.join(dir, 'ca.pem'), noTickets: !tickets });
+      const dest = parseDestination(`tls://localhost:${r.port}`);
+      const ca = fs.readFileSync(path.join(dir, 'ca.pem'));
+      const withCert = new StreamTransport({ destination: dest, tls: { ca, cert: fs.readFileSync(path.join(dir, 'client.pem')), key: fs.readFileSync(path.join(dir, 'client.key')), verify: true }, writeTimeoutMs: 5000, resolveIntervalMs: 30_000 }, transportHooks, log);
+      await withCert.send([message('with a client certificate', 1)]);
+      await until('the message at the receiver', async () => r.stats().messages >= 1, 10_000, 50);
+      await withCert.close();
+      // In TLS 1.3 the refusal comes after our side of the handshake is done: the kernel took the first batch before
+      // the receiver's alert arrived, and a transport that took that as sent lost every batch (each on a new connection).
+      const without = new StreamTransport({ destination: dest, tls: { ca, verify: true }, writeTimeoutMs: 5000, resolveIntervalMs: 30_000 }, transportHooks, log);
+      const outcomes: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        await without.send([message(`no client certificate ${i}`, 10 + i)]).then(() => outcomes.push('sent'), (err: Error) => outcomes.push(err.message));
+      }
+      await without.close();
+      expect(r.messages().map((m) => m.short_message)).toEqual(['with a client certificate']);
+      expect(outcomes).toHaveLength(3);
+      for (const o of outcomes) expect(o).toMatch(/^cannot connect to tls:\/\/localhost:\d+: ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED: the receiver refused our client certificate .*set shipper\.tls-cert and shipper\.tls-key/);
+    });
+  }
 });
 
 describe('bad configuration', () => {

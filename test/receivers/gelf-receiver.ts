@@ -17,6 +17,10 @@ export interface ReceiverOptions {
   countOnly?: boolean;
   cert?: string;
   key?: string;
+  /** With proto tls: require a client certificate signed by this CA (PEM file). */
+  clientCa?: string;
+  /** With proto tls: no TLS 1.3 session tickets (some servers send none). */
+  noTickets?: boolean;
   /** Directory for out/stats files (a new temp dir by default). */
   dir?: string;
   /** Reads stream connections at most this fast (bytes/s), like a loaded Graylog: the sender meets backpressure. */
@@ -63,6 +67,8 @@ export async function startGelfReceiver(o: ReceiverOptions): Promise<GelfReceive
   const args = [script, '--proto', o.proto, '--port', String(o.port ?? 0), '--host', o.host ?? '127.0.0.1', '--out', outFile, '--stats', statsFile];
   if (o.countOnly) args.push('--count-only');
   if (o.cert) args.push('--cert', o.cert, '--key', o.key!);
+  if (o.clientCa) args.push('--client-ca', o.clientCa);
+  if (o.noTickets) args.push('--no-tickets');
   if (o.readRate) args.push('--read-rate', String(o.readRate));
   if (o.timeline) args.push('--timeline');
   if (o.stampArrival) args.push('--stamp-arrival');

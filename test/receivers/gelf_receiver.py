@@ -24,6 +24,8 @@ p.add_argument('--count-only', action='store_true')
 p.add_argument('--timeline', action='store_true', help='with --count-only, count stream (TCP/TLS) messages per 10 ms of arrival (stats key "timeline")')
 p.add_argument('--cert', default='')
 p.add_argument('--key', default='')
+p.add_argument('--client-ca', default='', help='with --proto tls: require a client certificate signed by this CA (mutual TLS)')
+p.add_argument('--no-tickets', action='store_true', help='with --proto tls: send no TLS 1.3 session tickets (as some servers do not)')
 p.add_argument('--rcvbuf', type=int, default=256 * 1024 * 1024)
 # A slow receiver (a loaded Graylog): stream connections are read at most this many bytes per second (0: no limit).
 p.add_argument('--read-rate', type=int, default=0)
@@ -170,6 +172,11 @@ def serve_tcp():
     if args.proto == 'tls':
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(args.cert, args.key)
+        if args.client_ca:
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            ctx.load_verify_locations(args.client_ca)
+        if args.no_tickets:
+            ctx.num_tickets = 0
     print(f'LISTENING {args.proto} {ls.getsockname()[1]}', flush=True)
     threads = []
     accepted = 0
