@@ -209,6 +209,8 @@ export interface Lane {
   shipper: ShipperProcess;
   /** The shipper's destination, tcp://127.0.0.1:<receiver port>. */
   dest: string;
+  /** Starts another shipper like this lane's (same options, state dir and log file): a restart after a stop. */
+  restart(): Promise<ShipperProcess>;
 }
 
 /** What lanesBed sets up: a private engine, and the receivers and shippers a test adds (one pair per lane). */
@@ -231,10 +233,13 @@ export function lanesBed(engineName: string, engineArgs: string[] = []): LanesBe
     const receiver = await startGelfReceiver({ proto: 'tcp', dir: bed.work });
     bed.receivers.push(receiver);
     const dest = `tcp://127.0.0.1:${receiver.port}`;
-    const shipper = await startShipper(bed.engine.dockerHost, [`--shipper.destination=${dest}`, `--shipper.state-dir=${path.join(bed.work, `state-${mode}`)}`,
-      `--shipper.read-mode=${mode}`, ...args], path.join(bed.work, `shipper-${mode}.log`));
-    bed.shippers.push(shipper);
-    return { mode, receiver, shipper, dest };
+    const start = async () => {
+      const shipper = await startShipper(bed.engine.dockerHost, [`--shipper.destination=${dest}`, `--shipper.state-dir=${path.join(bed.work, `state-${mode}`)}`,
+        `--shipper.read-mode=${mode}`, ...args], path.join(bed.work, `shipper-${mode}.log`));
+      bed.shippers.push(shipper);
+      return shipper;
+    };
+    return { mode, receiver, shipper: await start(), dest, restart: start };
   }));
   beforeAll(async () => {
     ensureBuild();
