@@ -10,6 +10,8 @@ export const ErrorCodes = {
   DOCKER_PERMISSION: 'SW_ERR_DOCKER_PERMISSION',
   DOCKER_TIMEOUT: 'SW_ERR_DOCKER_TIMEOUT',
   DOCKER_NOT_FOUND: 'SW_ERR_DOCKER_NOT_FOUND',
+  /** The container's log driver keeps nothing the engine can read back (none, or a remote driver without its cache). */
+  DOCKER_LOGS_UNREADABLE: 'SW_ERR_DOCKER_LOGS_UNREADABLE',
   DOCKER_API: 'SW_ERR_DOCKER_API',
   SWARM_NO_LEADER: 'SW_ERR_SWARM_NO_LEADER',
   SWARM_DEADLINE: 'SW_ERR_SWARM_DEADLINE_EXCEEDED',

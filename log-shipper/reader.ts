@@ -168,6 +168,7 @@ export class ContainerReader {
       this.lastRecord = c;
       let read = 0;
       let readFile = false;
+      let unreadable = false;
       const release = wasRunning ? () => undefined : await this.deps.acquireCatchUp();
       this.releaseCatchUp = once(release);
       try {
@@ -178,15 +179,25 @@ export class ContainerReader {
       } catch (err) {
         const e = asSwarmwatchError(err);
         if (e.code === 'SW_ERR_DOCKER_NOT_FOUND') return;
-        failures++;
-        if (failures === 1) this.deps.log.warn(`cannot read logs of ${c.name}: ${e.message}; retrying`, { container: c.id.slice(0, 12), code: e.code });
+        if (e.code === 'SW_ERR_DOCKER_LOGS_UNREADABLE') {
+          // Retrying cannot help: one warning, then nothing until the container changes (recreated with another driver).
+          if (!this.warnedUnreadable) this.deps.log.warn(`not shipping ${c.name}: ${e.message}`, { container: c.id.slice(0, 12), code: e.code, driver: c.logDriver });
+          this.warnedUnreadable = true;
+          unreadable = true;
+        } else {
+          failures++;
+          if (failures === 1) this.deps.log.warn(`cannot read logs of ${c.name}: ${e.message}; retrying`, { container: c.id.slice(0, 12), code: e.code });
+        }
       } finally {
         this.releaseCatchUp();
       }
       if (this.stopped) return;
       const now = this.deps.container();
       if (!now) return;
-      if (failures > 0) await this.sleep(Math.min(30_000, 500 * 2 ** Math.min(failures, 6)));
+      if (unreadable) {
+        this.lastRecord = now;
+        await this.sleep(2 ** 31 - 1);
+      } else if (failures > 0) await this.sleep(Math.min(30_000, 500 * 2 ** Math.min(failures, 6)));
       // "created" and nothing read: the engine creates the log file when it starts the container and follows a logs
       // request only while it runs, and its start event can come seconds after the container started logging
       // (traced: 13 s into a burst of 50 starts, the model still said "created" and the lines waited); look again
@@ -347,6 +358,9 @@ export class ContainerReader {
     assembler.close();
     return entries;
   }
+
+  /** Its log driver keeps nothing to read: warned about once. */
+  private warnedUnreadable = false;
 
   /** The container's multiline label as last compiled: a bad one is warned about once, not at every read. */
   private multilineLabel?: { text: string; pattern?: RegExp };

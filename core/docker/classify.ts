@@ -56,6 +56,9 @@ export function classifyDockerError(err: unknown, endpoint: string, what: string
   } else if (/Swarm is encrypted and needs to be unlocked/i.test(body)) {
     code = ErrorCodes.SWARM_LOCKED;
     fix = 'run `docker swarm unlock` on this manager';
+  } else if (/configured logging driver does not support reading/i.test(body)) {
+    code = ErrorCodes.DOCKER_LOGS_UNREADABLE;
+    fix = 'its log driver keeps no log the engine can read back: use json-file or local, or for a remote driver keep dual logging on (no cache-disabled=true)';
   } else if (e.statusCode === 404) {
     code = ErrorCodes.DOCKER_NOT_FOUND;
   }

@@ -28,4 +28,11 @@ describe('classifyDockerError', () => {
     expect(classifyDockerError(Object.assign(new Error('connect EACCES'), { code: 'EACCES' }), 'e', 'w').code).toBe('SW_ERR_DOCKER_PERMISSION');
     expect(classifyDockerError(modemError(404, 'No such container: abc'), 'e', 'w').code).toBe('SW_ERR_DOCKER_NOT_FOUND');
   });
+
+  it('tells a log driver that keeps nothing to read (none) from a failed logs request, and names the fix', () => {
+    // What the engine answered the shipper's logs request for a container started with --log-driver none.
+    const e = classifyDockerError(modemError(501, 'configured logging driver does not support reading'), 'e', 'GET /containers/abc/logs');
+    expect(e.code).toBe('SW_ERR_DOCKER_LOGS_UNREADABLE');
+    expect(e.message).toMatch(/does not support reading — .*json-file or local.*dual logging/);
+  });
 });
