@@ -45,3 +45,34 @@ it('adds service, task, stack and node fields to a task\'s lines', async () => {
   });
   expect(msgs.find((m) => m.short_message === 'task complains')).toMatchObject({ level: 3, _service_name: 'sw-shiplogs' });
 });
+
+it('honours a stack file\'s per-service container labels (labels:), not deploy.labels, which stay on the service', async () => {
+  const worker = swarm.workers[0] ?? swarm.nodes[0]!;
+  const s = await startShipper(worker.dockerHost, [`--shipper.destination=tcp://127.0.0.1:${receiver.port}`, `--shipper.state-dir=${path.join(work, 'state-stack')}`, '--shipper.include-names=^swlab_']);
+  const stackFile = path.join(work, 'stack.yml');
+  const service = (script: string, labels: string) => `    image: ${BUSYBOX_TAG}\n    command: ["sh", "-c", ${JSON.stringify(`${script}; exec sleep 600`)}]\n` +
+    `    deploy:\n      placement:\n        constraints: ["node.hostname == ${worker.hostname}"]\n${labels}`;
+  fs.writeFileSync(stackFile, 'version: "3.8"\nservices:\n' +
+    `  trace:\n${service("printf '2026-01-01 ERROR boom\\n\\tat a.b(C.java:1)\\nCaused by: x.Y\\n2026-01-01 INFO next\\n'", "    labels:\n      swarmwatch.multiline.pattern: '^\\d{4}-'\n")}` +
+    `  hidden:\n${service("echo 'must not ship'", '    labels:\n      swarmwatch.logs: "false"\n')}` +
+    `  deploylabel:\n${service("echo 'a deploy label does not reach the container'", '      labels:\n        swarmwatch.logs: "false"\n')}`);
+  try {
+    await leader.docker(['stack', 'deploy', '--resolve-image', 'never', '-c', stackFile, 'swlab'], { timeoutMs: 60_000 });
+    const of = (svc: string) => receiver.messages().filter((m) => m._service_name === `swlab_${svc}`);
+    await until('the trace records and the deploy-labelled line', () => of('trace').length >= 2 && of('deploylabel').length >= 1, 90_000, 500).catch(async (err: Error) => {
+      const ps = await leader.docker(['stack', 'ps', '--no-trunc', '--format', '{{.Name}} {{.Node}} {{.CurrentState}} {{.Error}}', 'swlab'], { check: false });
+      throw new Error(`${err.message}\ntasks:\n${ps.stdout}${ps.stderr}\nreceived: ${JSON.stringify(receiver.messages().map((m) => [m._container_name, m.short_message]).slice(-10))}\nshipper:\n${s.stderr().split('\n').slice(-10).join('\n')}`);
+    });
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(of('trace').map((m) => [m.short_message, m.full_message])).toEqual([
+      ['2026-01-01 ERROR boom', '2026-01-01 ERROR boom\n\tat a.b(C.java:1)\nCaused by: x.Y'],
+      ['2026-01-01 INFO next', undefined],
+    ]);
+    expect(of('trace')[0]).toMatchObject({ _stack_name: 'swlab' });
+    expect(of('hidden')).toEqual([]);
+    expect(of('deploylabel').map((m) => m.short_message)).toEqual(['a deploy label does not reach the container']);
+  } finally {
+    await leader.docker(['stack', 'rm', 'swlab'], { check: false });
+    await s.stop();
+  }
+});
