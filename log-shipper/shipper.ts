@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { RawEvent } from '../core/docker/types.js';
 import { SwarmwatchError } from '../core/errors.js';
+import { tryLockFile, type FileLock } from '../core/fs/exclusive-lock.js';
 import type { Logger } from '../core/log.js';
 import type { AgentContext, Component } from '../core/runtime/component.js';
 import type { ContainerRecord } from '../core/state/types.js';
@@ -88,7 +89,42 @@ export class LogShipper implements Component {
     this.metrics.queuedBytes = () => this.queue.bytes;
   }
 
+  /** The state dir's lock (stateDir/lock) while this shipper uses the dir; undefined without flock. */
+  private lock?: FileLock;
+  private lockTimer?: NodeJS.Timeout;
+  /** Cursors loaded and shipping started: only then does stop() write the cursor files. */
+  private begun = false;
+
+  /**
+   * Ships once this process holds the state dir: a second shipper on the same dir (a start-first update of the
+   * service, an agent and a log-shipper sharing a volume) would ship every line again and overwrite the other's
+   * cursors. The one that finds the dir taken waits for it, looking every second, with its HTTP endpoints up (a
+   * start-first update waits for the new task to be up before it stops the old one).
+   */
   async start(): Promise<void> {
+    fs.mkdirSync(this.settings.stateDir, { recursive: true });
+    if (this.takeStateDir()) { await this.begin(); return; }
+    this.log.warn(`another log shipper is using the state dir ${this.settings.stateDir} (its lock file is held): waiting for it to stop before shipping; give each shipper its own state dir, or let only one run per node (update order stop-first)`);
+    this.lockTimer = setInterval(() => {
+      if (this.stopped || !this.takeStateDir()) return;
+      clearInterval(this.lockTimer);
+      this.log.info(`the state dir ${this.settings.stateDir} is free: shipping`);
+      this.begin().catch((err) => this.log.error(`log shipper could not start: ${(err as Error).message}`, { code: (err as SwarmwatchError).code }));
+    }, 1000);
+    this.lockTimer.unref();
+  }
+
+  /** True when this process may use the state dir: its lock is ours, or locks are unavailable here (warned once). */
+  private takeStateDir(): boolean {
+    const attempt = tryLockFile(path.join(this.settings.stateDir, 'lock'));
+    if ('held' in attempt) { this.lock = attempt.held; return true; }
+    if ('busy' in attempt) return false;
+    this.log.warn(`cannot lock the state dir ${this.settings.stateDir} (${attempt.unavailable}): make sure no other shipper uses it`);
+    return true;
+  }
+
+  private async begin(): Promise<void> {
+    this.begun = true;
     try {
       const loaded = this.store.load();
       this.cursors = loaded.entries;
@@ -281,6 +317,9 @@ export class LogShipper implements Component {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    clearInterval(this.lockTimer);
+    // Still waiting for the state dir: nothing loaded, nothing to write (empty cursors would re-ship everything).
+    if (!this.begun) return;
     this.ctx.state.off('containers', this.onContainers);
     this.ctx.state.off('container-event', this.onContainerEvent);
     clearInterval(this.expiryTimer);
@@ -293,6 +332,7 @@ export class LogShipper implements Component {
     await this.store.idle();
     this.store.writeNow(this.cursors);
     this.store.close();
+    this.lock?.release();
     this.log.info('log shipper stopped', { undelivered: this.queue.length });
   }
 

@@ -5,7 +5,7 @@
  * its commit, so the receiver must hold every line exactly once and in order. Both read modes side by side.
  */
 import { expect, it } from 'vitest';
-import { checkSequences, countLoggedLines, lanesBed, streamUntilStopScript, until } from './shipper-support.js';
+import { finishStream, lanesBed, streamUntilStopScript, until } from './shipper-support.js';
 
 const image = 'swarmwatch-test/busybox:1';
 const bed = lanesBed('shipgraceful');
@@ -26,15 +26,9 @@ it(`loses and repeats nothing across ${RESTARTS} SIGTERM restarts during a conti
     }));
   }
   await new Promise((r) => setTimeout(r, 1000));
-  await engine.docker(['exec', 'gr-a', 'sh', '-c', ': > /tmp/stop']);
-  await engine.docker(['wait', 'gr-a'], { timeoutMs: 60_000 });
-  const expected = { 'gr-a': await countLoggedLines(engine, 'gr-a') };
-  await until('every line', () => lanes.every((l) => checkSequences(l.receiver.messages(), expected).lost === 0), 60_000, 500);
-  await new Promise((r) => setTimeout(r, 1000));
-  console.log(`SIGTERM x${RESTARTS}: ${expected['gr-a']} lines; exits ${JSON.stringify(exits)}`);
-  for (const l of lanes) {
-    expect(checkSequences(l.receiver.messages(), expected), `read-mode ${l.mode}`).toEqual({ lost: 0, duplicated: 0, outOfOrder: 0, repeatRuns: 0 });
-  }
+  const { written, results } = await finishStream(engine, lanes, 'gr-a');
+  console.log(`SIGTERM x${RESTARTS}: ${written} lines; exits ${JSON.stringify(exits)}`);
+  for (const [l, result] of results) expect(result, `read-mode ${l.mode}`).toEqual({ lost: 0, duplicated: 0, outOfOrder: 0, repeatRuns: 0 });
   for (const e of exits) {
     expect(e.code, `read-mode ${e.mode}`).toBe(0);
     expect(e.ms, `read-mode ${e.mode}: a stop within its grace`).toBeLessThan(10_000);

@@ -47,7 +47,9 @@ export async function startShipper(dockerHost: string, args: string[], logFile?:
   };
 }
 
-export { until } from '../support/until.js';
+import { until } from '../support/until.js';
+
+export { until };
 
 /**
  * Per expected container: lines never received (`lost`), received more than once (`duplicated`), received after a
@@ -253,4 +255,17 @@ export function lanesBed(engineName: string, engineArgs: string[] = []): LanesBe
     fs.rmSync(bed.work, { recursive: true, force: true });
   });
   return bed;
+}
+
+/**
+ * Ends a streamUntilStopScript container, waits until every line it wrote (as its engine recorded them) is at each
+ * lane's receiver, and one second more for anything sent twice; returns what each receiver got, checked.
+ */
+export async function finishStream(engine: PrivateEngine, lanes: readonly Lane[], name: string): Promise<{ written: number; results: Map<Lane, ReturnType<typeof checkSequences>> }> {
+  await engine.docker(['exec', name, 'sh', '-c', ': > /tmp/stop']);
+  await engine.docker(['wait', name], { timeoutMs: 60_000 });
+  const expected = { [name]: await countLoggedLines(engine, name) };
+  await until('every line', () => lanes.every((l) => checkSequences(l.receiver.messages(), expected).lost === 0), 60_000, 500);
+  await new Promise((r) => setTimeout(r, 1000));
+  return { written: expected[name]!, results: new Map(lanes.map((l) => [l, checkSequences(l.receiver.messages(), expected)])) };
 }
