@@ -68,15 +68,18 @@ function contextSources(): string[] {
   return [...CONTEXT_FILES.map((f) => path.join(ROOT, f)), ...CONTEXT_DIRS.flatMap((d) => walk(path.join(ROOT, d)))];
 }
 
-/** The host files that go into the base image: node, its libraries, npm, busybox. */
-function baseInputs(): { node: string; libs: string[]; npmDir: string; busybox: string } {
+/** The host files that go into the base image: node, its libraries, npm, busybox, util-linux's flock. */
+function baseInputs(): { node: string; libs: string[]; npmDir: string; busybox: string; flock: string } {
   const node = fs.realpathSync(process.execPath);
   const npmDir = ['/usr/lib/node_modules/npm', '/usr/local/lib/node_modules/npm', path.resolve(path.dirname(node), '../lib/node_modules/npm')]
     .find((d) => fs.existsSync(path.join(d, 'bin/npm-cli.js')));
   if (!npmDir) throw new Error('npm not found next to node (needed inside the base image for npm ci)');
   const busybox = ['/bin/busybox', '/usr/bin/busybox'].find((b) => fs.existsSync(b));
   if (!busybox) throw new Error('static busybox not found: apt-get install -y busybox-static');
-  return { node, libs: [], npmDir, busybox };
+  // The shipper locks its state dir with it, as in node:20-slim (Debian's busybox has no flock applet).
+  const flock = '/usr/bin/flock';
+  if (!fs.existsSync(flock)) throw new Error('/usr/bin/flock not found: apt-get install -y util-linux');
+  return { node, libs: [], npmDir, busybox, flock };
 }
 
 async function nodeLibs(node: string): Promise<string[]> {
@@ -88,7 +91,7 @@ async function nodeLibs(node: string): Promise<string[]> {
 function baseKey(b: ReturnType<typeof baseInputs>): string {
   const st = (f: string) => { const s = fs.statSync(f); return `${f}:${s.size}:${Math.floor(s.mtimeMs)}`; };
   const npmVersion = (JSON.parse(fs.readFileSync(path.join(b.npmDir, 'package.json'), 'utf8')) as { version: string }).version;
-  return createHash('sha256').update([RECIPE, st(b.node), `npm@${npmVersion}`, st(b.busybox)].join('\n')).digest('hex').slice(0, 16);
+  return createHash('sha256').update([RECIPE, st(b.node), `npm@${npmVersion}`, st(b.busybox), st(b.flock)].join('\n')).digest('hex').slice(0, 16);
 }
 
 /** Makes (once) the base rootfs tarball and returns its path. */
@@ -104,6 +107,9 @@ async function baseTarball(b: ReturnType<typeof baseInputs>, key: string): Promi
     fs.chmodSync(path.join(root, 'var/tmp'), 0o1777);
     fs.copyFileSync(b.node, path.join(root, 'usr/bin/node'));
     fs.chmodSync(path.join(root, 'usr/bin/node'), 0o755);
+    // Needs only libc and the loader, which node brings.
+    fs.copyFileSync(b.flock, path.join(root, 'usr/bin/flock'));
+    fs.chmodSync(path.join(root, 'usr/bin/flock'), 0o755);
     for (const lib of await nodeLibs(b.node)) {
       const target = path.join(root, lib);
       fs.mkdirSync(path.dirname(target), { recursive: true });

@@ -253,6 +253,10 @@ describe('the swarmwatch services of deploy/stack.yml on the 3+1 swarm', () => {
     // Never its own output (shipper.ship-self is false): it logs at start, and reads every log from its beginning.
     const own = receiver!.messages().filter((m) => String(m._container_name).startsWith(`${STACK}_log-shipper.`));
     expect(own.map((m) => m.short_message)).toEqual([]);
+    // It locked its state dir (flock is in the image) and is the only shipper on it.
+    const logs = await leader.docker(['service', 'logs', '--raw', `${STACK}_log-shipper`], { timeoutMs: 30_000 });
+    expect(logs.stdout + logs.stderr).toMatch(/shipping container logs to/);
+    expect(logs.stdout + logs.stderr).not.toMatch(/cannot lock the state dir|another log shipper is using the state dir/);
   });
 });
 
