@@ -276,6 +276,9 @@ export class LogShipper implements Component {
     } catch (err) {
       // Not created yet (the container has not started): the reader waits for it.
       if ((err as NodeJS.ErrnoException).code === 'ENOENT' && fs.existsSync(path.dirname(file))) return file;
+      // The engine's containers dir is here but this container's is not: it was removed (a `--rm` container gone
+      // before its first read), not a missing mount. The API answers "no such container" and the reader ends.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && fs.existsSync(path.join(root, 'containers'))) return undefined;
       if (!this.fileModeWarned) this.log.warn(`read-mode file: cannot read ${file}; reading through the logs API instead (mount the engine's root dir and set shipper.docker-root)`);
       this.fileModeWarned = true;
       return undefined;
