@@ -11,7 +11,7 @@ import { LogFileWatch } from './log-file-watch.js';
 import { compareTime, formatUnixNano, type EngineTime } from './timestamp.js';
 
 /** Container label with a container's own start-of-record pattern (overrides shipper.multiline-pattern). */
-export const MULTILINE_LABEL = 'swarmwatch.multiline.pattern';
+const MULTILINE_LABEL = 'swarmwatch.multiline.pattern';
 
 export interface ReaderDeps {
   docker: DockerAccess;

@@ -92,7 +92,10 @@ export class LogShipper implements Component {
   /** The state dir's lock (stateDir/lock) while this shipper uses the dir; undefined without flock. */
   private lock?: FileLock;
   private lockTimer?: NodeJS.Timeout;
-  /** Cursors loaded and shipping started: only then does stop() write the cursor files. */
+  /**
+   * Cursors loaded: only then does stop() write the cursor files (before, it would write an empty state over the
+   * other shipper's, or over files that failed to load and that the operator was told to repair).
+   */
   private begun = false;
 
   /**
@@ -124,11 +127,11 @@ export class LogShipper implements Component {
   }
 
   private async begin(): Promise<void> {
-    this.begun = true;
     try {
       const loaded = this.store.load();
       this.cursors = loaded.entries;
       this.fresh = loaded.fresh;
+      this.begun = true;
     } catch (err) {
       throw new SwarmwatchError(SW_ERR_SHIPPER_CURSOR_READ, `cannot read the cursor files in ${this.store.dir}: ${(err as Error).message}`, {
         culprit: this.store.dir, fix: 'repair or remove cursors.json, cursors-a and cursors-b there (removing them re-ships every container\'s log from the start)', cause: err,
@@ -321,7 +324,7 @@ export class LogShipper implements Component {
     if (this.stopped) return;
     this.stopped = true;
     clearInterval(this.lockTimer);
-    // Still waiting for the state dir: nothing loaded, nothing to write (empty cursors would re-ship everything).
+    // Still waiting for the state dir, or its cursors failed to load: nothing to write.
     if (!this.begun) return;
     this.ctx.state.off('containers', this.onContainers);
     this.ctx.state.off('container-event', this.onContainerEvent);

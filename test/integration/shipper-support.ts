@@ -188,19 +188,13 @@ export interface ShipperBed {
 
 /** A private engine with the test image, a TCP receiver and a work dir for one test file, removed after it. */
 export function shipperBed(engineName: string): ShipperBed {
-  const bed = { work: fs.mkdtempSync(path.join(os.tmpdir(), `sw-${engineName}-`)) } as ShipperBed;
+  const bed = lanesBed(engineName) as LanesBed & ShipperBed;
   beforeAll(async () => {
-    ensureBuild();
-    bed.engine = await startEngine({ name: engineName });
-    await ensureBusyboxImage(bed.engine);
     bed.receiver = await startGelfReceiver({ proto: 'tcp', dir: bed.work });
+    bed.receivers.push(bed.receiver);
   });
-  afterAll(async () => {
-    await bed.shipper?.stop().catch(() => undefined);
-    await bed.receiver?.stop();
-    await bed.engine?.stop();
-    fs.rmSync(bed.work, { recursive: true, force: true });
-  });
+  // Runs before lanesBed's (after hooks run in reverse): the test's shipper stops before its receiver and engine.
+  afterAll(async () => { await bed.shipper?.stop().catch(() => undefined); });
   return bed;
 }
 
