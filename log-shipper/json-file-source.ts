@@ -159,7 +159,27 @@ export class JsonFileSource {
   /** Counts the files this source moved to (rotations followed): a watch on the path must be set again after one. */
   fileSwitches = 0;
 
-  constructor(readonly logPath: string, private readonly since: EngineTime | undefined) {}
+  /**
+   * `opened`: a descriptor of the live file opened earlier (EarlyLogFiles); the source owns it from here. Used when it
+   * is still the file at `logPath`, or when that path is gone (the engine removed the container: the descriptor is
+   * all that is left of its log).
+   */
+  constructor(readonly logPath: string, private readonly since: EngineTime | undefined, private opened?: number) {}
+
+  /** The early descriptor if it may stand for the live file, else undefined (closed). */
+  private takeOpened(): number | undefined {
+    const fd = this.opened;
+    if (fd === undefined) return undefined;
+    this.opened = undefined;
+    try {
+      if (fs.fstatSync(fd).ino === fs.statSync(this.logPath).ino) return fd;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return fd;
+    }
+    // Rotated since it was opened: the listing finds it among the rotated files.
+    fs.closeSync(fd);
+    return undefined;
+  }
 
   /** Time of the first entry of a file (plain or gzipped), undefined when unreadable or empty. */
   private firstTime(file: string): EngineTime | undefined {
@@ -240,7 +260,15 @@ export class JsonFileSource {
     const dir = path.dirname(this.logPath);
     const base = path.basename(this.logPath) + '.';
     const byIndex = new Map<number, string>();
-    for (const name of fs.readdirSync(dir)) {
+    let names: string[];
+    try {
+      names = fs.readdirSync(dir);
+    } catch (err) {
+      // Removed with its container while we hold the live file open: no rotated file is left.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+    for (const name of names) {
       if (!name.startsWith(base)) continue;
       const m = /^(\d+)(\.gz)?$/.exec(name.slice(base.length));
       if (!m) continue;
@@ -285,7 +313,7 @@ export class JsonFileSource {
   open(): void {
     for (let attempt = 0; attempt < 5; attempt++) {
       const before = this.rotated();
-      const fd = fs.openSync(this.logPath, 'r');
+      const fd = this.takeOpened() ?? fs.openSync(this.logPath, 'r');
       const after = this.rotated();
       if (before.join() === after.join()) {
         // Files that end before `since` are not parsed at all: a restart costs one probe per rotated file.
@@ -477,6 +505,8 @@ export class JsonFileSource {
   }
 
   close(): void {
+    if (this.opened !== undefined) fs.closeSync(this.opened);
+    this.opened = undefined;
     this.unparsed = undefined;
     this.giveBackBuffer();
     if (this.current?.fd !== undefined) fs.closeSync(this.current.fd);

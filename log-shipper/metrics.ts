@@ -1,7 +1,7 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 
-/** Reasons of swarmwatch_shipper_dropped_total (log-shipper/reader.ts). */
-export const DROP_REASONS = ['unparsable_entry', 'rotated_before_read'] as const;
+/** Reasons of swarmwatch_shipper_dropped_total (log-shipper/reader.ts, shipper.ts). */
+export const DROP_REASONS = ['unparsable_entry', 'rotated_before_read', 'removed_before_read'] as const;
 
 /** The shipper's metrics, on the agent's registry (the same one the exporter serves at /metrics). */
 export class ShipperMetrics {

@@ -36,6 +36,11 @@ export interface ReaderDeps {
   acquireCatchUp(): Promise<() => void>;
   /** The container's json-file log when read-mode is "file" and the file is readable; undefined reads the API. */
   logFileOf?(c: ContainerRecord): string | undefined;
+  /**
+   * A descriptor of that log opened when the container started (EarlyLogFiles), handed over once: read from it, a
+   * log the engine removed with its container since is still there.
+   */
+  takeOpenedLog?(): number | undefined;
   /** While a json-file is watched for writes, it is also looked at this often (FILE_WATCH_FALLBACK_MS). */
   fileWatchFallbackMs?: number;
 }
@@ -125,6 +130,41 @@ export class ContainerReader {
     this.wakeUp?.();
   }
 
+  /**
+   * The container was removed: read what the open log file holds to its end (read-mode file: the engine unlinked it,
+   * the open file keeps it), then end. `record` stands in for the model's, which is gone; a reader that holds no
+   * file ends at once.
+   */
+  finish(record: ContainerRecord): void {
+    this.removedRecord = { ...record, state: 'exited', pid: 0, finishedAt: record.finishedAt ?? Date.now() / 1000 };
+    this.wakeUp?.();
+  }
+
+  /** Resolves when the reader has ended (stopped, or finished and read to the end). */
+  get ended(): Promise<void> {
+    return this.running ?? Promise.resolve();
+  }
+
+  /** Whether a log stream or file of the container was ever opened: a removed container never opened was missed. */
+  get openedLog(): boolean {
+    return this.everOpened;
+  }
+
+  private everOpened = false;
+
+  /** The record the last read started with (the model's, or the one finish() gave). */
+  get record(): ContainerRecord | undefined {
+    return this.lastRecord;
+  }
+
+  /** Set by finish(): the container is gone and this is what the reader knew of it. */
+  private removedRecord?: ContainerRecord;
+
+  /** The model's record of the container; after finish(), the last one known, as exited. */
+  private container(): ContainerRecord | undefined {
+    return this.removedRecord ?? this.deps.container();
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     this.stopNow();
@@ -161,7 +201,7 @@ export class ContainerReader {
     let failures = 0;
     let createdLookMs = CREATED_LOOK_MS;
     while (!this.stopped) {
-      const c = this.deps.container();
+      const c = this.container();
       if (!c) return;
       const wasRunning = runningStates.has(c.state);
       this.woken = false;
@@ -173,6 +213,8 @@ export class ContainerReader {
       this.releaseCatchUp = once(release);
       try {
         const file = this.deps.logFileOf?.(c);
+        // Removed, and no file to read to its end: the engine serves a removed container's log no more.
+        if (file === undefined && this.removedRecord) return;
         readFile = file !== undefined;
         read = file ? await this.readFileOnce(c, file) : await this.readOnce(c);
         failures = 0;
@@ -191,8 +233,8 @@ export class ContainerReader {
       } finally {
         this.releaseCatchUp();
       }
-      if (this.stopped) return;
-      const now = this.deps.container();
+      if (this.stopped || this.removedRecord) return;
+      const now = this.container();
       if (!now) return;
       if (unreadable) {
         this.lastRecord = now;
@@ -292,8 +334,9 @@ export class ContainerReader {
     });
     if (this.stopped) { stream.destroy(); return 0; }
     this.stream = stream;
+    this.everOpened = true;
     // A follow stream of a running container lasts as long as it runs: not a catch-up read.
-    if (runningStates.has(this.deps.container()?.state ?? '')) this.releaseCatchUp();
+    if (runningStates.has(this.container()?.state ?? '')) this.releaseCatchUp();
     let entries = 0;
     let paused = false;
     const assembler = this.assemblerFor(c, () => {
@@ -393,7 +436,7 @@ export class ContainerReader {
       multilineTimeoutMs: this.deps.multilineTimeoutMs,
       tty: c.tty,
       emit: (record) => {
-        if (!this.deps.deliver(record, this.deps.container() ?? c)) onFull();
+        if (!this.deps.deliver(record, this.container() ?? c)) onFull();
       },
     });
   }
@@ -413,7 +456,7 @@ export class ContainerReader {
     this.fileReadEndedStopped = false;
     const pos = this.tracker.position;
     this.tracker.resumeFrom(pos);
-    const source = new JsonFileSource(file, pos?.time);
+    const source = new JsonFileSource(file, pos?.time, this.deps.takeOpenedLog?.());
     try {
       source.open();
     } catch (err) {
@@ -428,6 +471,7 @@ export class ContainerReader {
       source.rotatedAway = false;
       this.reportRotatedAway(c);
     };
+    this.everOpened = true;
     reportGap();
     let full = false;
     const assembler = this.assemblerFor(c, () => { full = true; });
@@ -453,7 +497,7 @@ export class ContainerReader {
         // Escaped text is at least as long as its UTF-8, so within maxBytes it needs no cut; an empty line takes
         // the general path, which sends " " (Graylog rejects an empty short_message).
         if (asIs && textEnd > start && textEnd - start <= maxBytes && !assembler.pending) {
-          if (!deliverEscaped(b, start, textEnd, stream, time, position, this.deps.container() ?? c)) full = true;
+          if (!deliverEscaped(b, start, textEnd, stream, time, position, this.container() ?? c)) full = true;
         } else {
           assembler.pushText(stream, time, decodeEscapedText(b, start, end), false, position, before);
         }
@@ -494,7 +538,7 @@ export class ContainerReader {
           else await new Promise((resolve) => setImmediate(resolve));
           continue;
         }
-        const now = this.deps.container();
+        const now = this.container();
         this.seenByFileRead = now;
         // The engine has flushed everything once the container stopped: one last pass found nothing, so we are done.
         // A log file exists, so a container the model still calls "created" has been started (see CREATED_LOOK_MS).

@@ -9,6 +9,7 @@ import type { ContainerRecord } from '../core/state/types.js';
 import { cutUtf8, type LogRecord } from './assembler.js';
 import type { Cursor } from './cursor.js';
 import { CursorStore, SW_ERR_SHIPPER_CURSOR_READ, SW_ERR_SHIPPER_CURSOR_WRITE, type CursorEntry } from './cursor-store.js';
+import { EarlyLogFiles, recordFromAttributes } from './early-log-files.js';
 import { ownContainerId, shouldShip } from './filter.js';
 import type { StreamName } from './frames.js';
 import { containerFields, GelfEncoder, levelOf, type MessageBody, type MessageContext } from './gelf-message.js';
@@ -68,6 +69,15 @@ export class LogShipper implements Component {
   private readonly store: CursorStore;
   private readonly queue: DeliveryQueue;
   private readonly readers = new Map<string, ContainerReader>();
+  /** Readers of removed containers reading their open log file to its end (read-mode file). */
+  private readonly finishing = new Map<string, ContainerReader>();
+  /** Log files opened at start events, before the state model knows the container (read-mode file). */
+  private readonly early = new EarlyLogFiles();
+  /**
+   * Containers whose start event came while no reader had their log open, with when: one removed before any reader
+   * opened its log (and with no file held) is counted as missed, not hidden.
+   */
+  private readonly startSeen = new Map<string, number>();
   private readonly encoders = new Map<string, { record: ContainerRecord; encoder: GelfEncoder; origin: MessageOrigin }>();
   private cursors = new Map<string, CursorEntry>();
   private fresh = false;
@@ -149,7 +159,7 @@ export class LogShipper implements Component {
     this.sender.start();
     this.ctx.state.on('containers', this.onContainers);
     this.ctx.state.on('container-event', this.onContainerEvent);
-    this.expiryTimer = setInterval(() => this.expireCursors(), 60_000);
+    this.expiryTimer = setInterval(() => { this.expireCursors(); this.early.expire(); this.expireStartSeen(); }, 60_000);
     this.expiryTimer.unref();
     this.log.info(`shipping container logs to ${this.settings.destination.url}`, { cursors: this.cursors.size, stateDir: this.settings.stateDir, self: this.selfId?.slice(0, 12) });
     this.sync();
@@ -233,7 +243,13 @@ export class LogShipper implements Component {
         reader.noticeChange(c);
         continue;
       }
-      if (!shouldShip(c, this.settings, this.selfId)) continue;
+      // Removed, and its record came back from an inspect that answered late: its reader is finishing the log.
+      if (this.finishing.has(c.id)) continue;
+      if (!shouldShip(c, this.settings, this.selfId)) {
+        this.early.release(c.id);
+        this.startSeen.delete(c.id);
+        continue;
+      }
       this.openReader(c);
     }
     for (const [id, reader] of this.readers) {
@@ -243,15 +259,15 @@ export class LogShipper implements Component {
       for (const [id, e] of this.cursors) if (!state.containers.has(id) && !e.removedAt) e.removedAt = Date.now();
       this.fresh = false;
     }
-    this.metrics.readers.set(this.readers.size);
+    this.metrics.readers.set(this.readers.size + this.finishing.size);
   }
 
-  private openReader(c: ContainerRecord): void {
+  private openReader(c: ContainerRecord, known = true): ContainerReader {
     const s = this.settings;
     const reader = new ContainerReader(c.id, this.startCursor(c), {
       docker: this.ctx.state.docker,
       log: this.log,
-      container: () => this.ctx.state.containers.get(c.id),
+      container: known ? () => this.ctx.state.containers.get(c.id) : () => undefined,
       maxBytes: s.maxMessageBytes,
       multiline: s.multilinePattern,
       multilineTimeoutMs: s.multilineTimeoutMs,
@@ -262,17 +278,23 @@ export class LogShipper implements Component {
       acquireCatchUp: () => this.acquireCatchUp(),
       batchWaiting: () => this.sender?.batchWaiting ?? false,
       logFileOf: s.readMode === 'file' ? (rec) => this.logFileOf(rec) : undefined,
+      takeOpenedLog: () => this.early.takeLog(c.id),
     });
-    this.readers.set(c.id, reader);
-    reader.start();
+    if (known) {
+      this.readers.set(c.id, reader);
+      reader.start();
+    }
+    return reader;
   }
 
   /** json-file path as seen from here, if readable; other drivers (and unreadable files) go through the API. */
   private logFileOf(c: ContainerRecord): string | undefined {
     if (c.logDriver !== 'json-file') return undefined;
-    const root = this.settings.dockerRoot ?? this.ctx.state.localNode?.engine.dockerRootDir;
+    const root = this.containersDir();
     if (!root) return undefined;
-    const file = path.join(root, 'containers', c.id, `${c.id}-json.log`);
+    const file = path.join(root, c.id, `${c.id}-json.log`);
+    // Opened at its start event: readable whether or not the engine has removed it since.
+    if (this.early.has(c.id)) return file;
     try {
       fs.accessSync(file, fs.constants.R_OK);
       return file;
@@ -281,7 +303,7 @@ export class LogShipper implements Component {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT' && fs.existsSync(path.dirname(file))) return file;
       // The engine's containers dir is here but this container's is not: it was removed (a `--rm` container gone
       // before its first read), not a missing mount. The API answers "no such container" and the reader ends.
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && fs.existsSync(path.join(root, 'containers'))) return undefined;
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && fs.existsSync(root)) return undefined;
       if (!this.fileModeWarned) this.log.warn(`read-mode file: cannot read ${file}; reading through the logs API instead (mount the engine's root dir and set shipper.docker-root)`);
       this.fileModeWarned = true;
       return undefined;
@@ -290,14 +312,54 @@ export class LogShipper implements Component {
 
   private fileModeWarned = false;
 
+  /** `<data-root>/containers` as seen from here, when the engine's root is known. */
+  private containersDir(): string | undefined {
+    const root = this.settings.dockerRoot ?? this.ctx.state.localNode?.engine.dockerRootDir;
+    return root ? path.join(root, 'containers') : undefined;
+  }
+
+  /**
+   * The container is gone. In read-mode file its reader reads what its open log file holds to the end first (the
+   * engine unlinked the file; a `--rm` container's last lines are often still unread then, and always when the
+   * destination is behind); in read-mode api the engine serves it no more.
+   */
   private removeContainer(id: string, reader: ContainerReader): void {
     this.readers.delete(id);
+    const e = this.cursors.get(id);
+    if (e && !e.removedAt) e.removedAt = Date.now();
+    const record = reader.record ?? this.encoders.get(id)?.record;
+    if (this.settings.readMode === 'file' && record) {
+      this.finishRemoved(id, reader, record);
+      return;
+    }
     void reader.stop();
+    if (record && this.neverRead(reader, record)) this.countMissed(record);
+    this.forgetContainer(id);
+  }
+
+  private finishRemoved(id: string, reader: ContainerReader, record: ContainerRecord): void {
+    this.finishing.set(id, reader);
+    reader.finish(record);
+    void reader.ended.then(() => {
+      if (!this.stopped && this.neverRead(reader, record)) this.countMissed(record);
+      this.finishing.delete(id);
+      this.forgetContainer(id);
+      this.metrics.readers.set(this.readers.size + this.finishing.size);
+    });
+  }
+
+  /** A removed container that ran and that no reader (of this or an earlier run) ever opened the log of. */
+  private neverRead(reader: ContainerReader, c: ContainerRecord): boolean {
+    return !reader.openedLog && !this.cursors.has(c.id) && (c.startedAt !== undefined || this.startSeen.has(c.id));
+  }
+
+  /** Drops what was kept for a container that is gone: its message fields, lag series, a file held for it. */
+  private forgetContainer(id: string): void {
     const enc = this.encoders.get(id);
     if (enc) this.metrics.lag.remove({ container_name: enc.record.name, service: enc.record.swarm.serviceName ?? '' });
     this.encoders.delete(id);
-    const e = this.cursors.get(id);
-    if (e && !e.removedAt) e.removedAt = Date.now();
+    this.early.release(id);
+    this.startSeen.delete(id);
   }
 
   private containerEvent(ev: RawEvent): void {
@@ -306,11 +368,59 @@ export class LogShipper implements Component {
     if (action === 'start' || action === 'restart') {
       const reader = this.readers.get(id);
       if (reader) reader.wake();
-      // A new container is opened by sync() once the state model has inspected it.
+      // A new container is opened by sync() once the state model has inspected it; its log file is held from now.
+      if (action === 'start' && id && !reader?.open && !this.finishing.has(id)) this.noticeStart(id, ev);
     } else if (action === 'destroy') {
       const reader = this.readers.get(id);
       if (reader) this.removeContainer(id, reader);
+      else if (!this.finishing.has(id)) this.removedUnread(id, ev);
     }
+  }
+
+  /** A container started with no reader on its log yet: hold its files (read-mode file) until one takes them. */
+  private noticeStart(id: string, ev: RawEvent): void {
+    this.startSeen.set(id, Date.now());
+    const dir = this.settings.readMode === 'file' ? this.containersDir() : undefined;
+    if (dir) this.early.hold(dir, id, ev.Actor?.Attributes ?? {});
+  }
+
+  /**
+   * A container removed with no reader on it. Its files held since its start are read to the end under a record
+   * from its config; one that started and was never read, with nothing held, is counted and warned about.
+   */
+  private removedUnread(id: string, ev: RawEvent): void {
+    const started = this.startSeen.delete(id);
+    const record = this.early.recordOf(id);
+    if (record) {
+      if (!shouldShip(record, this.settings, this.selfId)) { this.early.release(id); return; }
+      const reader = this.openReader(record, false);
+      this.finishRemoved(id, reader, record);
+      reader.start();
+      this.metrics.readers.set(this.readers.size + this.finishing.size);
+      return;
+    }
+    if (!started || this.cursors.has(id)) return;
+    const described = recordFromAttributes(id, ev.Actor?.Attributes ?? {});
+    if (shouldShip(described, this.settings, this.selfId)) this.countMissed(described);
+  }
+
+  /** A container that ran and was removed before any reader opened its log: counted, warned about. */
+  private countMissed(c: ContainerRecord): void {
+    this.metrics.dropped.inc({ reason: 'removed_before_read' });
+    const now = Date.now();
+    if (now - this.missedWarnedAt < 60_000) return;
+    this.missedWarnedAt = now;
+    const why = this.settings.readMode === 'file'
+      ? 'its log file was gone before the shipper could open it'
+      : 'read-mode api cannot read a removed container\'s log (read-mode file keeps a log it has opened)';
+    this.log.warn(`container ${c.name} was removed before its log was read: ${why}; lines it wrote are not shipped (counted in swarmwatch_shipper_dropped_total{reason="removed_before_read"}; warned at most once a minute)`, { container: c.id.slice(0, 12) });
+  }
+
+  private missedWarnedAt = 0;
+
+  private expireStartSeen(): void {
+    const old = Date.now() - 10 * 60_000;
+    for (const [id, at] of this.startSeen) if (at < old) this.startSeen.delete(id);
   }
 
   private expireCursors(): void {
@@ -329,8 +439,10 @@ export class LogShipper implements Component {
     this.ctx.state.off('containers', this.onContainers);
     this.ctx.state.off('container-event', this.onContainerEvent);
     clearInterval(this.expiryTimer);
-    await Promise.all([...this.readers.values()].map((r) => r.stop()));
+    await Promise.all([...this.readers.values(), ...this.finishing.values()].map((r) => r.stop()));
     this.readers.clear();
+    this.finishing.clear();
+    this.early.closeAll();
     await this.sender?.stop(STOP_GRACE_MS);
     await this.transport?.close();
     this.expireCursors();

@@ -1,7 +1,7 @@
 // Records real container inspect answers and container events from a private engine into test/fixtures/api/ (the
 // state model's unit tests serve them back through a real HTTP server on a unix socket, and feed it the events).
 // Usage: npm run build && node scripts/record-container-fixtures.mjs
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { startEngine, ensureBusyboxImage, BUSYBOX_TAG } from '../dist/test/bed/index.js';
 
 const out = new URL('../test/fixtures/api/', import.meta.url);
@@ -21,6 +21,16 @@ try {
   const filters = encodeURIComponent(JSON.stringify({ container: [exiting] }));
   const text = String((await engine.api('GET', `/events?since=${since}&until=${Math.floor(Date.now() / 1000) + 1}&filters=${filters}`)).body);
   save('container-events-exit3.json', text.trim().split('\n').map((line) => JSON.parse(line)));
+  // A running container's config.v2.json as the engine wrote it, and its start event: what the log shipper holds for a
+  // container removed before its inspect answered (log-shipper/early-log-files.ts).
+  const jobSince = Math.floor(Date.now() / 1000) - 1;
+  const job = (await engine.docker(['run', '-d', '--network', 'none', '--name', 'job-7', '--label', 'com.example.team=ops', '--label', 'swarmwatch.multiline.pattern=^\\S',
+    '-e', 'JOB_ID=7', BUSYBOX_TAG, 'sh', '-c', 'echo hi; sleep 2'])).stdout.trim();
+  writeFileSync(new URL('container-config-v2-running.json', out), readFileSync(`${engine.dataRoot}/containers/${job}/config.v2.json`, 'utf8'));
+  const jobFilters = encodeURIComponent(JSON.stringify({ container: [job], event: ['start'] }));
+  // One event is one JSON document, which engine.api parses.
+  const started = (await engine.api('GET', `/events?since=${jobSince}&until=${Math.floor(Date.now() / 1000) + 1}&filters=${jobFilters}`)).body;
+  writeFileSync(new URL('container-event-start.json', out), (typeof started === 'string' ? started.trim() : JSON.stringify(started)) + '\n');
 } finally {
   await engine.stop();
 }

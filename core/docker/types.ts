@@ -25,6 +25,22 @@ export interface RawContainerInspect {
   RestartCount?: number;
 }
 
+/**
+ * The engine's own record of a container, `<data-root>/containers/<id>/config.v2.json`: the inspect's fields under
+ * the same names, except `ID` for `Id` and a `State` without `Status`; no HostConfig (that is hostconfig.json).
+ */
+export interface RawContainerConfigFile {
+  ID: string;
+  Name: string;
+  Created: string;
+  Image: string;
+  Path: string;
+  Args: string[] | null;
+  State: Omit<RawContainerInspect['State'], 'Status'> & { RemovalInProgress?: boolean };
+  Config: RawContainerInspect['Config'];
+  RestartCount?: number;
+}
+
 export interface RawSwarmInfo {
   NodeID: string;
   NodeAddr: string;

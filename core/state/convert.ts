@@ -1,4 +1,4 @@
-import type { RawContainerInspect, RawEngineInfo, RawNode, RawService, RawTask, RawVersion } from '../docker/types.js';
+import type { RawContainerConfigFile, RawContainerInspect, RawEngineInfo, RawNode, RawService, RawTask, RawVersion } from '../docker/types.js';
 import type { ContainerRecord, HealthState, LocalNode, NodeRecord, QuorumView, ServiceMode, ServiceRecord, SwarmLabels, TaskRecord } from './types.js';
 
 function parseTime(iso: string | undefined): number | undefined {
@@ -49,6 +49,22 @@ export function containerFromInspect(c: RawContainerInspect): ContainerRecord {
     logDriver: c.HostConfig.LogConfig?.Type ?? '',
     swarm: swarmLabelsOf(labels),
   };
+}
+
+/**
+ * A container's record from the engine's config.v2.json, for a container that was removed before its inspect
+ * answered (the shipper opens that file on the start event). `logDriver` comes from the caller: the file does not
+ * hold the host config.
+ */
+export function containerFromConfigFile(c: RawContainerConfigFile, logDriver: string): ContainerRecord {
+  const st = c.State;
+  const status = st.Dead ? 'dead' : st.RemovalInProgress ? 'removing' : st.Restarting ? 'restarting' : st.Paused ? 'paused' : st.Running ? 'running'
+    : parseTime(st.StartedAt) === undefined ? 'created' : 'exited';
+  return containerFromInspect({
+    Id: c.ID, Name: c.Name, Created: c.Created, Image: c.Image, Path: c.Path, Args: c.Args ?? [],
+    State: { ...st, Status: status }, Config: c.Config, RestartCount: c.RestartCount,
+    HostConfig: { LogConfig: { Type: logDriver, Config: {} } },
+  });
 }
 
 export function localNodeFrom(info: RawEngineInfo, version: RawVersion | undefined, isLeader: boolean): LocalNode {

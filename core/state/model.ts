@@ -68,6 +68,12 @@ export class SwarmState extends EventEmitter<SwarmStateEvents> {
   private readonly inspecting = new Map<string, Promise<void>>();
   /** Containers with an event that arrived while their inspect was in flight: inspected again after it. */
   private readonly inspectAgain = new Set<string>();
+  /**
+   * Containers destroyed, with when: an inspect answered before the removal can arrive after the destroy event (its
+   * own connection), and stored, it brought the removed container back until the next reconciliation (the log
+   * shipper opened a second reader on it, the exporter reported it). Kept a minute.
+   */
+  private readonly destroyed = new Map<string, number>();
   /** Containers with an oom event since they last started: their die is inspected (the record's oomKilled). */
   private readonly oomSeen = new Set<string>();
   /** Failed/rejected task IDs already reported; pruned when the engine garbage-collects the task. */
@@ -202,6 +208,7 @@ export class SwarmState extends EventEmitter<SwarmStateEvents> {
     const p = (async () => {
       try {
         const raw = await this.docker.inspectContainer(id);
+        if (this.destroyed.has(id)) return;
         this.containers.set(id, containerFromInspect(raw));
       } catch (err) {
         const e = asSwarmwatchError(err);
@@ -249,6 +256,7 @@ export class SwarmState extends EventEmitter<SwarmStateEvents> {
       if (action === 'oom') this.oomSeen.add(id);
       else if (action === 'start' || action === 'restart' || action === 'destroy') this.oomSeen.delete(id);
       if (action === 'destroy') {
+        this.noteDestroyed(id);
         if (this.containers.delete(id)) this.emit('containers');
       } else if (action === 'die' && this.applyDie(id, ev)) {
         // The event said it all.
@@ -263,6 +271,12 @@ export class SwarmState extends EventEmitter<SwarmStateEvents> {
     } else if (ev.Type === 'daemon') {
       void this.reconcile();
     }
+  }
+
+  private noteDestroyed(id: string): void {
+    const now = Date.now();
+    this.destroyed.set(id, now);
+    if (this.destroyed.size > 1000) for (const [old, at] of this.destroyed) if (now - at > 60_000) this.destroyed.delete(old);
   }
 
   /**

@@ -225,18 +225,23 @@ export interface LanesBed {
  */
 export function lanesBed(engineName: string, engineArgs: string[] = []): LanesBed {
   const bed = { receivers: [] as GelfReceiver[], shippers: [] as ShipperProcess[], work: fs.mkdtempSync(path.join(os.tmpdir(), `sw-${engineName}-`)) } as LanesBed;
-  bed.startLanes = (args) => Promise.all((['api', 'file'] as const).map(async (mode) => {
+  let calls = 0;
+  bed.startLanes = (args) => {
+    // Each call's lanes have state dirs of their own: shippers of two calls on one dir would wait for each other's lock.
+    const suffix = calls++ === 0 ? '' : `-${calls}`;
+    return Promise.all((['api', 'file'] as const).map(async (mode) => {
     const receiver = await startGelfReceiver({ proto: 'tcp', dir: bed.work });
     bed.receivers.push(receiver);
     const dest = `tcp://127.0.0.1:${receiver.port}`;
     const start = async () => {
-      const shipper = await startShipper(bed.engine.dockerHost, [`--shipper.destination=${dest}`, `--shipper.state-dir=${path.join(bed.work, `state-${mode}`)}`,
-        `--shipper.read-mode=${mode}`, ...args], path.join(bed.work, `shipper-${mode}.log`));
+      const shipper = await startShipper(bed.engine.dockerHost, [`--shipper.destination=${dest}`, `--shipper.state-dir=${path.join(bed.work, `state-${mode}${suffix}`)}`,
+        `--shipper.read-mode=${mode}`, ...args], path.join(bed.work, `shipper-${mode}${suffix}.log`));
       bed.shippers.push(shipper);
       return shipper;
     };
     return { mode, receiver, shipper: await start(), dest, restart: start };
-  }));
+    }));
+  };
   beforeAll(async () => {
     ensureBuild();
     bed.engine = await startEngine({ name: engineName, extraArgs: engineArgs });

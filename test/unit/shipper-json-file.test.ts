@@ -199,3 +199,37 @@ describe('JsonFileSource resuming at a time', () => {
     whole.close();
   });
 });
+
+describe('JsonFileSource with a descriptor opened at the container start', () => {
+  it('reads the whole log from it after the engine removed the container dir (a --rm container)', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-jf-'));
+    dirs.push(dir);
+    const cdir = path.join(dir, 'c');
+    fs.mkdirSync(cdir);
+    const log = path.join(cdir, 'c-json.log');
+    fs.writeFileSync(log, Array.from({ length: 30 }, (_, i) => entry(i)).join(''));
+    const fd = fs.openSync(log, 'r');
+    fs.rmSync(cdir, { recursive: true });
+    const src = new JsonFileSource(log, undefined, fd);
+    src.open();
+    expect(drain(src)).toEqual(Array.from({ length: 30 }, (_, i) => `line ${i}`));
+    src.close();
+    // Owned and closed by the source.
+    expect(() => fs.fstatSync(fd)).toThrow(/EBADF/);
+  });
+
+  it('is not used once the file was rotated after it was opened: every entry once, from the rotated file and the new one', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-jf-'));
+    dirs.push(dir);
+    const log = path.join(dir, 'c-json.log');
+    fs.writeFileSync(log, Array.from({ length: 10 }, (_, i) => entry(i)).join(''));
+    const fd = fs.openSync(log, 'r');
+    fs.renameSync(log, `${log}.1`);
+    fs.writeFileSync(log, Array.from({ length: 10 }, (_, i) => entry(i + 10)).join(''));
+    const src = new JsonFileSource(log, undefined, fd);
+    src.open();
+    expect(drain(src)).toEqual(Array.from({ length: 20 }, (_, i) => `line ${i}`));
+    src.close();
+    expect(() => fs.fstatSync(fd)).toThrow(/EBADF/);
+  });
+});

@@ -126,6 +126,22 @@ it('keeps the engine up when a reconciliation\'s inspect is held past its timeou
   expect(state.engine.up).toBe(true);
 });
 
+it('does not bring a destroyed container back when an inspect answered before its removal arrives after the destroy event', async () => {
+  const { state, engine, event } = await model();
+  event('start');
+  await until('the start inspect reached the engine', () => engine.held.length === 1, 2000, 5);
+  // A --rm container: exited and removed while its inspect's answer was on its way.
+  event('die');
+  event('destroy');
+  engine.held[0]!.answer(EXITED);
+  await new Promise((r) => setTimeout(r, 100));
+  expect(state.containers.has(ID)).toBe(false);
+  // Held answers of the die's re-inspect come late too.
+  for (const h of engine.held.slice(1)) h.answer(EXITED);
+  await new Promise((r) => setTimeout(r, 100));
+  expect(state.containers.has(ID)).toBe(false);
+});
+
 /**
  * Starts a reconciliation and answers its /info, /version and listing (the test's container listed with `names`);
  * returns it still running, so that an inspect it asks for can be answered.
