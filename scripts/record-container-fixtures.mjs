@@ -2,6 +2,7 @@
 // state model's unit tests serve them back through a real HTTP server on a unix socket, and feed it the events).
 // Usage: npm run build && node scripts/record-container-fixtures.mjs
 import { readFileSync, writeFileSync } from 'node:fs';
+import * as http from 'node:http';
 import { startEngine, ensureBusyboxImage, BUSYBOX_TAG } from '../dist/test/bed/index.js';
 
 const out = new URL('../test/fixtures/api/', import.meta.url);
@@ -31,6 +32,25 @@ try {
   // One event is one JSON document, which engine.api parses.
   const started = (await engine.api('GET', `/events?since=${jobSince}&until=${Math.floor(Date.now() / 1000) + 1}&filters=${jobFilters}`)).body;
   writeFileSync(new URL('container-event-start.json', out), (typeof started === 'string' ? started.trim() : JSON.stringify(started)) + '\n');
+  // The events stream during a burst of 50 `docker run --rm`: the engine stamps an event before the lock that
+  // publishes it, so some arrive older than one before them (core/docker/events.ts). Recorded until it happens.
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const lines = [];
+    const req = http.get({ socketPath: engine.socketPath, path: '/events' }, (res) => {
+      let buf = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => { buf += c; let nl; while ((nl = buf.indexOf('\n')) >= 0) { lines.push(buf.slice(0, nl)); buf = buf.slice(nl + 1); } });
+    });
+    await new Promise((r) => setTimeout(r, 500));
+    await Promise.all(Array.from({ length: 50 }, (_, i) => engine.docker(['run', '-d', '--rm', '--network', 'none', '--name', `burst-${attempt}-${i}`, BUSYBOX_TAG, 'sh', '-c', 'echo hi'])));
+    await new Promise((r) => setTimeout(r, 5000));
+    req.destroy();
+    let newest = 0n;
+    const late = lines.filter((l) => { const t = BigInt(/"timeNano":(\d+)/.exec(l)[1]); if (t < newest) return true; newest = t; return false; });
+    if (late.length === 0) continue;
+    writeFileSync(new URL('events-burst-out-of-order.jsonl', out), lines.join('\n') + '\n');
+    break;
+  }
 } finally {
   await engine.stop();
 }
