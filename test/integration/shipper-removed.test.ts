@@ -32,7 +32,7 @@ it('ships --rm containers whole in read-mode file (10 in a row, a burst of 50), 
 
   const burst = Array.from({ length: 50 }, (_, i) => `rm-burst-${i}`);
   await Promise.all(burst.map((name) => engine.docker(['run', '-d', '--rm', '--network', 'none', '--name', name, image, 'sh', '-c', counterScript('r', LINES)])));
-  await until('the burst is gone', async () => (await engine.docker(['ps', '-aq', '--filter', 'name=rm-burst-'])).stdout.trim() === '', 60_000, 500).catch(async (err) => {
+  await until('the burst is gone', async () => (await engine.docker(['ps', '-aq', '--filter', 'name=rm-burst-'])).stdout.trim() === '', 120_000, 500).catch(async (err) => {
     console.log((await engine.docker(['ps', '-a', '--filter', 'name=rm-burst-'])).stdout);
     throw err;
   });
