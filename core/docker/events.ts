@@ -18,6 +18,8 @@ export interface EventFollowerHandlers {
 const REPLAY_MARGIN_NS = 2_000_000_000n;
 /** Events remembered for recognising a replay's repeats: those within REPLAY_MARGIN_NS of the newest, at most this many. */
 const MAX_REMEMBERED = 4096;
+/** The remembered events are pruned to the margin once there are this many (and again at twice what is left). */
+const PRUNE_FROM = 256;
 
 /**
  * Follows GET /events forever: reconnects with exponential backoff and replays from shortly before the newest
@@ -118,12 +120,16 @@ export class EventFollower {
     if (this.forgotBefore !== undefined && t < this.forgotBefore) return false;
     this.remembered.set(key, t);
     if (this.lastTimeNano === undefined || t > this.lastTimeNano) this.lastTimeNano = t;
-    if (this.remembered.size > MAX_REMEMBERED) this.forget();
+    if (this.remembered.size > this.pruneAt) {
+      this.forget();
+      this.pruneAt = Math.max(PRUNE_FROM, this.remembered.size * 2);
+    }
     return true;
   }
 
   /** Every remembered event is newer than this: an older one that is not remembered was forgotten, not unseen. */
   private forgotBefore?: bigint;
+  private pruneAt = PRUNE_FROM;
 
   private forget(): void {
     const horizon = this.lastTimeNano! - REPLAY_MARGIN_NS;
