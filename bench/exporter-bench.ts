@@ -101,7 +101,7 @@ function syntheticState(n: number): ContainerSource {
     containers.set(id, {
       id, name: `stack_svc.${i}.${id.slice(0, 25)}`, image: 'registry.example/app:1.2.3', imageId: '', command: '', createdAt: 1.7e9, createdIso: '',
       startedAt: 1.7e9 + i, state: 'running', pid: 100000 + i, tty: false, env: [], health: 'none', oomKilled: false, exitCode: 0, restartCount: 0,
-      cgroupParent: '', logDriver: 'json-file', swarm: {},
+      cgroupParent: '', logDriver: 'json-file', autoRemove: false, swarm: {},
       labels: { 'com.docker.swarm.service.name': 'stack_svc', 'com.docker.swarm.service.id': 'x'.repeat(25), 'com.docker.swarm.task.name': `stack_svc.${i}.${id.slice(0, 25)}`, 'com.docker.swarm.task.id': id.slice(0, 25), 'com.docker.swarm.node.id': 'n'.repeat(25), 'com.docker.stack.namespace': 'stack' },
     });
   }

@@ -121,6 +121,6 @@ export function recordFromAttributes(id: string, attributes: Record<string, stri
     id, name: attributes.name ?? id.slice(0, 12), image: attributes.image ?? '', imageId: '', command: '',
     createdAt: 0, createdIso: '', state: 'exited', pid: 0, tty: false, labels, env: [], health: 'none',
     oomKilled: false, exitCode: Number(attributes.exitCode ?? 0) || 0, restartCount: 0, cgroupParent: '',
-    logDriver: 'json-file', swarm: swarmLabelsOf(labels),
+    logDriver: 'json-file', autoRemove: false, swarm: swarmLabelsOf(labels),
   };
 }

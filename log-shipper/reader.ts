@@ -215,8 +215,15 @@ export class ContainerReader {
         const file = this.deps.logFileOf?.(c);
         // Removed, and no file to read to its end: the engine serves a removed container's log no more.
         if (file === undefined && this.removedRecord) return;
+        // Removed by the engine at its exit (`--rm`): a logs request only while the model says it runs. Asked while
+        // the engine removes it, the engine opens the log file again and the removal fails, leaving the container
+        // "Removal In Progress" for good (moby#40729; seen here in bursts of 50 `--rm` containers, whose "created"
+        // records the model still held after they had run). One that stopped is done (not read while it ran, it is
+        // counted); one only created waits for its start.
+        const askedAfterExit = file === undefined && c.autoRemove && !runningStates.has(c.state);
+        if (askedAfterExit && c.state !== 'created') return;
         readFile = file !== undefined;
-        read = file ? await this.readFileOnce(c, file) : await this.readOnce(c);
+        read = askedAfterExit ? 0 : file ? await this.readFileOnce(c, file) : await this.readOnce(c);
         failures = 0;
       } catch (err) {
         const e = asSwarmwatchError(err);
@@ -245,7 +252,7 @@ export class ContainerReader {
       // (traced: 13 s into a burst of 50 starts, the model still said "created" and the lines waited); look again
       // shortly, in either read mode.
       else if (read === 0 && now.state === 'created' && !this.woken) {
-        await this.sleep(createdLookMs);
+        await this.sleep(!readFile && now.autoRemove ? 2 ** 31 - 1 : createdLookMs);
         createdLookMs = Math.min(createdLookMs * 2, CREATED_LOOK_MAX_MS);
       }
       // Idle only after a request that found nothing new: the engine's follow stream can end at container exit
@@ -261,8 +268,10 @@ export class ContainerReader {
         this.lastRecord = now;
         await this.sleep(2 ** 31 - 1);
       }
-      // Running but the stream ended: the engine or the container is restarting; avoid a tight loop.
-      else if (read === 0) await this.sleep(500);
+      // Running but the stream ended: the engine or the container is restarting; avoid a tight loop. A `--rm`
+      // container's stream ends at its exit, which the model may not know yet: it is not asked again until the model
+      // says whether it still runs (see above).
+      else if (read === 0 || (!readFile && now.autoRemove)) await this.sleep(read === 0 ? 500 : 1000);
     }
   }
 
@@ -334,9 +343,12 @@ export class ContainerReader {
     });
     if (this.stopped) { stream.destroy(); return 0; }
     this.stream = stream;
-    this.everOpened = true;
-    // A follow stream of a running container lasts as long as it runs: not a catch-up read.
-    if (runningStates.has(this.container()?.state ?? '')) this.releaseCatchUp();
+    // A follow stream of a running container lasts as long as it runs: not a catch-up read. Opened while it runs, it
+    // gets what the container writes; one opened while it is only "created" may end at once with nothing.
+    if (runningStates.has(this.container()?.state ?? '')) {
+      this.releaseCatchUp();
+      this.everOpened = true;
+    }
     let entries = 0;
     let paused = false;
     const assembler = this.assemblerFor(c, () => {
@@ -358,6 +370,7 @@ export class ContainerReader {
         if (compareTime(frame.time, pos!.time) > 0) { cursorEntryGone = true; stream.destroy(); return; }
       }
       const { position, skip } = this.tracker.advance(frame.time);
+      this.everOpened = true;
       if (!skip) { entries++; assembler.push(frame, position, before); }
       before = position;
     };

@@ -19,7 +19,7 @@ export interface RawContainerInspect {
   Path: string;
   Args: string[];
   State: { Status: string; Running: boolean; Paused: boolean; Restarting: boolean; OOMKilled: boolean; Dead: boolean; Pid: number; ExitCode: number; StartedAt: string; FinishedAt: string; Health?: { Status: string } };
-  HostConfig: { CgroupParent?: string; Memory?: number; MemoryReservation?: number; MemorySwap?: number; NanoCpus?: number; CpuShares?: number; CpuPeriod?: number; CpuQuota?: number; LogConfig?: { Type: string; Config: Record<string, string> } };
+  HostConfig: { AutoRemove?: boolean; CgroupParent?: string; Memory?: number; MemoryReservation?: number; MemorySwap?: number; NanoCpus?: number; CpuShares?: number; CpuPeriod?: number; CpuQuota?: number; LogConfig?: { Type: string; Config: Record<string, string> } };
   Config: { Image: string; Labels: Record<string, string> | null; Env: string[] | null; Tty: boolean; Hostname: string; Cmd: string[] | null; Entrypoint: string[] | string | null };
   LogPath?: string;
   RestartCount?: number;

@@ -47,6 +47,7 @@ export function containerFromInspect(c: RawContainerInspect): ContainerRecord {
     restartCount: c.RestartCount ?? 0,
     cgroupParent: c.HostConfig.CgroupParent ?? '',
     logDriver: c.HostConfig.LogConfig?.Type ?? '',
+    autoRemove: c.HostConfig.AutoRemove === true,
     swarm: swarmLabelsOf(labels),
   };
 }

@@ -39,6 +39,8 @@ export interface ContainerRecord {
   restartCount: number;
   cgroupParent: string;
   logDriver: string;
+  /** Removed by the engine when it exits (`docker run --rm`). */
+  autoRemove: boolean;
   swarm: SwarmLabels;
 }
 

@@ -19,7 +19,7 @@ interface Recorded { id: string; name: string; pid: number; image: string; start
 function record(r: Partial<ContainerRecord> & { id: string }): ContainerRecord {
   return {
     name: r.id.slice(0, 8), image: 'bb:1', imageId: '', command: '', createdAt: 0, createdIso: '', state: 'running', pid: 0,
-    tty: false, labels: {}, env: [], health: 'none', oomKilled: false, exitCode: 0, restartCount: 0, cgroupParent: '', logDriver: 'json-file', swarm: {},
+    tty: false, labels: {}, env: [], health: 'none', oomKilled: false, exitCode: 0, restartCount: 0, cgroupParent: '', logDriver: 'json-file', autoRemove: false, swarm: {},
     ...r,
   };
 }

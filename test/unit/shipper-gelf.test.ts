@@ -8,7 +8,7 @@ export const sampleContainer: ContainerRecord = {
   id: 'a'.repeat(64), name: 'web.1.xyz', image: 'busybox:latest', imageId: 'sha256:' + 'b'.repeat(64), command: 'sh -c echo hi',
   createdAt: 1700000000.5, createdIso: '2023-11-14T22:13:20.500000001Z', state: 'running', pid: 1, tty: false,
   labels: { 'com.docker.swarm.service.name': 'web', 'team/owner': 'ops', id: 'x' }, env: ['PATH=/bin', 'APP_MODE=prod'],
-  health: 'none', oomKilled: false, exitCode: 0, restartCount: 0, cgroupParent: '', logDriver: 'json-file',
+  health: 'none', oomKilled: false, exitCode: 0, restartCount: 0, cgroupParent: '', logDriver: 'json-file', autoRemove: false,
   swarm: { serviceName: 'web', serviceId: 'svc1', taskName: 'web.1.xyz', taskId: 'task1', nodeId: 'node1', stackNamespace: 'shop' },
 };
 const ctx: MessageContext = { host: 'node-a', nodeId: 'node1', nodeHostname: 'node-a', tagTemplate: '{{.ID}}', labels: ['team/owner'], labelsRegex: /^com\.docker\.swarm\./, env: ['APP_MODE'], envRegex: undefined };

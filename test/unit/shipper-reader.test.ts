@@ -7,6 +7,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { PassThrough } from 'node:stream';
 import { afterEach, expect, it } from 'vitest';
 import type { DockerAccess } from '../../core/docker/access.js';
 import { createLogger } from '../../core/log.js';
@@ -286,4 +287,50 @@ it('stops parsing while a whole batch waits for the sender\'s turn, and reads on
   senderWaits = false;
   await until('every line once the sender took its turn', () => got.length === texts.length);
   expect(got).toEqual(texts);
+});
+
+/**
+ * Read-mode api and `--rm` containers: a logs request the engine gets while it removes a container makes it open the
+ * log file again and the removal fail (moby#40729, reproduced on a private engine in shipper-removed.test.ts). The
+ * reader asks only while the model says the container runs; `asked` records each request the reader makes.
+ */
+function apiReader(record: () => ContainerRecord, asked: string[]): ContainerReader {
+  const docker = {
+    containerLogs: (id: string) => {
+      asked.push(record().state);
+      const s = new PassThrough();
+      s.end();
+      return Promise.resolve(s);
+    },
+  } as unknown as DockerAccess;
+  const reader = new ContainerReader('b'.repeat(64), undefined, {
+    docker, log: createLogger('test'), container: record, maxBytes: 1 << 20, multilineTimeoutMs: 1000, onDropped: () => undefined,
+    acquireCatchUp: () => Promise.resolve(() => undefined), deliver: () => true, drained: () => Promise.resolve(),
+  });
+  readers.push(reader);
+  return reader;
+}
+
+it('read-mode api: asks nothing of a --rm container that stopped or is only created, and asks once it runs', async () => {
+  const base = { id: 'b'.repeat(64), name: 'job', labels: {}, tty: false, logDriver: 'json-file', swarm: {} };
+  const exitedAsked: string[] = [];
+  const exited = apiReader(() => ({ ...base, state: 'exited', autoRemove: true }) as unknown as ContainerRecord, exitedAsked);
+  exited.start();
+  await exited.ended;
+  expect(exitedAsked).toEqual([]);
+
+  let job = { ...base, state: 'created', autoRemove: true } as unknown as ContainerRecord;
+  const jobAsked: string[] = [];
+  const reader = apiReader(() => job, jobAsked);
+  reader.start();
+  // Without the flag the same created container is asked at once and again after 500 ms.
+  const plainAsked: string[] = [];
+  apiReader(() => ({ ...base, state: 'created', autoRemove: false }) as unknown as ContainerRecord, plainAsked).start();
+  await new Promise((r) => setTimeout(r, 700));
+  expect(jobAsked).toEqual([]);
+  expect(plainAsked.length).toBeGreaterThanOrEqual(2);
+  job = { ...job, state: 'running' };
+  reader.noticeChange(job);
+  await until('the running job asked for its log', () => jobAsked.length > 0);
+  expect(jobAsked[0]).toBe('running');
 });
