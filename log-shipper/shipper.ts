@@ -26,6 +26,8 @@ import { UdpTransport } from './transport/udp.js';
 
 const CATCH_UP_CONCURRENCY = 8;
 const STOP_GRACE_MS = 5000;
+/** How long a stop waits for the readers of removed containers to finish their open files (before STOP_GRACE_MS). */
+const FINISH_GRACE_MS = 3000;
 
 export function createTransport(s: ShipperSettings, hooks: TransportHooks, log: Logger): Transport {
   const d = s.destination;
@@ -33,6 +35,14 @@ export function createTransport(s: ShipperSettings, hooks: TransportHooks, log: 
     return new UdpTransport({ destination: d, compression: s.compression, compressionLevel: s.compressionLevel, datagramSize: s.udpChunkSize, resolveIntervalMs: s.resolveIntervalMs, sendThread: s.udpSendThread }, hooks, log);
   }
   return new StreamTransport({ destination: d, tls: d.scheme === 'tls' ? s.tls : undefined, writeTimeoutMs: s.writeTimeoutMs, resolveIntervalMs: s.resolveIntervalMs }, hooks, log);
+}
+
+/** Resolves when every promise settled or after `ms`, whichever comes first. */
+async function settledWithin(promises: Promise<unknown>[], ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => { timer = setTimeout(resolve, ms); });
+  await Promise.race([Promise.allSettled(promises), timeout]);
+  clearTimeout(timer);
 }
 
 /** Builds the GELF body of a record: short_message is the first line, full_message the record when it spans lines. */
@@ -439,8 +449,12 @@ export class LogShipper implements Component {
     this.ctx.state.off('containers', this.onContainers);
     this.ctx.state.off('container-event', this.onContainerEvent);
     clearInterval(this.expiryTimer);
-    await Promise.all([...this.readers.values(), ...this.finishing.values()].map((r) => r.stop()));
+    // Live containers are read on from their cursors after a restart. A removed container's open file is the only copy
+    // of what its reader has not read yet (the engine unlinked it): those readers get a part of the stop's grace.
+    await Promise.all([...this.readers.values()].map((r) => r.stop()));
     this.readers.clear();
+    if (this.finishing.size > 0) await settledWithin([...this.finishing.values()].map((r) => r.ended), FINISH_GRACE_MS);
+    await Promise.all([...this.finishing.values()].map((r) => r.stop()));
     this.finishing.clear();
     this.early.closeAll();
     await this.sender?.stop(STOP_GRACE_MS);

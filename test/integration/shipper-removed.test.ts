@@ -8,7 +8,8 @@
  */
 import { expect, it } from 'vitest';
 import { startGelfReceiver } from '../receivers/gelf-receiver.js';
-import { checkSequences, counterScript, droppedTotal, lanesBed, until } from './shipper-support.js';
+import * as path from 'node:path';
+import { checkSequences, counterScript, droppedTotal, lanesBed, startShipper, until } from './shipper-support.js';
 
 const image = 'swarmwatch-test/busybox:1';
 const bed = lanesBed('shiprm');
@@ -88,4 +89,27 @@ it('ships --rm containers that ran and were removed while the destination was do
   await new Promise((r) => setTimeout(r, 1000));
   for (const b of back) console.log(`--rm jobs removed while the destination was down (read-mode ${b.lane.mode}): ${JSON.stringify(checkSequences(b.r.messages(), expected))} of ${names.length * count} lines`);
   expect(checkSequences(file.r.messages(), expected)).toEqual({ lost: 0, duplicated: 0, outOfOrder: 0, repeatRuns: 0 });
+});
+
+it('finishes a removed --rm job\'s open log before it stops on SIGTERM, so a restart in the middle loses none of it (read-mode file)', async () => {
+  const { engine, work } = bed;
+  // A receiver reading 300 KB/s: the reader is held back by delivery when the job is removed and the stop comes.
+  const receiver = await startGelfReceiver({ proto: 'tcp', dir: work, readRate: 300_000 });
+  bed.receivers.push(receiver);
+  const args = [`--shipper.destination=tcp://127.0.0.1:${receiver.port}`, `--shipper.state-dir=${path.join(work, 'state-stop')}`, '--shipper.read-mode=file',
+    '--shipper.include-names=^stopjob$', '--shipper.buffer-size=131072'];
+  const first = await startShipper(engine.dockerHost, args);
+  bed.shippers.push(first);
+  const count = 2500;
+  await engine.docker(['run', '-d', '--rm', '--network', 'none', '--name', 'stopjob', image, 'sh', '-c', `sleep 1; ${counterScript('s', count)}`]);
+  await until('the job is gone', async () => (await engine.docker(['ps', '-aq', '--filter', 'name=stopjob'])).stdout.trim() === '', 60_000, 100);
+  const atStop = receiver.messages().length;
+  expect(await first.stop()).toBe(0);
+  const second = await startShipper(engine.dockerHost, args);
+  bed.shippers.push(second);
+  await until('every line of the job', () => checkSequences(receiver.messages(), { stopjob: count }).lost === 0, 30_000, 250).catch(() => undefined);
+  const result = checkSequences(receiver.messages(), { stopjob: count });
+  console.log(`--rm job removed, shipper stopped (SIGTERM) while ${count - atStop} of its ${count} lines were not delivered: ${JSON.stringify(result)}`);
+  expect(atStop, 'the stop came while the job\'s lines were still being read').toBeLessThan(count);
+  expect(result).toEqual({ lost: 0, duplicated: 0, outOfOrder: 0, repeatRuns: 0 });
 });
