@@ -220,8 +220,15 @@ export class ContainerReader {
         // "Removal In Progress" for good (moby#40729; seen here in bursts of 50 `--rm` containers, whose "created"
         // records the model still held after they had run). One that stopped is done (not read while it ran, it is
         // counted); one only created waits for its start.
-        const askedAfterExit = file === undefined && c.autoRemove && !runningStates.has(c.state);
+        let askedAfterExit = file === undefined && c.autoRemove && !runningStates.has(c.state);
         if (askedAfterExit && c.state !== 'created') return;
+        // The model's "running" can be seconds old in a burst (its events come late): the engine is asked first, and
+        // its answer leaves milliseconds, not seconds, for the exit to come before the logs request.
+        if (!askedAfterExit && file === undefined && c.autoRemove) {
+          const runs = await this.runsNow(c.id);
+          if (runs === false) return;
+          askedAfterExit = runs === undefined;
+        }
         readFile = file !== undefined;
         read = askedAfterExit ? 0 : file ? await this.readFileOnce(c, file) : await this.readOnce(c);
         failures = 0;
@@ -413,6 +420,15 @@ export class ContainerReader {
     assembler.flush();
     assembler.close();
     return entries;
+  }
+
+  /** Whether the engine says the container runs; undefined when it did not answer (asked again later). */
+  private async runsNow(id: string): Promise<boolean | undefined> {
+    try {
+      return (await this.deps.docker.inspectContainer(id)).State.Running === true;
+    } catch (err) {
+      return asSwarmwatchError(err).code === 'SW_ERR_DOCKER_NOT_FOUND' ? false : undefined;
+    }
   }
 
   /** Its log driver keeps nothing to read: warned about once. */

@@ -302,6 +302,8 @@ function apiReader(record: () => ContainerRecord, asked: string[]): ContainerRea
       s.end();
       return Promise.resolve(s);
     },
+    // The engine's answer on whether it runs, as the record says (the reader asks before a --rm container's request).
+    inspectContainer: () => Promise.resolve({ State: { Running: record().state === 'running' } }),
   } as unknown as DockerAccess;
   const reader = new ContainerReader('b'.repeat(64), undefined, {
     docker, log: createLogger('test'), container: record, maxBytes: 1 << 20, multilineTimeoutMs: 1000, onDropped: () => undefined,
