@@ -504,6 +504,19 @@ export class JsonFileSource {
     if (spareReadBuffers.length < MAX_SPARE_READ_BUFFERS) spareReadBuffers.push(buf);
   }
 
+  /**
+   * Bytes of the log not handed out yet: the rest of the file being read (and of the live file, while an older one
+   * is), what waits unparsed and a line cut by the last chunk. What a removed container's reader would lose if it
+   * stopped now.
+   */
+  unreadBytes(): number {
+    const f = this.current;
+    let rest = (this.unparsed?.length ?? 0) + this.carry.length;
+    if (f) rest += Math.max(0, (f.data ? f.data.length : fs.fstatSync(f.fd!).size) - f.offset);
+    if (this.liveFd !== undefined && this.liveFd !== f?.fd) rest += fs.fstatSync(this.liveFd).size;
+    return rest;
+  }
+
   close(): void {
     if (this.opened !== undefined) fs.closeSync(this.opened);
     this.opened = undefined;

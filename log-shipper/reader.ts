@@ -152,6 +152,16 @@ export class ContainerReader {
 
   private everOpened = false;
 
+  /**
+   * Bytes of the json-file log the current read has not handed out (0 when no file read is under way: a read ends
+   * only at the log's end or at a stop).
+   */
+  get unreadLogBytes(): number {
+    return this.fileSource?.unreadBytes() ?? 0;
+  }
+
+  private fileSource?: JsonFileSource;
+
   /** The record the last read started with (the model's, or the one finish() gave). */
   get record(): ContainerRecord | undefined {
     return this.lastRecord;
@@ -538,6 +548,7 @@ export class ContainerReader {
     const stopParsing = batchWaiting ? () => full || batchWaiting() : () => full;
     this.stream = undefined;
     this.fileOpen = true;
+    this.fileSource = source;
     const watch = new LogFileWatch();
     let watchedSwitches = -1;
     /** When a read last brought data: a container whose reads bring data QUIET_MS apart or more logs now and then. */
@@ -600,6 +611,7 @@ export class ContainerReader {
     } finally {
       watch.disarm();
       this.fileOpen = false;
+      this.fileSource = undefined;
       source.close();
     }
     // Stopping: pending pieces are not shipped; the cursor never passed them, so the next start rereads them.

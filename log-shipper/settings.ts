@@ -54,6 +54,8 @@ export interface ShipperSettings {
   multilineTimeoutMs: number;
   initialPosition: 'beginning' | 'end';
   cursorExpiryMs: number;
+  /** Removed containers whose deleted json-file logs are kept open to be read to the end (read-mode file). */
+  removedFilesMax: number;
   readMode: 'api' | 'file';
   dockerRoot?: string;
 }
@@ -152,6 +154,7 @@ export function settingsFrom(config: Config): ShipperSettings | undefined {
     multilineTimeoutMs: config.duration('shipper.multiline-timeout'),
     initialPosition: config.str('shipper.initial-position') as 'beginning' | 'end',
     cursorExpiryMs: config.duration('shipper.cursor-expiry'),
+    removedFilesMax: config.int('shipper.removed-files-max'),
     readMode: config.str('shipper.read-mode') as 'api' | 'file',
     dockerRoot: config.optStr('shipper.docker-root'),
   };

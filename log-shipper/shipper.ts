@@ -338,12 +338,17 @@ export class LogShipper implements Component {
     const e = this.cursors.get(id);
     if (e && !e.removedAt) e.removedAt = Date.now();
     const record = reader.record ?? this.encoders.get(id)?.record;
-    if (this.settings.readMode === 'file' && record) {
+    if (this.settings.readMode === 'file' && record && this.finishing.size < this.settings.removedFilesMax) {
       this.finishRemoved(id, reader, record);
       return;
     }
+    // Read-mode file with as many removed logs kept open as allowed. Asked before the stop, which closes the file:
+    // a reader stopped with the rest of a deleted log unread loses it.
+    const overLimit = this.settings.readMode === 'file' && record !== undefined;
+    const unread = overLimit ? reader.unreadLogBytes : 0;
     void reader.stop();
-    if (record && this.neverRead(reader, record)) this.countMissed(record);
+    if (record && overLimit && (unread > 0 || this.neverRead(reader, record))) this.countMissed(record, unread);
+    else if (record && this.neverRead(reader, record)) this.countMissed(record);
     this.forgetContainer(id);
   }
 
@@ -403,6 +408,11 @@ export class LogShipper implements Component {
     const record = this.early.recordOf(id);
     if (record) {
       if (!shouldShip(record, this.settings, this.selfId)) { this.early.release(id); return; }
+      if (this.finishing.size >= this.settings.removedFilesMax) {
+        this.early.release(id);
+        this.countMissed(record, 0);
+        return;
+      }
       const reader = this.openReader(record, false);
       this.finishRemoved(id, reader, record);
       reader.start();
@@ -414,16 +424,21 @@ export class LogShipper implements Component {
     if (shouldShip(described, this.settings, this.selfId)) this.countMissed(described);
   }
 
-  /** A container that ran and was removed before any reader opened its log: counted, warned about. */
-  private countMissed(c: ContainerRecord): void {
+  /**
+   * A container that ran and was removed before its log was read (before any reader opened it, or with its rest
+   * unread when no more deleted files may be kept open): counted, warned about.
+   */
+  private countMissed(c: ContainerRecord, unreadBytes?: number): void {
     this.metrics.dropped.inc({ reason: 'removed_before_read' });
     const now = Date.now();
     if (now - this.missedWarnedAt < 60_000) return;
     this.missedWarnedAt = now;
-    const why = this.settings.readMode === 'file'
-      ? 'its log file was gone before the shipper could open it'
-      : 'read-mode api cannot read a removed container\'s log (read-mode file keeps a log it has opened)';
-    this.log.warn(`container ${c.name} was removed before its log was read: ${why}; lines it wrote are not shipped (counted in swarmwatch_shipper_dropped_total{reason="removed_before_read"}; warned at most once a minute)`, { container: c.id.slice(0, 12) });
+    const why = unreadBytes !== undefined
+      ? `container ${c.name} was removed with ${unreadBytes > 0 ? `${unreadBytes} bytes of its log` : 'its log'} unread while the log files of ${this.finishing.size} removed containers were already kept open to be read (shipper.removed-files-max: raise it, or bring the destination back); its unread lines are not shipped`
+      : `container ${c.name} was removed before its log was read: ${this.settings.readMode === 'file'
+        ? 'its log file was gone before the shipper could open it'
+        : 'read-mode api cannot read a removed container\'s log (read-mode file keeps a log it has opened)'}; lines it wrote are not shipped`;
+    this.log.warn(`${why} (counted in swarmwatch_shipper_dropped_total{reason="removed_before_read"}; warned at most once a minute)`, { container: c.id.slice(0, 12) });
   }
 
   private missedWarnedAt = 0;

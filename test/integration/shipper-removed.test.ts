@@ -8,6 +8,7 @@
  */
 import { expect, it } from 'vitest';
 import { startGelfReceiver } from '../receivers/gelf-receiver.js';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { checkSequences, counterScript, droppedTotal, lanesBed, startShipper, until } from './shipper-support.js';
 
@@ -115,4 +116,38 @@ it('finishes a removed --rm job\'s open log before it stops on SIGTERM, so a res
   console.log(`--rm job removed, shipper stopped (SIGTERM) while ${count - atStop} of its ${count} lines were not delivered: ${JSON.stringify(result)}`);
   expect(atStop, 'the stop came while the job\'s lines were still being read').toBeLessThan(count);
   expect(result).toEqual({ lost: 0, duplicated: 0, outOfOrder: 0, repeatRuns: 0 });
+});
+
+it('keeps at most shipper.removed-files-max removed logs open while the destination is down, and counts each one beyond it (read-mode file)', async () => {
+  const { engine, work } = bed;
+  // A port with nothing listening until the end: the destination is down while the jobs run and are removed.
+  const probe = await startGelfReceiver({ proto: 'tcp', dir: work });
+  const port = probe.port;
+  await probe.stop();
+  const shipper = await startShipper(engine.dockerHost, [`--shipper.destination=tcp://127.0.0.1:${port}`, `--shipper.state-dir=${path.join(work, 'state-held')}`, '--shipper.read-mode=file',
+    '--shipper.include-names=^held-', '--shipper.buffer-size=131072', '--shipper.reconnect-max-delay=1s', '--shipper.removed-files-max=2']);
+  bed.shippers.push(shipper);
+  const names = Array.from({ length: 4 }, (_, i) => `held-${i}`);
+  const count = 3000;
+  for (const name of names) {
+    await engine.docker(['run', '-d', '--rm', '--network', 'none', '--name', name, image, 'sh', '-c', `sleep 1; ${counterScript('h', count)}`]);
+    await until(`${name} is gone`, async () => (await engine.docker(['ps', '-aq', '--filter', `name=${name}`])).stdout.trim() === '', 60_000, 100);
+  }
+  // Deleted json-file logs the shipper holds: each keeps its disk space until it is read.
+  const heldDeletedLogs = () => fs.readdirSync(`/proc/${shipper.child.pid}/fd`).filter((fd) => {
+    try { return /-json\.log \(deleted\)$/.test(fs.readlinkSync(`/proc/${shipper.child.pid}/fd/${fd}`)); } catch { return false; }
+  }).length;
+  await until('the two jobs beyond the limit are counted', async () => (await droppedTotal(shipper, 'removed_before_read')) === 2, 30_000, 250);
+  expect(heldDeletedLogs(), 'deleted logs held open during the outage').toBe(2);
+  expect(shipper.stderr()).toMatch(/removed with \d+ bytes of its log unread .*shipper\.removed-files-max/);
+  const receiver = await startGelfReceiver({ proto: 'tcp', port, dir: work });
+  bed.receivers.push(receiver);
+  const kept = { 'held-0': count, 'held-1': count };
+  await until('every line of the two jobs kept open', () => checkSequences(receiver.messages(), kept).lost === 0, 60_000, 250);
+  await new Promise((r) => setTimeout(r, 1000));
+  const got = linesPerContainer(receiver.messages());
+  console.log(`--rm jobs removed during an outage with shipper.removed-files-max=2: lines received per job ${JSON.stringify(Object.fromEntries(got))}; counted ${await droppedTotal(shipper, 'removed_before_read')}`);
+  expect(checkSequences(receiver.messages(), kept)).toEqual({ lost: 0, duplicated: 0, outOfOrder: 0, repeatRuns: 0 });
+  for (const name of ['held-2', 'held-3']) expect(got.get(name) ?? 0, `${name}, removed beyond the limit`).toBeLessThan(count);
+  expect(heldDeletedLogs(), 'deleted logs held once they are read').toBe(0);
 });

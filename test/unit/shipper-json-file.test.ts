@@ -56,6 +56,26 @@ describe('JsonFileSource', () => {
     expect(Math.max(...calls)).toBe(7);
   });
 
+  it('tells how much of a deleted log is still unread: what a removed container\'s reader would lose if it stopped', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-jf-'));
+    dirs.push(dir);
+    const log = path.join(dir, 'c-json.log');
+    const text = Array.from({ length: 50 }, (_, i) => entry(i)).join('');
+    fs.writeFileSync(log, text);
+    const src = new JsonFileSource(log, undefined);
+    src.open();
+    expect(src.unreadBytes()).toBe(Buffer.byteLength(text));
+    // The engine removes the container: the open file is all that is left of its log.
+    fs.unlinkSync(log);
+    let taken = 0;
+    src.readMore(() => { taken++; }, () => taken >= 20);
+    const handedOut = Buffer.byteLength(Array.from({ length: taken }, (_, i) => entry(i)).join(''));
+    expect(src.unreadBytes()).toBe(Buffer.byteLength(text) - handedOut);
+    drain(src);
+    expect(src.unreadBytes()).toBe(0);
+    src.close();
+  });
+
   it('sources share read buffers: lines one left unparsed are not written over by another source reading meanwhile', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-jf-'));
     dirs.push(dir);
