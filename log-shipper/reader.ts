@@ -36,6 +36,8 @@ export interface ReaderDeps {
   acquireCatchUp(): Promise<() => void>;
   /** The container's json-file log when read-mode is "file" and the file is readable; undefined reads the API. */
   logFileOf?(c: ContainerRecord): string | undefined;
+  /** Whether the committed cursor of this container has reached `position` (its lines up to there are delivered). */
+  delivered?(position: Cursor): boolean;
   /**
    * A descriptor of that log opened when the container started (EarlyLogFiles), handed over once: read from it, a
    * log the engine removed with its container since is still there.
@@ -51,6 +53,8 @@ export interface ReaderDeps {
  * after it last grew, doubling to FILE_POLL_MAX_MS while it stays quiet.
  */
 const FILE_POLL_MIN_MS = 10;
+/** How often a removed container's reader, at the end of its file, looks whether its lines are delivered. */
+const DELIVERY_LOOK_MS = 100;
 const FILE_POLL_MAX_MS = 100;
 const FILE_WATCH_FALLBACK_MS = 1000;
 /**
@@ -96,10 +100,14 @@ export class ContainerReader {
   constructor(readonly id: string, start: Cursor | undefined, private readonly deps: ReaderDeps) {
     this.tracker = new PositionTracker(start);
     this.stopping = new Promise((resolve) => { this.stopNow = resolve; });
+    this.endedPromise = new Promise((resolve) => { this.markEnded = resolve; });
   }
 
+  private readonly endedPromise: Promise<void>;
+  private markEnded: () => void = () => undefined;
+
   start(): void {
-    this.running ??= this.loop().catch((err) => this.deps.log.error('log reader stopped unexpectedly', { container: this.id.slice(0, 12), error: (err as Error).message }));
+    this.running ??= this.loop().catch((err) => this.deps.log.error('log reader stopped unexpectedly', { container: this.id.slice(0, 12), error: (err as Error).message })).finally(() => this.markEnded());
   }
 
   /** The record the last read started with; the state model replaces records whenever a container changes. */
@@ -140,9 +148,13 @@ export class ContainerReader {
     this.wakeUp?.();
   }
 
-  /** Resolves when the reader has ended (stopped, or finished and read to the end). */
+  /**
+   * Resolves when the reader has ended: finished and read (and, when removed, delivered) to the end, or stopped. Not
+   * before it started: taken between finish() and start(), an `ended` that was already resolved made a removed
+   * container's files be let go before its reader opened them.
+   */
   get ended(): Promise<void> {
-    return this.running ?? Promise.resolve();
+    return this.endedPromise;
   }
 
   /** Whether a log stream or file of the container was ever opened: a removed container never opened was missed. */
@@ -158,6 +170,14 @@ export class ContainerReader {
    */
   get unreadLogBytes(): number {
     return this.fileSource?.unreadBytes() ?? 0;
+  }
+
+  /**
+   * A removed container: copies what its open log holds from `since` on into `dest` (JsonFileSource.copyTo);
+   * undefined when no file read is under way (nothing open to copy).
+   */
+  copyLogTo(dest: string, since: EngineTime | undefined): number | undefined {
+    return this.fileSource?.copyTo(dest, since);
   }
 
   private fileSource?: JsonFileSource;
@@ -181,6 +201,7 @@ export class ContainerReader {
     this.stream?.destroy();
     this.wakeUp?.();
     await this.running;
+    this.markEnded();
   }
 
   private fileOpen = false;
@@ -583,6 +604,13 @@ export class ContainerReader {
         // The engine has flushed everything once the container stopped: one last pass found nothing, so we are done.
         // A log file exists, so a container the model still calls "created" has been started (see CREATED_LOOK_MS).
         if (!now || !(runningStates.has(now.state) || now.state === 'created')) {
+          if ((idleSince > 0 || (now && stoppedLongAgo(now))) && this.removedRecord && this.deps.delivered && compareCursor(before, ZERO_CURSOR) > 0 && !this.deps.delivered(before)) {
+            // Removed: its open file is the only copy of lines read but not delivered yet (a stop copies it into
+            // the state dir). What waits in the assembler goes out now, as at the end of a read.
+            if (!this.stopped) assembler.flush();
+            await this.sleep(DELIVERY_LOOK_MS);
+            continue;
+          }
           if (idleSince > 0 || (now && stoppedLongAgo(now))) { this.fileReadEndedStopped = true; break; }
           // Stopped: one more pass after a moment catches entries the engine flushed around the exit.
           idleSince = Date.now();

@@ -7,7 +7,7 @@ import type { Logger } from '../core/log.js';
 import type { AgentContext, Component } from '../core/runtime/component.js';
 import type { ContainerRecord } from '../core/state/types.js';
 import { cutUtf8, type LogRecord } from './assembler.js';
-import type { Cursor } from './cursor.js';
+import { compareCursor, type Cursor } from './cursor.js';
 import { CursorStore, SW_ERR_SHIPPER_CURSOR_READ, SW_ERR_SHIPPER_CURSOR_WRITE, type CursorEntry } from './cursor-store.js';
 import { EarlyLogFiles, recordFromAttributes } from './early-log-files.js';
 import { ownContainerId, shouldShip } from './filter.js';
@@ -17,6 +17,7 @@ import { arenaMessage, MessageArena, type MessageOrigin } from './message-arena.
 import { ShipperMetrics } from './metrics.js';
 import { DeliveryQueue, type OutMessage } from './queue.js';
 import { ContainerReader } from './reader.js';
+import { RemovedLogSpool } from './removed-spool.js';
 import { Sender } from './sender.js';
 import type { ShipperSettings } from './settings.js';
 import { nowEngineTime, type EngineTime } from './timestamp.js';
@@ -81,6 +82,9 @@ export class LogShipper implements Component {
   private readonly readers = new Map<string, ContainerReader>();
   /** Readers of removed containers reading their open log file to its end (read-mode file). */
   private readonly finishing = new Map<string, ContainerReader>();
+  /** Logs of removed containers a stop kept in the state dir (RemovedLogSpool), by container id: read from there. */
+  private readonly spooled = new Map<string, string>();
+  private readonly spool: RemovedLogSpool;
   /** Log files opened at start events, before the state model knows the container (read-mode file). */
   private readonly early = new EarlyLogFiles();
   /**
@@ -105,6 +109,7 @@ export class LogShipper implements Component {
     this.log = ctx.log.child('log-shipper');
     this.metrics = new ShipperMetrics(ctx.registry);
     this.store = new CursorStore(settings.stateDir, (err) => this.cursorWriteFailed(err));
+    this.spool = new RemovedLogSpool(settings.stateDir);
     this.queue = new DeliveryQueue(settings.bufferBytes);
     this.metrics.queuedBytes = () => this.queue.bytes;
   }
@@ -167,6 +172,7 @@ export class LogShipper implements Component {
       batchBytes: this.settings.batchBytes, batchWaitMs: this.settings.batchWaitMs, reconnectMaxDelayMs: this.settings.reconnectMaxDelayMs, replayWindowMs: 1000, replayMaxBytes: 4 * 1048576,
     });
     this.sender.start();
+    this.resumeKeptLogs();
     this.ctx.state.on('containers', this.onContainers);
     this.ctx.state.on('container-event', this.onContainerEvent);
     this.expiryTimer = setInterval(() => { this.expireCursors(); this.early.expire(); this.expireStartSeen(); }, 60_000);
@@ -287,7 +293,11 @@ export class LogShipper implements Component {
       onDropped: (reason, n = 1) => this.metrics.dropped.inc({ reason }, n),
       acquireCatchUp: () => this.acquireCatchUp(),
       batchWaiting: () => this.sender?.batchWaiting ?? false,
-      logFileOf: s.readMode === 'file' ? (rec) => this.logFileOf(rec) : undefined,
+      logFileOf: (rec) => this.spooled.get(rec.id) ?? (s.readMode === 'file' ? this.logFileOf(rec) : undefined),
+      delivered: (position) => {
+        const committed = this.cursors.get(c.id);
+        return committed !== undefined && compareCursor(committed.cursor, position) >= 0;
+      },
       takeOpenedLog: () => this.early.takeLog(c.id),
     });
     if (known) {
@@ -355,8 +365,12 @@ export class LogShipper implements Component {
   private finishRemoved(id: string, reader: ContainerReader, record: ContainerRecord): void {
     this.finishing.set(id, reader);
     reader.finish(record);
+    // Started here, before `ended` is taken: a reader not started yet reports itself ended at once.
+    reader.start();
     void reader.ended.then(() => {
       if (!this.stopped && this.neverRead(reader, record)) this.countMissed(record);
+      // Read and delivered to its end (a stop keeps the copy for the next start).
+      if (!this.stopped && this.spooled.delete(id)) this.spool.drop(id);
       this.finishing.delete(id);
       this.forgetContainer(id);
       this.metrics.readers.set(this.readers.size + this.finishing.size);
@@ -415,7 +429,6 @@ export class LogShipper implements Component {
       }
       const reader = this.openReader(record, false);
       this.finishRemoved(id, reader, record);
-      reader.start();
       this.metrics.readers.set(this.readers.size + this.finishing.size);
       return;
     }
@@ -451,7 +464,7 @@ export class LogShipper implements Component {
   private expireCursors(): void {
     const now = Date.now();
     for (const [id, e] of this.cursors) {
-      if (e.removedAt && now - e.removedAt > this.settings.cursorExpiryMs && !this.ctx.state.containers.has(id)) this.cursors.delete(id);
+      if (e.removedAt && now - e.removedAt > this.settings.cursorExpiryMs && !this.ctx.state.containers.has(id) && !this.spooled.has(id)) this.cursors.delete(id);
     }
   }
 
@@ -469,6 +482,7 @@ export class LogShipper implements Component {
     await Promise.all([...this.readers.values()].map((r) => r.stop()));
     this.readers.clear();
     if (this.finishing.size > 0) await settledWithin([...this.finishing.values()].map((r) => r.ended), FINISH_GRACE_MS);
+    this.keepUnfinishedLogs();
     await Promise.all([...this.finishing.values()].map((r) => r.stop()));
     this.finishing.clear();
     this.early.closeAll();
@@ -484,6 +498,42 @@ export class LogShipper implements Component {
   }
 
   private cursorErrorLoggedAt = 0;
+
+  /**
+   * At a stop: removed containers whose logs are not read or not delivered to their end yet (the destination is down
+   * or behind) are copied into the state dir from their open files, from their cursors on; the sender's grace that
+   * follows may deliver more of them, which the cursor then skips at the next start.
+   */
+  private keepUnfinishedLogs(): void {
+    let kept = 0;
+    let bytes = 0;
+    for (const [id, reader] of this.finishing) {
+      const record = reader.record;
+      if (!record) continue;
+      try {
+        const n = this.spool.save(record, (dest) => reader.copyLogTo(dest, this.cursors.get(id)?.cursor.time));
+        if (n === undefined) continue;
+        kept++;
+        bytes += n;
+        this.spooled.set(id, path.join(this.spool.dir, `${id}-json.log`));
+      } catch (err) {
+        this.metrics.dropped.inc({ reason: 'removed_before_read' });
+        this.log.error(`cannot keep the log of removed container ${record.name} in ${this.spool.dir}: ${(err as Error).message}; what was not delivered of it is lost (counted in swarmwatch_shipper_dropped_total{reason="removed_before_read"}; free space or fix the state dir's disk)`, { container: id.slice(0, 12) });
+      }
+    }
+    if (kept > 0) this.log.info(`kept the logs of ${kept} removed containers that were not delivered to their end (${bytes} bytes) in ${this.spool.dir}: the next start ships them`);
+  }
+
+  /** At a start: the removed containers' logs the last stop kept are read from their cursors, then deleted. */
+  private resumeKeptLogs(): void {
+    for (const kept of this.spool.list((message) => this.log.warn(message))) {
+      this.spooled.set(kept.id, kept.logPath);
+      const reader = this.openReader(kept.record, false);
+      this.finishRemoved(kept.id, reader, kept.record);
+    }
+    if (this.spooled.size > 0) this.log.info(`shipping the logs of ${this.spooled.size} removed containers the last stop kept in ${this.spool.dir}`);
+    this.metrics.readers.set(this.readers.size + this.finishing.size);
+  }
 
   /**
    * A cursor file could not be written (a full or failing disk): delivery goes on, counted each time, logged at

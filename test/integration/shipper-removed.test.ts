@@ -151,3 +151,36 @@ it('keeps at most shipper.removed-files-max removed logs open while the destinat
   for (const name of ['held-2', 'held-3']) expect(got.get(name) ?? 0, `${name}, removed beyond the limit`).toBeLessThan(count);
   expect(heldDeletedLogs(), 'deleted logs held once they are read').toBe(0);
 });
+
+it('keeps removed --rm jobs\' logs that are not delivered yet in the state dir across a stop, and ships them after the restart (read-mode file, destination down)', async () => {
+  const { engine, work } = bed;
+  const probe = await startGelfReceiver({ proto: 'tcp', dir: work });
+  const port = probe.port;
+  await probe.stop();
+  const stateDir = path.join(work, 'state-kept');
+  const args = [`--shipper.destination=tcp://127.0.0.1:${port}`, `--shipper.state-dir=${stateDir}`, '--shipper.read-mode=file',
+    '--shipper.include-names=^kept-', '--shipper.buffer-size=262144', '--shipper.reconnect-max-delay=1s'];
+  const first = await startShipper(engine.dockerHost, args);
+  bed.shippers.push(first);
+  // Small jobs whose lines all fit in the memory buffer (read to their end, not delivered) and one that does not.
+  const jobs: Record<string, number> = { 'kept-0': 200, 'kept-1': 200, 'kept-2': 200, 'kept-3': 3000 };
+  for (const [name, n] of Object.entries(jobs)) {
+    await engine.docker(['run', '-d', '--rm', '--network', 'none', '--name', name, image, 'sh', '-c', `sleep 1; ${counterScript('k', n)}`]);
+    await until(`${name} is gone`, async () => (await engine.docker(['ps', '-aq', '--filter', `name=${name}`])).stdout.trim() === '', 60_000, 100);
+  }
+  await new Promise((r) => setTimeout(r, 1000));
+  expect(await first.stop()).toBe(0);
+  const kept = fs.readdirSync(path.join(stateDir, 'removed')).filter((f) => f.endsWith('-json.log'));
+  expect(kept.length, 'logs kept in the state dir at the stop').toBe(4);
+  expect(first.stderr()).toMatch(/kept the logs of 4 removed containers/);
+  const receiver = await startGelfReceiver({ proto: 'tcp', port, dir: work });
+  bed.receivers.push(receiver);
+  const second = await startShipper(engine.dockerHost, args);
+  bed.shippers.push(second);
+  await until('every line of the jobs removed before the stop', () => checkSequences(receiver.messages(), jobs).lost === 0, 60_000, 250).catch(() => undefined);
+  await until('the kept logs are deleted once delivered', () => fs.readdirSync(path.join(stateDir, 'removed')).length === 0, 10_000, 100).catch(() => undefined);
+  const result = checkSequences(receiver.messages(), jobs);
+  console.log(`--rm jobs removed while the destination was down, shipper restarted (SIGTERM) before it came back: ${JSON.stringify(result)} of ${Object.values(jobs).reduce((a, b) => a + b, 0)} lines; left in the state dir: ${JSON.stringify(fs.readdirSync(path.join(stateDir, 'removed')))}`);
+  expect(result).toEqual({ lost: 0, duplicated: 0, outOfOrder: 0, repeatRuns: 0 });
+  expect(fs.readdirSync(path.join(stateDir, 'removed')), 'kept logs left after delivery').toEqual([]);
+});

@@ -336,3 +336,35 @@ it('read-mode api: asks nothing of a --rm container that stopped or is only crea
   await until('the running job asked for its log', () => jobAsked.length > 0);
   expect(jobAsked[0]).toBe('running');
 });
+
+it('a removed container\'s reader ends only once it has read its file and its lines are delivered, also when finish() comes before start()', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-reader-'));
+  dirs.push(dir);
+  const file = path.join(dir, 'c-json.log');
+  fs.writeFileSync(file, ['one', 'two', 'three'].map((t, i) => line(t, i)).join(''));
+  const id = 'c'.repeat(64);
+  const removed = { id, name: 'gone', state: 'exited', labels: {}, tty: false, logDriver: 'json-file', autoRemove: true, swarm: {} } as unknown as ContainerRecord;
+  let delivered = false;
+  const got: string[] = [];
+  const reader = new ContainerReader(id, undefined, {
+    // Unknown to the state model: all the reader knows is the record finish() gives it.
+    ...fileReaderDeps(() => undefined as unknown as ContainerRecord, file),
+    deliver: (r: LogRecord) => { got.push(...r.lines); return true; },
+    drained: () => Promise.resolve(),
+    delivered: () => delivered,
+  });
+  readers.push(reader);
+  reader.finish(removed);
+  let ended = false;
+  void reader.ended.then(() => { ended = true; });
+  await new Promise((r) => setTimeout(r, 50));
+  expect(ended, 'ended before it started').toBe(false);
+  reader.start();
+  await until('the three lines', () => got.length === 3);
+  // Its open file is the only copy of lines not delivered yet: the reader (and the file) stays.
+  await new Promise((r) => setTimeout(r, 300));
+  expect(ended, 'ended before its lines were delivered').toBe(false);
+  delivered = true;
+  await until('the reader to end once they are', () => ended, 1000);
+  expect(got).toEqual(['one', 'two', 'three']);
+});
