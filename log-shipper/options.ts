@@ -3,7 +3,7 @@ import type { OptionSpec } from '../core/config/spec.js';
 /** Options of the log shipper. Nothing is shipped while `shipper.destination` is empty (the default). */
 export const shipperOptions: OptionSpec[] = [
   { key: 'shipper.destination', type: 'string', default: '', description: 'GELF receiver: udp://host:port, tcp://host:port or tls://host:port; empty keeps the shipper idle' },
-  { key: 'shipper.state-dir', type: 'path', default: '/var/lib/swarmwatch/log-shipper', description: 'Directory of the cursor file (per-container position of the last shipped line); mount a volume here. One shipper at a time: a second one on the same dir waits for the first to stop (flock on <dir>/lock)' },
+  { key: 'shipper.state-dir', type: 'path', default: '/var/lib/swarmwatch/log-shipper', description: 'Directory of the cursor file (per-container position of the last shipped line) and of removed/ (the logs of --rm containers a stop could not deliver, shipped by the next start); mount a volume here. One shipper at a time: a second one on the same dir waits for the first to stop (flock on <dir>/lock)' },
   { key: 'shipper.hostname', type: 'string', default: '', description: 'GELF "host" field; empty means node.hostname, then the engine\'s host name' },
   { key: 'shipper.max-message-size', type: 'int', default: 1048576, min: 1024, max: 64 * 1048576, description: 'Largest message in bytes; lines split by the engine at 16 KiB are rejoined up to this size, longer ones are truncated and marked' },
   { key: 'shipper.compression', type: 'enum', values: ['gzip', 'zlib', 'none'], default: 'gzip', description: 'UDP payload compression (TCP and TLS are never compressed: GELF frames them with a null byte)' },
