@@ -54,17 +54,29 @@ interface LiveSet {
 
 export async function stopAllStale(): Promise<StaleReport> {
   const report: StaleReport = { dirs: [], netns: [], links: [], cgroups: [] };
-  const live: LiveSet = { netns: new Set(), links: new Set(), cgroups: new Set() };
   releaseStaleClaims();
-  for (const entry of safeReaddir(BED_ROOT)) {
-    if (NOT_INSTANCES.has(entry)) continue;
-    const dir = path.join(BED_ROOT, entry);
-    if (instanceIsLive(dir, live)) continue;
+  for (const dir of instanceDirs()) {
+    if (instanceIsLive(dir, emptyLiveSet())) continue;
     await destroyInstance(dir);
     report.dirs.push(dir);
   }
-  await removeOrphans(live, report);
+  await removeOrphans(report);
   return report;
+}
+
+function instanceDirs(): string[] {
+  return safeReaddir(BED_ROOT).filter((entry) => !NOT_INSTANCES.has(entry)).map((entry) => path.join(BED_ROOT, entry));
+}
+
+function emptyLiveSet(): LiveSet {
+  return { netns: new Set(), links: new Set(), cgroups: new Set() };
+}
+
+/** The resources the live instances have recorded, read now. */
+function liveResources(): LiveSet {
+  const live = emptyLiveSet();
+  for (const dir of instanceDirs()) instanceIsLive(dir, live);
+  return live;
 }
 
 let once: Promise<StaleReport> | undefined;
@@ -101,21 +113,29 @@ async function destroyInstance(dir: string): Promise<void> {
   await removeTree(dir);
 }
 
-async function removeOrphans(live: LiveSet, report: StaleReport): Promise<void> {
-  for (const root of cgroupRoots()) {
-    for (const name of safeReaddir(root)) {
-      if (!name.startsWith(CGROUP_PREFIX) || live.cgroups.has(name)) continue;
-      await destroyCgroup(name);
-      if (!report.cgroups.includes(name)) report.cgroups.push(name);
-    }
+/**
+ * Resources named like ours that no live instance records. Listed first, their owners' records read after: an owner
+ * records a resource before it creates it, so one listed here that is in use is in records read later. Read before
+ * the listing, the records missed a bridge another test worker created in between, and its engine failed to start
+ * ("bridge device with non default name swtest-… must be created manually").
+ */
+async function removeOrphans(report: StaleReport): Promise<void> {
+  const cgroups = [...new Set(cgroupRoots().flatMap((root) => safeReaddir(root)).filter((name) => name.startsWith(CGROUP_PREFIX)))];
+  const netns = safeReaddir('/run/netns').filter((ns) => ns.startsWith(NET_PREFIX));
+  const links = (await hostLinks()).filter((link) => link.startsWith(NET_PREFIX));
+  const live = liveResources();
+  for (const name of cgroups) {
+    if (live.cgroups.has(name)) continue;
+    await destroyCgroup(name);
+    report.cgroups.push(name);
   }
-  for (const ns of safeReaddir('/run/netns')) {
-    if (!ns.startsWith(NET_PREFIX) || live.netns.has(ns)) continue;
+  for (const ns of netns) {
+    if (live.netns.has(ns)) continue;
     await deleteNetns(ns);
     report.netns.push(ns);
   }
-  for (const link of await hostLinks()) {
-    if (!link.startsWith(NET_PREFIX) || live.links.has(link)) continue;
+  for (const link of links) {
+    if (live.links.has(link)) continue;
     await run('ip', ['link', 'del', link], { check: false });
     report.links.push(link);
   }
