@@ -68,7 +68,7 @@ const CREATED_LOOK_MAX_MS = 4000;
 const HEAVY_READ_BYTES = 32 * 1024;
 /** Reads that bring data at least this far apart mean the container logs now and then: its reader keeps the watch. */
 const QUIET_MS = 50;
-const runningStates = new Set(['running', 'restarting', 'paused']);
+export const runningStates: ReadonlySet<string> = new Set(['running', 'restarting', 'paused']);
 /**
  * A container stopped this long ago had every entry flushed to its json-file long before: reading the file to its
  * end once is enough. The second look after a pause (and the reread after it) are for containers that just
@@ -604,9 +604,10 @@ export class ContainerReader {
         // The engine has flushed everything once the container stopped: one last pass found nothing, so we are done.
         // A log file exists, so a container the model still calls "created" has been started (see CREATED_LOOK_MS).
         if (!now || !(runningStates.has(now.state) || now.state === 'created')) {
-          if ((idleSince > 0 || (now && stoppedLongAgo(now))) && this.removedRecord && this.deps.delivered && compareCursor(before, ZERO_CURSOR) > 0 && !this.deps.delivered(before)) {
-            // Removed: its open file is the only copy of lines read but not delivered yet (a stop copies it into
-            // the state dir). What waits in the assembler goes out now, as at the end of a read.
+          if ((idleSince > 0 || (now && stoppedLongAgo(now))) && (this.removedRecord || now?.autoRemove) && this.deps.delivered && compareCursor(before, ZERO_CURSOR) > 0 && !this.deps.delivered(before)) {
+            // Removed, or about to be (`--rm`: the engine removes it right after its exit, often before the read
+            // has seen the removal): its open file is the only copy of lines read but not delivered yet (a stop
+            // copies it into the state dir). What waits in the assembler goes out now, as at the end of a read.
             if (!this.stopped) assembler.flush();
             await this.sleep(DELIVERY_LOOK_MS);
             continue;

@@ -16,7 +16,7 @@ import { containerFields, GelfEncoder, levelOf, type MessageBody, type MessageCo
 import { arenaMessage, MessageArena, type MessageOrigin } from './message-arena.js';
 import { ShipperMetrics } from './metrics.js';
 import { DeliveryQueue, type OutMessage } from './queue.js';
-import { ContainerReader } from './reader.js';
+import { ContainerReader, runningStates } from './reader.js';
 import { RemovedLogSpool } from './removed-spool.js';
 import { Sender } from './sender.js';
 import type { ShipperSettings } from './settings.js';
@@ -478,7 +478,14 @@ export class LogShipper implements Component {
     this.ctx.state.off('container-event', this.onContainerEvent);
     clearInterval(this.expiryTimer);
     // Live containers are read on from their cursors after a restart. A removed container's open file is the only copy
-    // of what its reader has not read yet (the engine unlinked it): those readers get a part of the stop's grace.
+    // of what its reader has not read yet (the engine unlinked it): those readers get a part of the stop's grace. So
+    // do the readers of `--rm` containers that exited: the engine removes them in a moment, maybe before the restart.
+    for (const [id, reader] of this.readers) {
+      const c = this.ctx.state.containers.get(id);
+      if (!c?.autoRemove || runningStates.has(c.state)) continue;
+      this.readers.delete(id);
+      this.finishRemoved(id, reader, c);
+    }
     await Promise.all([...this.readers.values()].map((r) => r.stop()));
     this.readers.clear();
     if (this.finishing.size > 0) await settledWithin([...this.finishing.values()].map((r) => r.ended), FINISH_GRACE_MS);

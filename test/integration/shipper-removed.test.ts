@@ -171,7 +171,7 @@ it('keeps removed --rm jobs\' logs that are not delivered yet in the state dir a
   await new Promise((r) => setTimeout(r, 1000));
   expect(await first.stop()).toBe(0);
   const kept = fs.readdirSync(path.join(stateDir, 'removed')).filter((f) => f.endsWith('-json.log'));
-  expect(kept.length, 'logs kept in the state dir at the stop').toBe(4);
+  expect(kept.length, `logs kept in the state dir at the stop; the shipper said:\n${first.stderr().slice(-4000)}`).toBe(4);
   expect(first.stderr()).toMatch(/kept the logs of 4 removed containers/);
   const receiver = await startGelfReceiver({ proto: 'tcp', port, dir: work });
   bed.receivers.push(receiver);
