@@ -117,7 +117,7 @@ export class ContainerReader {
   noticeChange(current: ContainerRecord): void {
     // A json-file read waiting for writes looks at the container again now (a stop ends the read), once per change:
     // every state change calls this for every reader.
-    if (this.fileOpen) {
+    if (this.fileSource) {
       if (this.fileWaiting && current !== this.seenByFileRead) this.wakeUp?.();
       return;
     }
@@ -204,7 +204,6 @@ export class ContainerReader {
     this.markEnded();
   }
 
-  private fileOpen = false;
   /** The last json-file read ended at the file's end with the container stopped, after its last look. */
   private fileReadEndedStopped = false;
 
@@ -216,7 +215,7 @@ export class ContainerReader {
   private releaseCatchUp: () => void = () => undefined;
 
   get open(): boolean {
-    return this.stream !== undefined || this.fileOpen;
+    return this.stream !== undefined || this.fileSource !== undefined;
   }
 
   private sleep(ms: number): Promise<void> {
@@ -453,6 +452,11 @@ export class ContainerReader {
     return entries;
   }
 
+  /** Whether every line up to `position` is delivered (nothing read, or no way to tell: yes). */
+  private deliveredUpTo(position: Cursor): boolean {
+    return compareCursor(position, ZERO_CURSOR) === 0 || this.deps.delivered?.(position) !== false;
+  }
+
   /** Whether the engine says the container runs; undefined when it did not answer (asked again later). */
   private async runsNow(id: string): Promise<boolean | undefined> {
     try {
@@ -568,7 +572,6 @@ export class ContainerReader {
     // What is not parsed now stays in the source (readMore parses it first next time).
     const stopParsing = batchWaiting ? () => full || batchWaiting() : () => full;
     this.stream = undefined;
-    this.fileOpen = true;
     this.fileSource = source;
     const watch = new LogFileWatch();
     let watchedSwitches = -1;
@@ -604,15 +607,16 @@ export class ContainerReader {
         // The engine has flushed everything once the container stopped: one last pass found nothing, so we are done.
         // A log file exists, so a container the model still calls "created" has been started (see CREATED_LOOK_MS).
         if (!now || !(runningStates.has(now.state) || now.state === 'created')) {
-          if ((idleSince > 0 || (now && stoppedLongAgo(now))) && (this.removedRecord || now?.autoRemove) && this.deps.delivered && compareCursor(before, ZERO_CURSOR) > 0 && !this.deps.delivered(before)) {
-            // Removed, or about to be (`--rm`: the engine removes it right after its exit, often before the read
-            // has seen the removal): its open file is the only copy of lines read but not delivered yet (a stop
-            // copies it into the state dir). What waits in the assembler goes out now, as at the end of a read.
+          const readToEnd = idleSince > 0 || (now !== undefined && stoppedLongAgo(now));
+          // Removed, or about to be (`--rm`: the engine removes it right after its exit, often before the read has
+          // seen the removal): its open file is the only copy of lines read but not delivered yet (a stop copies it
+          // into the state dir). What waits in the assembler goes out now, as at the end of a read.
+          if (readToEnd && (this.removedRecord || now?.autoRemove) && !this.deliveredUpTo(before)) {
             if (!this.stopped) assembler.flush();
             await this.sleep(DELIVERY_LOOK_MS);
             continue;
           }
-          if (idleSince > 0 || (now && stoppedLongAgo(now))) { this.fileReadEndedStopped = true; break; }
+          if (readToEnd) { this.fileReadEndedStopped = true; break; }
           // Stopped: one more pass after a moment catches entries the engine flushed around the exit.
           idleSince = Date.now();
           await this.sleep(50);
@@ -639,7 +643,6 @@ export class ContainerReader {
       }
     } finally {
       watch.disarm();
-      this.fileOpen = false;
       this.fileSource = undefined;
       source.close();
     }

@@ -2,10 +2,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ContainerRecord } from '../core/state/types.js';
 
-/** A removed container's log kept in the state dir across a stop: the copy, and the record its messages carry. */
+/** A removed container's log kept in the state dir across a stop (at logPathOf(id)), and the record its messages carry. */
 export interface SpooledLog {
   id: string;
-  logPath: string;
   record: ContainerRecord;
 }
 
@@ -53,7 +52,7 @@ export class RemovedLogSpool {
       try {
         const record = JSON.parse(fs.readFileSync(path.join(this.dir, `${id}.json`), 'utf8')) as ContainerRecord;
         if (record.id !== id || typeof record.name !== 'string') throw new Error('not a container record');
-        out.push({ id, logPath: this.logPathOf(id), record });
+        out.push({ id, record });
       } catch (err) {
         warn(`dropping the kept log of removed container ${id.slice(0, 12)} in ${this.dir}: its record ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'is missing (the stop that wrote it was cut short)' : `cannot be read (${(err as Error).message})`}`);
         this.drop(id);
@@ -68,7 +67,7 @@ export class RemovedLogSpool {
     fs.rmSync(path.join(this.dir, `${id}.json`), { force: true });
   }
 
-  private logPathOf(id: string): string {
+  logPathOf(id: string): string {
     return path.join(this.dir, `${id}-json.log`);
   }
 }

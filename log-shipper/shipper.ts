@@ -82,8 +82,8 @@ export class LogShipper implements Component {
   private readonly readers = new Map<string, ContainerReader>();
   /** Readers of removed containers reading their open log file to its end (read-mode file). */
   private readonly finishing = new Map<string, ContainerReader>();
-  /** Logs of removed containers a stop kept in the state dir (RemovedLogSpool), by container id: read from there. */
-  private readonly spooled = new Map<string, string>();
+  /** Removed containers whose logs a stop kept in the state dir (RemovedLogSpool): read from there. */
+  private readonly spooled = new Set<string>();
   private readonly spool: RemovedLogSpool;
   /** Log files opened at start events, before the state model knows the container (read-mode file). */
   private readonly early = new EarlyLogFiles();
@@ -275,7 +275,7 @@ export class LogShipper implements Component {
       for (const [id, e] of this.cursors) if (!state.containers.has(id) && !e.removedAt) e.removedAt = Date.now();
       this.fresh = false;
     }
-    this.metrics.readers.set(this.readers.size + this.finishing.size);
+    this.countReaders();
   }
 
   private openReader(c: ContainerRecord, known = true): ContainerReader {
@@ -293,7 +293,7 @@ export class LogShipper implements Component {
       onDropped: (reason, n = 1) => this.metrics.dropped.inc({ reason }, n),
       acquireCatchUp: () => this.acquireCatchUp(),
       batchWaiting: () => this.sender?.batchWaiting ?? false,
-      logFileOf: (rec) => this.spooled.get(rec.id) ?? (s.readMode === 'file' ? this.logFileOf(rec) : undefined),
+      logFileOf: (rec) => (this.spooled.has(rec.id) ? this.spool.logPathOf(rec.id) : s.readMode === 'file' ? this.logFileOf(rec) : undefined),
       delivered: (position) => {
         const committed = this.cursors.get(c.id);
         return committed !== undefined && compareCursor(committed.cursor, position) >= 0;
@@ -352,13 +352,12 @@ export class LogShipper implements Component {
       this.finishRemoved(id, reader, record);
       return;
     }
-    // Read-mode file with as many removed logs kept open as allowed. Asked before the stop, which closes the file:
-    // a reader stopped with the rest of a deleted log unread loses it.
-    const overLimit = this.settings.readMode === 'file' && record !== undefined;
-    const unread = overLimit ? reader.unreadLogBytes : 0;
+    // Read-api mode, or read-mode file with as many removed logs kept open as allowed. Asked before the stop, which
+    // closes the file: a reader stopped with the rest of a deleted log unread loses it.
+    const fileMode = this.settings.readMode === 'file';
+    const unread = fileMode ? reader.unreadLogBytes : 0;
     void reader.stop();
-    if (record && overLimit && (unread > 0 || this.neverRead(reader, record))) this.countMissed(record, unread);
-    else if (record && this.neverRead(reader, record)) this.countMissed(record);
+    if (record && (unread > 0 || this.neverRead(reader, record))) this.countMissed(record, fileMode ? unread : undefined);
     this.forgetContainer(id);
   }
 
@@ -373,7 +372,7 @@ export class LogShipper implements Component {
       if (!this.stopped && this.spooled.delete(id)) this.spool.drop(id);
       this.finishing.delete(id);
       this.forgetContainer(id);
-      this.metrics.readers.set(this.readers.size + this.finishing.size);
+      this.countReaders();
     });
   }
 
@@ -429,7 +428,7 @@ export class LogShipper implements Component {
       }
       const reader = this.openReader(record, false);
       this.finishRemoved(id, reader, record);
-      this.metrics.readers.set(this.readers.size + this.finishing.size);
+      this.countReaders();
       return;
     }
     if (!started || this.cursors.has(id)) return;
@@ -455,6 +454,10 @@ export class LogShipper implements Component {
   }
 
   private missedWarnedAt = 0;
+
+  private countReaders(): void {
+    this.metrics.readers.set(this.readers.size + this.finishing.size);
+  }
 
   private expireStartSeen(): void {
     const old = Date.now() - 10 * 60_000;
@@ -522,7 +525,7 @@ export class LogShipper implements Component {
         if (n === undefined) continue;
         kept++;
         bytes += n;
-        this.spooled.set(id, path.join(this.spool.dir, `${id}-json.log`));
+        this.spooled.add(id);
       } catch (err) {
         this.metrics.dropped.inc({ reason: 'removed_before_read' });
         this.log.error(`cannot keep the log of removed container ${record.name} in ${this.spool.dir}: ${(err as Error).message}; what was not delivered of it is lost (counted in swarmwatch_shipper_dropped_total{reason="removed_before_read"}; free space or fix the state dir's disk)`, { container: id.slice(0, 12) });
@@ -534,12 +537,12 @@ export class LogShipper implements Component {
   /** At a start: the removed containers' logs the last stop kept are read from their cursors, then deleted. */
   private resumeKeptLogs(): void {
     for (const kept of this.spool.list((message) => this.log.warn(message))) {
-      this.spooled.set(kept.id, kept.logPath);
+      this.spooled.add(kept.id);
       const reader = this.openReader(kept.record, false);
       this.finishRemoved(kept.id, reader, kept.record);
     }
     if (this.spooled.size > 0) this.log.info(`shipping the logs of ${this.spooled.size} removed containers the last stop kept in ${this.spool.dir}`);
-    this.metrics.readers.set(this.readers.size + this.finishing.size);
+    this.countReaders();
   }
 
   /**
