@@ -186,7 +186,7 @@ function row(who: string, setting: string, containers: number, lines: number, s:
   if (releasedAt !== undefined) note = `first line ${((s.first_at - releasedAt) * 1000).toFixed(0)} ms after release${note ? `; ${note}` : ''}`;
   const r: Row = { who, setting, containers, lines, received: s.messages, seconds, linesPerSec: s.messages / seconds, cpuPer100k: (cpu / Math.max(s.messages, 1)) * 100_000, note };
   rows.push(r);
-  console.error(`${who.padEnd(24)} ${setting.padEnd(14)} n=${String(containers).padStart(2)}  ${r.received}/${lines} lines  ${r.linesPerSec.toFixed(0).padStart(7)} lines/s  ${r.cpuPer100k.toFixed(2)} CPU s/100k${note ? `  (${note})` : ''}`);
+  console.error(`${who.padEnd(24)} ${setting.padEnd(14)} n=${String(containers).padStart(2)}  ${r.received}/${lines} lines  ${r.linesPerSec.toFixed(0).padStart(7)} lines/s  ${r.cpuPer100k.toFixed(2)} CPU s/100k  ${s.messages ? Math.round(s.bytes / s.messages) : 0} B/msg${note ? `  (${note})` : ''}`);
   if (s.timeline) console.error(`  per 50 ms: ${timelineOf(s.timeline).join(' ')}`);
 }
 

@@ -29,6 +29,13 @@ const CATCH_UP_CONCURRENCY = 8;
 const STOP_GRACE_MS = 5000;
 /** How long a stop waits for the readers of removed containers to finish their open files (before STOP_GRACE_MS). */
 const FINISH_GRACE_MS = 3000;
+/**
+ * A removed container whose reader has not delivered its log to the end this long after the removal (the destination
+ * is down or behind) gets a copy of its log in the state dir, so that a kill -9 loses none of it. Not at once: with
+ * the destination up, a `--rm` job's reader is done within about 100 ms, and a burst of removals would otherwise
+ * copy and fsync every job's log for nothing.
+ */
+const KEEP_REMOVED_AFTER_MS = 1000;
 
 export function createTransport(s: ShipperSettings, hooks: TransportHooks, log: Logger): Transport {
   const d = s.destination;
@@ -366,7 +373,10 @@ export class LogShipper implements Component {
     reader.finish(record);
     // Started here, before `ended` is taken: a reader not started yet reports itself ended at once.
     reader.start();
+    const keepTimer = this.spooled.has(id) ? undefined : setTimeout(() => this.keepRemovedLog(id, reader), KEEP_REMOVED_AFTER_MS);
+    keepTimer?.unref();
     void reader.ended.then(() => {
+      clearTimeout(keepTimer);
       if (!this.stopped && this.neverRead(reader, record)) this.countMissed(record);
       // Read and delivered to its end (a stop keeps the copy for the next start).
       if (!this.stopped && this.spooled.delete(id)) this.spool.drop(id);
@@ -517,21 +527,47 @@ export class LogShipper implements Component {
   private keepUnfinishedLogs(): void {
     let kept = 0;
     let bytes = 0;
+    let before = 0;
     for (const [id, reader] of this.finishing) {
-      const record = reader.record;
-      if (!record) continue;
+      // Kept while running (a removed container's log does not change): that copy holds it all.
+      if (this.spooled.has(id)) { before++; continue; }
       try {
-        const n = this.spool.save(record, (dest) => reader.copyLogTo(dest, this.cursors.get(id)?.cursor.time));
+        const n = this.keepLog(id, reader);
         if (n === undefined) continue;
         kept++;
         bytes += n;
-        this.spooled.add(id);
       } catch (err) {
         this.metrics.dropped.inc({ reason: 'removed_before_read' });
-        this.log.error(`cannot keep the log of removed container ${record.name} in ${this.spool.dir}: ${(err as Error).message}; what was not delivered of it is lost (counted in swarmwatch_shipper_dropped_total{reason="removed_before_read"}; free space or fix the state dir's disk)`, { container: id.slice(0, 12) });
+        this.log.error(`cannot keep the log of removed container ${reader.record?.name} in ${this.spool.dir}: ${(err as Error).message}; what was not delivered of it is lost (counted in swarmwatch_shipper_dropped_total{reason="removed_before_read"}; free space or fix the state dir's disk)`, { container: id.slice(0, 12) });
       }
     }
-    if (kept > 0) this.log.info(`kept the logs of ${kept} removed containers that were not delivered to their end (${bytes} bytes) in ${this.spool.dir}: the next start ships them`);
+    if (kept + before > 0) this.log.info(`kept the logs of ${kept + before} removed containers that were not delivered to their end in ${this.spool.dir} (${kept} copied at this stop, ${bytes} bytes; ${before} kept before it): the next start ships them`);
+  }
+
+  /** Copies a removed container's log into the spool from its reader's open files; undefined: nothing to keep. */
+  private keepLog(id: string, reader: ContainerReader): number | undefined {
+    const record = reader.record;
+    if (!record) return undefined;
+    const n = this.spool.save(record, (dest) => reader.copyLogTo(dest, this.cursors.get(id)?.cursor.time));
+    if (n !== undefined) this.spooled.add(id);
+    return n;
+  }
+
+  /**
+   * KEEP_REMOVED_AFTER_MS after a removal, the reader is still not done: its log is copied into the state dir now,
+   * which a kill -9 leaves in place (the engine's file is gone with the process's descriptor). The copy is dropped
+   * when the reader has delivered the log to its end.
+   */
+  private keepRemovedLog(id: string, reader: ContainerReader): void {
+    if (this.stopped || this.spooled.has(id) || this.finishing.get(id) !== reader) return;
+    try {
+      const started = performance.now();
+      const bytes = this.keepLog(id, reader);
+      if (bytes !== undefined) this.log.info(`removed container ${reader.record?.name} is not delivered to its end yet: kept a copy of its log in ${this.spool.dir} (${bytes} bytes, ${Math.round(performance.now() - started)} ms), shipped from there if the shipper restarts first`, { container: id.slice(0, 12) });
+    } catch (err) {
+      // The reader goes on from its open file; only a kill -9 before it is delivered would lose it. A stop tries again.
+      this.log.warn(`cannot keep a copy of the log of removed container ${reader.record?.name} in ${this.spool.dir}: ${(err as Error).message}; it is still shipped from its open file, but a kill -9 before that is done would lose it (free space or fix the state dir's disk)`, { container: id.slice(0, 12) });
+    }
   }
 
   /** At a start: the removed containers' logs the last stop kept are read from their cursors, then deleted. */

@@ -152,35 +152,63 @@ it('keeps at most shipper.removed-files-max removed logs open while the destinat
   expect(heldDeletedLogs(), 'deleted logs held once they are read').toBe(0);
 });
 
-it('keeps removed --rm jobs\' logs that are not delivered yet in the state dir across a stop, and ships them after the restart (read-mode file, destination down)', async () => {
+/**
+ * A shipper whose destination is down (a port nothing listens on until the test starts a receiver there), with its
+ * own state dir, and the `--rm` jobs it watches run and removed one after the other: what the tests of kept logs share.
+ */
+async function jobsRemovedWhileDown(prefix: string, jobs: Record<string, number>) {
   const { engine, work } = bed;
   const probe = await startGelfReceiver({ proto: 'tcp', dir: work });
   const port = probe.port;
   await probe.stop();
-  const stateDir = path.join(work, 'state-kept');
+  const stateDir = path.join(work, `state-${prefix}`);
   const args = [`--shipper.destination=tcp://127.0.0.1:${port}`, `--shipper.state-dir=${stateDir}`, '--shipper.read-mode=file',
-    '--shipper.include-names=^kept-', '--shipper.buffer-size=262144', '--shipper.reconnect-max-delay=1s'];
+    `--shipper.include-names=^${prefix}-`, '--shipper.buffer-size=262144', '--shipper.reconnect-max-delay=1s'];
   const first = await startShipper(engine.dockerHost, args);
   bed.shippers.push(first);
-  // Small jobs whose lines all fit in the memory buffer (read to their end, not delivered) and one that does not.
-  const jobs: Record<string, number> = { 'kept-0': 200, 'kept-1': 200, 'kept-2': 200, 'kept-3': 3000 };
   for (const [name, n] of Object.entries(jobs)) {
-    await engine.docker(['run', '-d', '--rm', '--network', 'none', '--name', name, image, 'sh', '-c', `sleep 1; ${counterScript('k', n)}`]);
+    await engine.docker(['run', '-d', '--rm', '--network', 'none', '--name', name, image, 'sh', '-c', `sleep 1; ${counterScript(prefix[0]!, n)}`]);
     await until(`${name} is gone`, async () => (await engine.docker(['ps', '-aq', '--filter', `name=${name}`])).stdout.trim() === '', 60_000, 100);
   }
-  await new Promise((r) => setTimeout(r, 1000));
+  const keptDir = path.join(stateDir, 'removed');
+  /** The destination comes back and the shipper starts again (after `first` stopped or was killed). */
+  const restartWithDestination = async () => {
+    const receiver = await startGelfReceiver({ proto: 'tcp', port, dir: work });
+    bed.receivers.push(receiver);
+    bed.shippers.push(await startShipper(engine.dockerHost, args));
+    await until('every line of the removed jobs', () => checkSequences(receiver.messages(), jobs).lost === 0, 60_000, 250).catch(() => undefined);
+    await until('the kept logs are deleted once delivered', () => fs.readdirSync(keptDir).length === 0, 10_000, 100).catch(() => undefined);
+    return { result: checkSequences(receiver.messages(), jobs), left: fs.readdirSync(keptDir) };
+  };
+  return { first, keptDir, restartWithDestination };
+}
+
+it('keeps removed --rm jobs\' logs that are not delivered yet in the state dir across a stop, and ships them after the restart (read-mode file, destination down)', async () => {
+  // Small jobs whose lines all fit in the memory buffer (read to their end, not delivered) and one that does not.
+  const jobs: Record<string, number> = { 'kept-0': 200, 'kept-1': 200, 'kept-2': 200, 'kept-3': 3000 };
+  const { first, keptDir, restartWithDestination } = await jobsRemovedWhileDown('kept', jobs);
+  // At once: the last job's log is copied by the stop (the earlier ones, a second after their removal, by the run).
   expect(await first.stop()).toBe(0);
-  const kept = fs.readdirSync(path.join(stateDir, 'removed')).filter((f) => f.endsWith('-json.log'));
+  const kept = fs.readdirSync(keptDir).filter((f) => f.endsWith('-json.log'));
   expect(kept.length, `logs kept in the state dir at the stop; the shipper said:\n${first.stderr().slice(-4000)}`).toBe(4);
   expect(first.stderr()).toMatch(/kept the logs of 4 removed containers/);
-  const receiver = await startGelfReceiver({ proto: 'tcp', port, dir: work });
-  bed.receivers.push(receiver);
-  const second = await startShipper(engine.dockerHost, args);
-  bed.shippers.push(second);
-  await until('every line of the jobs removed before the stop', () => checkSequences(receiver.messages(), jobs).lost === 0, 60_000, 250).catch(() => undefined);
-  await until('the kept logs are deleted once delivered', () => fs.readdirSync(path.join(stateDir, 'removed')).length === 0, 10_000, 100).catch(() => undefined);
-  const result = checkSequences(receiver.messages(), jobs);
-  console.log(`--rm jobs removed while the destination was down, shipper restarted (SIGTERM) before it came back: ${JSON.stringify(result)} of ${Object.values(jobs).reduce((a, b) => a + b, 0)} lines; left in the state dir: ${JSON.stringify(fs.readdirSync(path.join(stateDir, 'removed')))}`);
+  console.log(`at the stop: ${/kept the logs of 4 removed containers[^:]*/.exec(first.stderr())?.[0]}`);
+  const { result, left } = await restartWithDestination();
+  console.log(`--rm jobs removed while the destination was down, shipper restarted (SIGTERM) before it came back: ${JSON.stringify(result)} of ${Object.values(jobs).reduce((a, b) => a + b, 0)} lines; left in the state dir: ${JSON.stringify(left)}`);
   expect(result).toEqual({ lost: 0, duplicated: 0, outOfOrder: 0, repeatRuns: 0 });
-  expect(fs.readdirSync(path.join(stateDir, 'removed')), 'kept logs left after delivery').toEqual([]);
+  expect(left, 'kept logs left after delivery').toEqual([]);
+});
+
+it('keeps a removed --rm job\'s undelivered log in the state dir a second after its removal, so a kill -9 loses none of it (read-mode file, destination down)', async () => {
+  const jobs: Record<string, number> = { 'killed-0': 200, 'killed-1': 3000 };
+  const { first, keptDir, restartWithDestination } = await jobsRemovedWhileDown('killed', jobs);
+  const keptRecords = () => fs.readdirSync(keptDir).filter((f) => f.endsWith('.json')).length;
+  await until('both removed jobs\' logs are kept in the state dir', () => fs.existsSync(keptDir) && keptRecords() === 2, 10_000, 100)
+    .catch(() => { throw new Error(`kept ${fs.existsSync(keptDir) ? keptRecords() : 0} of 2; the shipper said:\n${first.stderr().slice(-4000)}`); });
+  expect(first.stderr()).toMatch(/removed container killed-1 is not delivered to its end yet: kept a copy of its log .*\(\d+ bytes, \d+ ms\)/);
+  await first.kill9();
+  const { result, left } = await restartWithDestination();
+  console.log(`--rm jobs removed while the destination was down, shipper killed (kill -9) before it came back: ${JSON.stringify(result)} of ${Object.values(jobs).reduce((a, b) => a + b, 0)} lines; left in the state dir: ${JSON.stringify(left)}`);
+  expect(result).toEqual({ lost: 0, duplicated: 0, outOfOrder: 0, repeatRuns: 0 });
+  expect(left, 'kept logs left after delivery').toEqual([]);
 });
