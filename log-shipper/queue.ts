@@ -143,6 +143,18 @@ export class DeliveryQueue extends EventEmitter<{ drain: []; data: []; ready: []
     return this.items.length - this.head;
   }
 
+  /** Lines still queued, per container id, with the container's name. */
+  linesByContainer(): Map<string, { name: string; lines: number }> {
+    const by = new Map<string, { name: string; lines: number }>();
+    for (let i = this.head; i < this.items.length; i++) {
+      const m = this.items[i]!;
+      const e = by.get(m.containerId);
+      if (e) e.lines += m.lines;
+      else by.set(m.containerId, { name: m.containerName, lines: m.lines });
+    }
+    return by;
+  }
+
   get bytes(): number {
     return this.bytesQueued;
   }

@@ -36,6 +36,8 @@ const FINISH_GRACE_MS = 3000;
  * copy and fsync every job's log for nothing.
  */
 const KEEP_REMOVED_AFTER_MS = 1000;
+/** A stop's grace ended with lines of removed containers whose logs were not kept still undelivered: they are lost. */
+export const SW_ERR_SHIPPER_LOST_AT_STOP = 'SW_ERR_SHIPPER_LOST_AT_STOP';
 
 export function createTransport(s: ShipperSettings, hooks: TransportHooks, log: Logger): Transport {
   const d = s.destination;
@@ -508,6 +510,7 @@ export class LogShipper implements Component {
     this.early.closeAll();
     await this.sender?.stop(STOP_GRACE_MS);
     await this.transport?.close();
+    this.reportLostOfRemoved();
     this.expireCursors();
     this.cursorErrorLoggedAt = 0;
     await this.store.idle();
@@ -518,6 +521,19 @@ export class LogShipper implements Component {
   }
 
   private cursorErrorLoggedAt = 0;
+
+  /**
+   * After the stop's grace: lines still queued are read again from their containers' cursors at the next start, except
+   * those of removed containers whose logs were not kept (read-mode api, or beyond shipper.removed-files-max): said,
+   * not silently gone.
+   */
+  private reportLostOfRemoved(): void {
+    const lost = [...this.queue.linesByContainer()].filter(([id]) => !this.ctx.state.containers.has(id) && !this.spooled.has(id));
+    if (lost.length === 0) return;
+    const lines = lost.reduce((n, [, c]) => n + c.lines, 0);
+    const named = lost.slice(0, 10).map(([, c]) => `${c.name} (${c.lines})`).join(', ');
+    this.log.error(`${lines} lines of ${lost.length} removed containers were not delivered before the stop and are lost, their logs being gone with them: ${named}${lost.length > 10 ? ', …' : ''} (the destination was down or behind; ${this.settings.readMode === 'file' ? 'raise shipper.removed-files-max to keep more removed logs' : 'read-mode file keeps removed containers\' logs'})`, { code: SW_ERR_SHIPPER_LOST_AT_STOP });
+  }
 
   /**
    * At a stop: removed containers whose logs are not read or not delivered to their end yet (the destination is down

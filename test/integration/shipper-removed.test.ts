@@ -156,14 +156,14 @@ it('keeps at most shipper.removed-files-max removed logs open while the destinat
  * A shipper whose destination is down (a port nothing listens on until the test starts a receiver there), with its
  * own state dir, and the `--rm` jobs it watches run and removed one after the other: what the tests of kept logs share.
  */
-async function jobsRemovedWhileDown(prefix: string, jobs: Record<string, number>) {
+async function jobsRemovedWhileDown(prefix: string, jobs: Record<string, number>, extraArgs: string[] = []) {
   const { engine, work } = bed;
   const probe = await startGelfReceiver({ proto: 'tcp', dir: work });
   const port = probe.port;
   await probe.stop();
   const stateDir = path.join(work, `state-${prefix}`);
   const args = [`--shipper.destination=tcp://127.0.0.1:${port}`, `--shipper.state-dir=${stateDir}`, '--shipper.read-mode=file',
-    `--shipper.include-names=^${prefix}-`, '--shipper.buffer-size=262144', '--shipper.reconnect-max-delay=1s'];
+    `--shipper.include-names=^${prefix}-`, '--shipper.buffer-size=262144', '--shipper.reconnect-max-delay=1s', ...extraArgs];
   const first = await startShipper(engine.dockerHost, args);
   bed.shippers.push(first);
   for (const [name, n] of Object.entries(jobs)) {
@@ -193,6 +193,7 @@ it('keeps removed --rm jobs\' logs that are not delivered yet in the state dir a
   expect(kept.length, `logs kept in the state dir at the stop; the shipper said:\n${first.stderr().slice(-4000)}`).toBe(4);
   expect(first.stderr()).toMatch(/kept the logs of 4 removed containers/);
   console.log(`at the stop: ${/kept the logs of 4 removed containers[^:]*/.exec(first.stderr())?.[0]}`);
+  expect(first.stderr(), 'kept logs are not reported lost').not.toMatch(/not delivered before the stop and are lost/);
   const { result, left } = await restartWithDestination();
   console.log(`--rm jobs removed while the destination was down, shipper restarted (SIGTERM) before it came back: ${JSON.stringify(result)} of ${Object.values(jobs).reduce((a, b) => a + b, 0)} lines; left in the state dir: ${JSON.stringify(left)}`);
   expect(result).toEqual({ lost: 0, duplicated: 0, outOfOrder: 0, repeatRuns: 0 });
@@ -211,4 +212,11 @@ it('keeps a removed --rm job\'s undelivered log in the state dir a second after 
   console.log(`--rm jobs removed while the destination was down, shipper killed (kill -9) before it came back: ${JSON.stringify(result)} of ${Object.values(jobs).reduce((a, b) => a + b, 0)} lines; left in the state dir: ${JSON.stringify(left)}`);
   expect(result).toEqual({ lost: 0, duplicated: 0, outOfOrder: 0, repeatRuns: 0 });
   expect(left, 'kept logs left after delivery').toEqual([]);
+});
+
+it('says at a stop how many lines of which removed containers it could not deliver when their logs were not kept (shipper.removed-files-max=0, destination down)', async () => {
+  const { first } = await jobsRemovedWhileDown('gone', { 'gone-0': 200 }, ['--shipper.removed-files-max=0']);
+  expect(await first.stop()).toBe(0);
+  console.log(`at the stop: ${/.*removed containers were not delivered before the stop.*/.exec(first.stderr())?.[0]}`);
+  expect(first.stderr()).toMatch(/\d+ lines of 1 removed containers were not delivered before the stop and are lost.*: gone-0 \(\d+\) .*shipper\.removed-files-max/);
 });
