@@ -234,6 +234,11 @@ export class Sender {
    * batch: after it, readers fill the queue between the sender's turns (one stop per batch was within the bench's
    * noise, either way).
    */
+  /** The last delivery failed and none has succeeded since: the destination is down or refusing. */
+  get failing(): boolean {
+    return this.failingSince !== undefined;
+  }
+
   get batchWaiting(): boolean {
     return this.idle && this.queue.bytes >= this.opts.batchBytes;
   }

@@ -31,11 +31,12 @@ const STOP_GRACE_MS = 5000;
 const FINISH_GRACE_MS = 3000;
 /**
  * A removed container whose reader has not delivered its log to the end this long after the removal (the destination
- * is down or behind) gets a copy of its log in the state dir, so that a kill -9 loses none of it. Not at once: with
- * the destination up, a `--rm` job's reader is done within about 100 ms, and a burst of removals would otherwise
- * copy and fsync every job's log for nothing.
+ * is behind) gets a copy of its log in the state dir, so that a kill -9 loses none of it; at once while deliveries
+ * fail (the destination is down: nothing will be delivered soon). Not at once otherwise: with the destination up, a
+ * `--rm` job's reader is done within about 100 ms, and a burst of removals would copy and fsync every job's log for
+ * nothing.
  */
-const KEEP_REMOVED_AFTER_MS = 1000;
+export const KEEP_REMOVED_AFTER_MS = 1000;
 /** A stop's grace ended with lines of removed containers whose logs were not kept still undelivered: they are lost. */
 export const SW_ERR_SHIPPER_LOST_AT_STOP = 'SW_ERR_SHIPPER_LOST_AT_STOP';
 
@@ -375,7 +376,8 @@ export class LogShipper implements Component {
     reader.finish(record);
     // Started here, before `ended` is taken: a reader not started yet reports itself ended at once.
     reader.start();
-    const keepTimer = this.spooled.has(id) ? undefined : setTimeout(() => this.keepRemovedLog(id, reader), KEEP_REMOVED_AFTER_MS);
+    const removedAt = performance.now();
+    const keepTimer = this.spooled.has(id) ? undefined : setTimeout(() => this.keepRemovedLog(id, reader, removedAt), this.sender?.failing ? 0 : KEEP_REMOVED_AFTER_MS);
     keepTimer?.unref();
     void reader.ended.then(() => {
       clearTimeout(keepTimer);
@@ -570,16 +572,16 @@ export class LogShipper implements Component {
   }
 
   /**
-   * KEEP_REMOVED_AFTER_MS after a removal, the reader is still not done: its log is copied into the state dir now,
+   * KEEP_REMOVED_AFTER_MS after a removal (at once while deliveries fail), the reader is still not done: its log is copied into the state dir now,
    * which a kill -9 leaves in place (the engine's file is gone with the process's descriptor). The copy is dropped
    * when the reader has delivered the log to its end.
    */
-  private keepRemovedLog(id: string, reader: ContainerReader): void {
+  private keepRemovedLog(id: string, reader: ContainerReader, removedAt: number): void {
     if (this.stopped || this.spooled.has(id) || this.finishing.get(id) !== reader) return;
     try {
       const started = performance.now();
       const bytes = this.keepLog(id, reader);
-      if (bytes !== undefined) this.log.info(`removed container ${reader.record?.name} is not delivered to its end yet: kept a copy of its log in ${this.spool.dir} (${bytes} bytes, ${Math.round(performance.now() - started)} ms), shipped from there if the shipper restarts first`, { container: id.slice(0, 12) });
+      if (bytes !== undefined) this.log.info(`removed container ${reader.record?.name} is not delivered to its end yet: kept a copy of its log in ${this.spool.dir} ${Math.round(started - removedAt)} ms after its removal (${bytes} bytes, ${Math.round(performance.now() - started)} ms), shipped from there if the shipper restarts first`, { container: id.slice(0, 12) });
     } catch (err) {
       // The reader goes on from its open file; only a kill -9 before it is delivered would lose it. A stop tries again.
       this.log.warn(`cannot keep a copy of the log of removed container ${reader.record?.name} in ${this.spool.dir}: ${(err as Error).message}; it is still shipped from its open file, but a kill -9 before that is done would lose it (free space or fix the state dir's disk)`, { container: id.slice(0, 12) });

@@ -11,6 +11,7 @@ import { startGelfReceiver } from '../receivers/gelf-receiver.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { checkSequences, counterScript, droppedTotal, lanesBed, startShipper, until } from './shipper-support.js';
+import { KEEP_REMOVED_AFTER_MS } from '../../log-shipper/shipper.js';
 
 const image = 'swarmwatch-test/busybox:1';
 const bed = lanesBed('shiprm');
@@ -113,7 +114,7 @@ it('finishes a removed --rm job\'s open log before it stops on SIGTERM, so a res
   bed.shippers.push(second);
   await until('every line of the job', () => checkSequences(receiver.messages(), { stopjob: count }).lost === 0, 30_000, 250).catch(() => undefined);
   const result = checkSequences(receiver.messages(), { stopjob: count });
-  console.log(`--rm job removed, shipper stopped (SIGTERM) while ${count - atStop} of its ${count} lines were not delivered: ${JSON.stringify(result)}`);
+  console.log(`--rm job removed, shipper stopped (SIGTERM) while ${count - atStop} of its ${count} lines were not delivered: ${JSON.stringify(result)}; at the stop: ${/kept the logs of .*/.exec(first.stderr())?.[0] ?? 'no log kept'}`);
   expect(atStop, 'the stop came while the job\'s lines were still being read').toBeLessThan(count);
   expect(result).toEqual({ lost: 0, duplicated: 0, outOfOrder: 0, repeatRuns: 0 });
 });
@@ -153,14 +154,18 @@ it('keeps at most shipper.removed-files-max removed logs open while the destinat
 });
 
 /**
- * A shipper whose destination is down (a port nothing listens on until the test starts a receiver there), with its
- * own state dir, and the `--rm` jobs it watches run and removed one after the other: what the tests of kept logs share.
+ * A shipper whose destination is down (`down`: a port nothing listens on until the test starts a receiver there) or
+ * hung (`hung`: a receiver stopped with SIGSTOP, as a Graylog that hangs: the connection is up, and the kernel's
+ * buffers fill and stay full), with its own state dir, and the `--rm` jobs it watches run and removed one after the
+ * other: what the tests of kept logs share.
  */
-async function jobsRemovedWhileDown(prefix: string, jobs: Record<string, number>, extraArgs: string[] = []) {
+async function jobsRemovedWhileDown(prefix: string, jobs: Record<string, number>, extraArgs: string[] = [], destination: 'down' | 'hung' = 'down') {
   const { engine, work } = bed;
   const probe = await startGelfReceiver({ proto: 'tcp', dir: work });
+  bed.receivers.push(probe);
   const port = probe.port;
-  await probe.stop();
+  if (destination === 'down') await probe.stop();
+  else probe.child.kill('SIGSTOP');
   const stateDir = path.join(work, `state-${prefix}`);
   const args = [`--shipper.destination=tcp://127.0.0.1:${port}`, `--shipper.state-dir=${stateDir}`, '--shipper.read-mode=file',
     `--shipper.include-names=^${prefix}-`, '--shipper.buffer-size=262144', '--shipper.reconnect-max-delay=1s', ...extraArgs];
@@ -173,8 +178,12 @@ async function jobsRemovedWhileDown(prefix: string, jobs: Record<string, number>
   const keptDir = path.join(stateDir, 'removed');
   /** The destination comes back and the shipper starts again (after `first` stopped or was killed). */
   const restartWithDestination = async () => {
-    const receiver = await startGelfReceiver({ proto: 'tcp', port, dir: work });
-    bed.receivers.push(receiver);
+    let receiver = probe;
+    if (destination === 'hung') probe.child.kill('SIGCONT');
+    else {
+      receiver = await startGelfReceiver({ proto: 'tcp', port, dir: work });
+      bed.receivers.push(receiver);
+    }
     bed.shippers.push(await startShipper(engine.dockerHost, args));
     await until('every line of the removed jobs', () => checkSequences(receiver.messages(), jobs).lost === 0, 60_000, 250).catch(() => undefined);
     await until('the kept logs are deleted once delivered', () => fs.readdirSync(keptDir).length === 0, 10_000, 100).catch(() => undefined);
@@ -183,11 +192,13 @@ async function jobsRemovedWhileDown(prefix: string, jobs: Record<string, number>
   return { first, keptDir, restartWithDestination };
 }
 
-it('keeps removed --rm jobs\' logs that are not delivered yet in the state dir across a stop, and ships them after the restart (read-mode file, destination down)', async () => {
-  // Small jobs whose lines all fit in the memory buffer (read to their end, not delivered) and one that does not.
-  const jobs: Record<string, number> = { 'kept-0': 200, 'kept-1': 200, 'kept-2': 200, 'kept-3': 3000 };
-  const { first, keptDir, restartWithDestination } = await jobsRemovedWhileDown('kept', jobs);
-  // At once: the last job's log is copied by the stop (the earlier ones, a second after their removal, by the run).
+it('keeps removed --rm jobs\' logs that are not delivered yet in the state dir across a stop, and ships them after the restart (read-mode file, destination hung)', async () => {
+  // The first job fills the kernel's socket buffers and the memory buffer; then small jobs whose lines are read to
+  // their end but not delivered, and one that is not read to its end either.
+  const jobs: Record<string, number> = { 'kept-0': 20_000, 'kept-1': 200, 'kept-2': 200, 'kept-3': 3000 };
+  const { first, keptDir, restartWithDestination } = await jobsRemovedWhileDown('kept', jobs, [], 'hung');
+  // Deliveries do not fail (the connection is up), so the run keeps a removed log a second after the removal: the
+  // earlier jobs are kept by the run, the last one (the stop comes at once) by the stop.
   expect(await first.stop()).toBe(0);
   const kept = fs.readdirSync(keptDir).filter((f) => f.endsWith('-json.log'));
   expect(kept.length, `logs kept in the state dir at the stop; the shipper said:\n${first.stderr().slice(-4000)}`).toBe(4);
@@ -195,7 +206,7 @@ it('keeps removed --rm jobs\' logs that are not delivered yet in the state dir a
   console.log(`at the stop: ${/kept the logs of 4 removed containers[^:]*/.exec(first.stderr())?.[0]}`);
   expect(first.stderr(), 'kept logs are not reported lost').not.toMatch(/not delivered before the stop and are lost/);
   const { result, left } = await restartWithDestination();
-  console.log(`--rm jobs removed while the destination was down, shipper restarted (SIGTERM) before it came back: ${JSON.stringify(result)} of ${Object.values(jobs).reduce((a, b) => a + b, 0)} lines; left in the state dir: ${JSON.stringify(left)}`);
+  console.log(`--rm jobs removed while the destination was hung, shipper restarted (SIGTERM) before it came back: ${JSON.stringify(result)} of ${Object.values(jobs).reduce((a, b) => a + b, 0)} lines; left in the state dir: ${JSON.stringify(left)}`);
   expect(result).toEqual({ lost: 0, duplicated: 0, outOfOrder: 0, repeatRuns: 0 });
   expect(left, 'kept logs left after delivery').toEqual([]);
 });
@@ -206,7 +217,11 @@ it('keeps a removed --rm job\'s undelivered log in the state dir a second after 
   const keptRecords = () => fs.readdirSync(keptDir).filter((f) => f.endsWith('.json')).length;
   await until('both removed jobs\' logs are kept in the state dir', () => fs.existsSync(keptDir) && keptRecords() === 2, 10_000, 100)
     .catch(() => { throw new Error(`kept ${fs.existsSync(keptDir) ? keptRecords() : 0} of 2; the shipper said:\n${first.stderr().slice(-4000)}`); });
-  expect(first.stderr()).toMatch(/removed container killed-1 is not delivered to its end yet: kept a copy of its log .*\(\d+ bytes, \d+ ms\)/);
+  expect(first.stderr()).toMatch(/removed container killed-1 is not delivered to its end yet: kept a copy of its log .* (\d+) ms after its removal \(\d+ bytes, \d+ ms\)/);
+  // The destination is down: kept at once, not a second later.
+  const keptAfter = [...first.stderr().matchAll(/removed container (killed-\d) is not delivered.* (\d+) ms after its removal \((\d+) bytes, (\d+) ms\)/g)].map((m) => `${m[1]}: ${m[2]} ms after its removal, ${m[3]} bytes in ${m[4]} ms`);
+  console.log(`kept while running: ${keptAfter.join('; ')}`);
+  expect(Number(/removed container killed-1 is not delivered.* (\d+) ms after its removal/.exec(first.stderr())![1])).toBeLessThan(KEEP_REMOVED_AFTER_MS);
   await first.kill9();
   const { result, left } = await restartWithDestination();
   console.log(`--rm jobs removed while the destination was down, shipper killed (kill -9) before it came back: ${JSON.stringify(result)} of ${Object.values(jobs).reduce((a, b) => a + b, 0)} lines; left in the state dir: ${JSON.stringify(left)}`);
