@@ -11,10 +11,11 @@ export interface SpooledLog {
 const ID = /^[0-9a-f]{12,64}$/;
 
 /**
- * `<state-dir>/removed/`: the logs of removed containers (`--rm`) a stop left unread or undelivered, copied from the
- * descriptors the shipper held (the engine unlinked the files), each as `<id>-json.log` in the engine's format plus
- * `<id>.json`, the container's record. The next start reads them like a removed container's open file, from the
- * container's cursor, and deletes them once every line is delivered. At most shipper.removed-files-max of them.
+ * `<state-dir>/removed/`: the logs of removed containers (`--rm`) not delivered to their end (the destination is down
+ * or behind; and at a stop), copied from the descriptors the shipper held (the engine unlinked the files), each as
+ * `<id>-json.log` in the engine's format plus `<id>.json`, the container's record: the only copy a kill -9 leaves.
+ * Deleted once every line is delivered; the next start reads those left like a removed container's open file, from
+ * the container's cursor. At most shipper.removed-files-max of them.
  */
 export class RemovedLogSpool {
   readonly dir: string;
