@@ -224,6 +224,11 @@ export class Sender {
   /** The queue was empty and the sender has not taken a batch since: the next batch is the first of a burst. */
   private idle = true;
 
+  /** The last delivery failed and none has succeeded since: the destination is down or refusing. */
+  get failing(): boolean {
+    return this.failingSince !== undefined;
+  }
+
   /**
    * Whether a reader should stop parsing and give the event loop back: the first batch of a burst is queued and the
    * sender has yet to take it (it wakes in a microtask, after the reader that queued the first line; with less than
@@ -234,11 +239,6 @@ export class Sender {
    * batch: after it, readers fill the queue between the sender's turns (one stop per batch was within the bench's
    * noise, either way).
    */
-  /** The last delivery failed and none has succeeded since: the destination is down or refusing. */
-  get failing(): boolean {
-    return this.failingSince !== undefined;
-  }
-
   get batchWaiting(): boolean {
     return this.idle && this.queue.bytes >= this.opts.batchBytes;
   }

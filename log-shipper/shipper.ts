@@ -572,9 +572,9 @@ export class LogShipper implements Component {
   }
 
   /**
-   * KEEP_REMOVED_AFTER_MS after a removal (at once while deliveries fail), the reader is still not done: its log is copied into the state dir now,
-   * which a kill -9 leaves in place (the engine's file is gone with the process's descriptor). The copy is dropped
-   * when the reader has delivered the log to its end.
+   * KEEP_REMOVED_AFTER_MS after a removal (at once while deliveries fail), the reader is still not done: its log is
+   * copied into the state dir now, which a kill -9 leaves in place (the engine's file is gone with the process's
+   * descriptor). The copy is dropped when the reader has delivered the log to its end.
    */
   private keepRemovedLog(id: string, reader: ContainerReader, removedAt: number): void {
     if (this.stopped || this.spooled.has(id) || this.finishing.get(id) !== reader) return;
@@ -584,9 +584,14 @@ export class LogShipper implements Component {
       if (bytes !== undefined) this.log.info(`removed container ${reader.record?.name} is not delivered to its end yet: kept a copy of its log in ${this.spool.dir} ${Math.round(started - removedAt)} ms after its removal (${bytes} bytes, ${Math.round(performance.now() - started)} ms), shipped from there if the shipper restarts first`, { container: id.slice(0, 12) });
     } catch (err) {
       // The reader goes on from its open file; only a kill -9 before it is delivered would lose it. A stop tries again.
-      this.log.warn(`cannot keep a copy of the log of removed container ${reader.record?.name} in ${this.spool.dir}: ${(err as Error).message}; it is still shipped from its open file, but a kill -9 before that is done would lose it (free space or fix the state dir's disk)`, { container: id.slice(0, 12) });
+      // A full disk fails every removal's copy: one warning a minute.
+      if (Date.now() - this.keepWarnedAt < 60_000) return;
+      this.keepWarnedAt = Date.now();
+      this.log.warn(`cannot keep a copy of the log of removed container ${reader.record?.name} in ${this.spool.dir}: ${(err as Error).message}; it is still shipped from its open file, but a kill -9 before that is done would lose it (free space or fix the state dir's disk; warned at most once a minute)`, { container: id.slice(0, 12) });
     }
   }
+
+  private keepWarnedAt = 0;
 
   /** At a start: the removed containers' logs the last stop kept are read from their cursors, then deleted. */
   private resumeKeptLogs(): void {
