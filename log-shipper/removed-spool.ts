@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { replaceFileSync } from '../core/fs/atomic-file.js';
 import type { ContainerRecord } from '../core/state/types.js';
 
 /** A removed container's log kept in the state dir across a stop (at logPathOf(id)), and the record its messages carry. */
@@ -25,20 +26,28 @@ export class RemovedLogSpool {
   }
 
   /**
-   * Keeps one container's log: `copy` writes it to the path it is given (undefined: nothing to keep). The record is
-   * written after the log, so a spool entry with a record always has its whole log.
+   * Keeps one container's log: `copy` writes it to the path it is given (a temp file renamed when whole; undefined:
+   * nothing to keep). The record is written first (atomically and durably), so that a kill -9 at any point leaves
+   * either no log or a whole log with its record: a record whose log never came is removed by list().
    */
   save(record: ContainerRecord, copy: (dest: string) => number | undefined): number | undefined {
     fs.mkdirSync(this.dir, { recursive: true });
-    const bytes = copy(this.logPathOf(record.id));
-    if (bytes === undefined) return undefined;
-    const tmp = path.join(this.dir, `${record.id}.json.tmp`);
-    fs.writeFileSync(tmp, JSON.stringify(record));
-    fs.renameSync(tmp, path.join(this.dir, `${record.id}.json`));
+    const recordPath = path.join(this.dir, `${record.id}.json`);
+    replaceFileSync(recordPath, JSON.stringify(record));
+    let bytes: number | undefined;
+    try {
+      bytes = copy(this.logPathOf(record.id));
+    } finally {
+      if (bytes === undefined) fs.rmSync(recordPath, { force: true });
+    }
     return bytes;
   }
 
-  /** The kept logs; a log without its record (a stop cut short) or a record that does not parse is deleted. */
+  /**
+   * The kept logs with their records. A log whose record is missing or does not parse is deleted with a warning (not
+   * read with a made-up record); a record without its log (a copy cut short) is removed with a warning, and temp
+   * files are removed.
+   */
   list(warn: (message: string) => void): SpooledLog[] {
     let names: string[];
     try {
@@ -47,19 +56,27 @@ export class RemovedLogSpool {
       return [];
     }
     const out: SpooledLog[] = [];
+    const logs = new Set<string>();
     for (const name of names) {
       const id = name.endsWith('-json.log') ? name.slice(0, -'-json.log'.length) : undefined;
       if (!id || !ID.test(id)) continue;
+      logs.add(id);
       try {
         const record = JSON.parse(fs.readFileSync(path.join(this.dir, `${id}.json`), 'utf8')) as ContainerRecord;
         if (record.id !== id || typeof record.name !== 'string') throw new Error('not a container record');
         out.push({ id, record });
       } catch (err) {
-        warn(`dropping the kept log of removed container ${id.slice(0, 12)} in ${this.dir}: its record ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'is missing (the stop that wrote it was cut short)' : `cannot be read (${(err as Error).message})`}`);
+        warn(`dropping the kept log of removed container ${id.slice(0, 12)} in ${this.dir}: its record ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'is missing (removed by hand?)' : `cannot be read (${(err as Error).message})`}`);
         this.drop(id);
       }
     }
-    for (const name of names) if (name.endsWith('.tmp')) fs.rmSync(path.join(this.dir, name), { force: true });
+    for (const name of names) {
+      const id = name.endsWith('.json') ? name.slice(0, -'.json'.length) : undefined;
+      if (id && ID.test(id) && !logs.has(id)) {
+        warn(`the copy of the log of removed container ${id.slice(0, 12)} in ${this.dir} was cut short (the shipper was killed while it copied): what it had not delivered of that log is lost`);
+        fs.rmSync(path.join(this.dir, name), { force: true });
+      } else if (name.includes('.tmp')) fs.rmSync(path.join(this.dir, name), { force: true });
+    }
     return out;
   }
 

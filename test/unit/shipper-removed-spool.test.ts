@@ -1,7 +1,8 @@
 /**
- * <state-dir>/removed/: the logs of removed containers a stop could not deliver. The log is written before its
- * record, so a log without a record is what a stop cut short left: it is dropped with a warning, never read with a
- * made-up record; the next start gets every whole entry back.
+ * <state-dir>/removed/: the logs of removed containers not delivered yet. The record is written before the log, so a
+ * kill -9 in the middle of a copy leaves a record without a log (removed), never a whole log without its record; a
+ * log without a record (removed by hand) is dropped with a warning, never read with a made-up record; the next start
+ * gets every whole entry back.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -21,21 +22,33 @@ it('gives back each kept log with its record, drops a log whose record is missin
   const spool = new RemovedLogSpool(state);
   expect(spool.list(() => undefined), 'no removed/ yet').toEqual([]);
   const whole = 'a'.repeat(64);
-  expect(spool.save(recordOf(whole), (dest) => { fs.writeFileSync(dest, '{"log":"x\\n"}\n'); return 14; })).toBe(14);
+  expect(spool.save(recordOf(whole), (dest) => {
+    expect(fs.existsSync(path.join(spool.dir, `${whole}.json`)), 'the record is written before the log').toBe(true);
+    fs.writeFileSync(dest, '{"log":"x\\n"}\n');
+    return 14;
+  })).toBe(14);
   expect(spool.save(recordOf('f'.repeat(64)), () => undefined), 'nothing open to copy').toBeUndefined();
-  // A stop cut short between the log and its record, a record that does not parse, a temp file.
+  const failing = 'e'.repeat(64);
+  expect(() => spool.save(recordOf(failing), () => { throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' }); })).toThrow(/ENOSPC/);
+  expect(fs.readdirSync(spool.dir).sort(), 'no record left by a copy that found nothing or failed').toEqual([`${whole}-json.log`, `${whole}.json`]);
+  // A copy cut short by a kill -9 (its record, a temp log), a log whose record was removed by hand, a record that
+  // does not parse.
   const cut = 'b'.repeat(64);
+  const orphan = 'd'.repeat(64);
   const broken = 'c'.repeat(64);
-  fs.writeFileSync(path.join(spool.dir, `${cut}-json.log`), '{"log":"y\\n"}\n');
+  fs.writeFileSync(path.join(spool.dir, `${cut}.json`), JSON.stringify(recordOf(cut)));
+  fs.writeFileSync(path.join(spool.dir, `${cut}-json.log.tmp`), '{"log":"w\\n"}\n');
+  fs.writeFileSync(path.join(spool.dir, `${orphan}-json.log`), '{"log":"y\\n"}\n');
   fs.writeFileSync(path.join(spool.dir, `${broken}-json.log`), '{"log":"z\\n"}\n');
   fs.writeFileSync(path.join(spool.dir, `${broken}.json`), '{"id":');
-  fs.writeFileSync(path.join(spool.dir, `${whole}.json.tmp`), '{}');
+  fs.writeFileSync(path.join(spool.dir, `${whole}.json.tmp-1-1`), '{}');
   const warnings: string[] = [];
   const kept = spool.list((m) => warnings.push(m));
   expect(kept).toEqual([{ id: whole, record: recordOf(whole) }]);
   expect(spool.logPathOf(whole)).toBe(path.join(spool.dir, `${whole}-json.log`));
-  expect(warnings).toHaveLength(2);
-  expect(warnings.find((w) => w.includes(cut.slice(0, 12)))).toMatch(/record is missing \(the stop that wrote it was cut short\)/);
+  expect(warnings).toHaveLength(3);
+  expect(warnings.find((w) => w.includes(cut.slice(0, 12)))).toMatch(/copy of the log .* was cut short .*is lost/);
+  expect(warnings.find((w) => w.includes(orphan.slice(0, 12)))).toMatch(/record is missing/);
   expect(warnings.find((w) => w.includes(broken.slice(0, 12)))).toMatch(/cannot be read/);
   expect(fs.readdirSync(spool.dir).sort()).toEqual([`${whole}-json.log`, `${whole}.json`]);
   spool.drop(whole);
