@@ -211,7 +211,7 @@ it('keeps removed --rm jobs\' logs that are not delivered yet in the state dir a
   expect(left, 'kept logs left after delivery').toEqual([]);
 });
 
-it('keeps a removed --rm job\'s undelivered log in the state dir a second after its removal, so a kill -9 loses none of it (read-mode file, destination down)', async () => {
+it('keeps a removed --rm job\'s undelivered log in the state dir at once while the destination is down, so a kill -9 loses none of it (read-mode file)', async () => {
   const jobs: Record<string, number> = { 'killed-0': 200, 'killed-1': 3000 };
   const { first, keptDir, restartWithDestination } = await jobsRemovedWhileDown('killed', jobs);
   const keptRecords = () => fs.readdirSync(keptDir).filter((f) => f.endsWith('.json')).length;
