@@ -56,3 +56,25 @@ export function createLogger(component: string): Logger {
     child: (sub) => createLogger(`${component}/${sub}`),
   };
 }
+
+/**
+ * Says yes at most once per `ms`: for a warning that the same cause would repeat for every container or every batch
+ * (a full disk, a down destination), so that the log keeps one line a minute instead of thousands.
+ */
+export class LogThrottle {
+  private last = -Infinity;
+
+  constructor(private readonly ms = 60_000) {}
+
+  /** Whether to log now (and if so, the next yes comes `ms` later at the earliest). */
+  take(now = Date.now()): boolean {
+    if (now - this.last < this.ms) return false;
+    this.last = now;
+    return true;
+  }
+
+  /** The next take() says yes. */
+  reset(): void {
+    this.last = -Infinity;
+  }
+}

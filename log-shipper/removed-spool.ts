@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { replaceFileSync } from '../core/fs/atomic-file.js';
 import type { ContainerRecord } from '../core/state/types.js';
 
-/** A removed container's log kept in the state dir across a stop (at logPathOf(id)), and the record its messages carry. */
+/** A removed container's log kept in the state dir (at logPathOf(id)), and the record its messages carry. */
 export interface SpooledLog {
   id: string;
   record: ContainerRecord;

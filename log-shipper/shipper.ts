@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import type { RawEvent } from '../core/docker/types.js';
 import { SwarmwatchError } from '../core/errors.js';
 import { tryLockFile, type FileLock } from '../core/fs/exclusive-lock.js';
-import type { Logger } from '../core/log.js';
+import { LogThrottle, type Logger } from '../core/log.js';
 import type { AgentContext, Component } from '../core/runtime/component.js';
 import type { ContainerRecord } from '../core/state/types.js';
 import { cutUtf8, type LogRecord } from './assembler.js';
@@ -92,7 +92,10 @@ export class LogShipper implements Component {
   private readonly readers = new Map<string, ContainerReader>();
   /** Readers of removed containers reading their open log file to its end (read-mode file). */
   private readonly finishing = new Map<string, ContainerReader>();
-  /** Removed containers whose logs a stop kept in the state dir (RemovedLogSpool): read from there. */
+  /**
+   * Removed containers whose logs are kept in the state dir (RemovedLogSpool: by the run when not delivered soon, or by
+   * a stop); a reader opened for one after a restart reads that copy.
+   */
   private readonly spooled = new Set<string>();
   private readonly spool: RemovedLogSpool;
   /** Log files opened at start events, before the state model knows the container (read-mode file). */
@@ -456,9 +459,7 @@ export class LogShipper implements Component {
    */
   private countMissed(c: ContainerRecord, unreadBytes?: number): void {
     this.metrics.dropped.inc({ reason: 'removed_before_read' });
-    const now = Date.now();
-    if (now - this.missedWarnedAt < 60_000) return;
-    this.missedWarnedAt = now;
+    if (!this.missedWarning.take()) return;
     const why = unreadBytes !== undefined
       ? `container ${c.name} was removed with ${unreadBytes > 0 ? `${unreadBytes} bytes of its log` : 'its log'} unread while the log files of ${this.finishing.size} removed containers were already kept open to be read (shipper.removed-files-max: raise it, or bring the destination back); its unread lines are not shipped`
       : `container ${c.name} was removed before its log was read: ${this.settings.readMode === 'file'
@@ -467,7 +468,7 @@ export class LogShipper implements Component {
     this.log.warn(`${why} (counted in swarmwatch_shipper_dropped_total{reason="removed_before_read"}; warned at most once a minute)`, { container: c.id.slice(0, 12) });
   }
 
-  private missedWarnedAt = 0;
+  private readonly missedWarning = new LogThrottle();
 
   private countReaders(): void {
     this.metrics.readers.set(this.readers.size + this.finishing.size);
@@ -514,7 +515,7 @@ export class LogShipper implements Component {
     await this.transport?.close();
     this.reportLostOfRemoved();
     this.expireCursors();
-    this.cursorErrorLoggedAt = 0;
+    this.cursorWriteWarning.reset();
     await this.store.idle();
     this.store.writeNow(this.cursors);
     this.store.close();
@@ -522,7 +523,7 @@ export class LogShipper implements Component {
     this.log.info('log shipper stopped', { undelivered: this.queue.length });
   }
 
-  private cursorErrorLoggedAt = 0;
+  private readonly cursorWriteWarning = new LogThrottle();
 
   /**
    * After the stop's grace: lines still queued are read again from their containers' cursors at the next start, except
@@ -585,22 +586,24 @@ export class LogShipper implements Component {
     } catch (err) {
       // The reader goes on from its open file; only a kill -9 before it is delivered would lose it. A stop tries again.
       // A full disk fails every removal's copy: one warning a minute.
-      if (Date.now() - this.keepWarnedAt < 60_000) return;
-      this.keepWarnedAt = Date.now();
+      if (!this.keepWarning.take()) return;
       this.log.warn(`cannot keep a copy of the log of removed container ${reader.record?.name} in ${this.spool.dir}: ${(err as Error).message}; it is still shipped from its open file, but a kill -9 before that is done would lose it (free space or fix the state dir's disk; warned at most once a minute)`, { container: id.slice(0, 12) });
     }
   }
 
-  private keepWarnedAt = 0;
+  private readonly keepWarning = new LogThrottle();
 
-  /** At a start: the removed containers' logs the last stop kept are read from their cursors, then deleted. */
+  /**
+   * At a start: the removed containers' logs kept before it (by a stop, or by a run that was killed) are read from
+   * their cursors, then deleted.
+   */
   private resumeKeptLogs(): void {
     for (const kept of this.spool.list((message) => this.log.warn(message))) {
       this.spooled.add(kept.id);
       const reader = this.openReader(kept.record, false);
       this.finishRemoved(kept.id, reader, kept.record);
     }
-    if (this.spooled.size > 0) this.log.info(`shipping the logs of ${this.spooled.size} removed containers the last stop kept in ${this.spool.dir}`);
+    if (this.spooled.size > 0) this.log.info(`shipping the logs of ${this.spooled.size} removed containers kept before this start in ${this.spool.dir}`);
     this.countReaders();
   }
 
@@ -610,8 +613,7 @@ export class LogShipper implements Component {
    */
   private cursorWriteFailed(err: Error): void {
     this.metrics.cursorWriteErrors.inc();
-    if (this.cursorErrorLoggedAt !== 0 && Date.now() - this.cursorErrorLoggedAt < 60_000) return;
-    this.cursorErrorLoggedAt = Date.now();
+    if (!this.cursorWriteWarning.take()) return;
     this.log.error(`cannot write the cursor files in ${this.store.dir}: ${(err as NodeJS.ErrnoException).code ?? err.message}; lines delivered now may be sent again after a restart (free space or fix the disk there)`, { code: SW_ERR_SHIPPER_CURSOR_WRITE });
   }
 }
