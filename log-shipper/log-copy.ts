@@ -12,28 +12,43 @@ const SLICE_BYTES = 4 * 1024 * 1024;
 const CHUNK = 128 * 1024;
 const fsyncAsync = promisify(fs.fsync);
 
+/** What a copy kept: `bytes` in the copy, `left` of the parts' bytes not in it (0: whole; see copyLogParts' `cutNow`). */
+export interface CopiedLog {
+  bytes: number;
+  left: number;
+}
+
 /**
  * Copies `parts`, in order, into `dest`: a temp file, fsync'd and renamed when whole. The event loop gets a turn
  * after every SLICE_BYTES and during the fsync: a removed container's undelivered log can be gigabytes after a long
  * outage, and copied in one go it held the agent's main thread (the exporter's scrapes, the alert engine's
  * evaluations, every other reader) for seconds. `cancelled` is asked at each turn and before the rename: when it
- * says so, nothing is left behind and the result is undefined. Closes the parts' descriptors in every case.
+ * says so, nothing is left behind and the result is undefined. `cutNow` is asked at each turn too (a stop's time is
+ * up): when it says so, the copy ends with the whole lines copied so far, kept like a whole copy, and `left` says
+ * how much was not. Closes the parts' descriptors in every case.
  */
-export async function copyLogParts(parts: readonly LogPart[], dest: string, cancelled: () => boolean): Promise<number | undefined> {
+export async function copyLogParts(parts: readonly LogPart[], dest: string, cancelled: () => boolean, cutNow: () => boolean = () => false): Promise<CopiedLog | undefined> {
   const tmp = `${dest}.tmp`;
   let out: number | undefined;
   let renamed = false;
   try {
+    const total = parts.reduce((n, part) => n + ('data' in part ? part.data.length : Math.max(0, fs.fstatSync(part.fd).size - part.from)), 0);
     out = fs.openSync(tmp, 'w');
     const buf = Buffer.allocUnsafe(CHUNK);
     let copied = 0;
+    // End of the last whole line in the copy: where a cut copy ends (the engine writes a line at a time, but a part's
+    // last read may end inside one).
+    let wholeLines = 0;
     let sliceLeft = SLICE_BYTES;
     const put = (b: Buffer, n: number) => {
       for (let off = 0; off < n;) off += fs.writeSync(out!, b, off, n - off);
+      const newline = b.lastIndexOf(10, n - 1);
+      if (newline >= 0) wholeLines = copied + newline + 1;
       copied += n;
       sliceLeft -= n;
     };
-    for (const part of parts) {
+    let cut = false;
+    copying: for (const part of parts) {
       if ('data' in part) {
         put(part.data, part.data.length);
         continue;
@@ -44,7 +59,15 @@ export async function copyLogParts(parts: readonly LogPart[], dest: string, canc
         sliceLeft = SLICE_BYTES;
         await new Promise<void>((resolve) => setImmediate(resolve));
         if (cancelled()) return undefined;
+        if (cutNow()) {
+          cut = true;
+          break copying;
+        }
       }
+    }
+    if (cut && wholeLines < copied) {
+      fs.ftruncateSync(out, wholeLines);
+      copied = wholeLines;
     }
     await fsyncAsync(out);
     if (cancelled()) return undefined;
@@ -52,7 +75,7 @@ export async function copyLogParts(parts: readonly LogPart[], dest: string, canc
     out = undefined;
     fs.renameSync(tmp, dest);
     renamed = true;
-    return copied;
+    return { bytes: copied, left: cut ? Math.max(0, total - copied) : 0 };
   } finally {
     if (out !== undefined) fs.closeSync(out);
     if (!renamed) fs.rmSync(tmp, { force: true });

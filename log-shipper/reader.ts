@@ -7,7 +7,7 @@ import { RecordAssembler, ZERO_CURSOR, type LogRecord } from './assembler.js';
 import { compareCursor, PositionTracker, type Cursor } from './cursor.js';
 import { MultiplexedDecoder, parseEntry, RawLineDecoder, type StreamName } from './frames.js';
 import { decodeEscapedText, endsWithEscape, JsonFileSource } from './json-file-source.js';
-import { copyLogParts } from './log-copy.js';
+import { copyLogParts, type CopiedLog } from './log-copy.js';
 import { LogFileWatch } from './log-file-watch.js';
 import { compareTime, formatUnixNano, type EngineTime } from './timestamp.js';
 
@@ -180,11 +180,12 @@ export class ContainerReader {
 
   /**
    * A removed container: copies what its open log holds from `since` on into `dest` (JsonFileSource.logParts,
-   * copyLogParts); undefined when no file read is under way (nothing open to copy) or when `cancelled` said so.
+   * copyLogParts, which `cutNow` can end early); undefined when no file read is under way (nothing open to copy) or
+   * when `cancelled` said so.
    */
-  async copyLogTo(dest: string, since: EngineTime | undefined, cancelled: () => boolean): Promise<number | undefined> {
+  async copyLogTo(dest: string, since: EngineTime | undefined, cancelled: () => boolean, cutNow?: () => boolean): Promise<CopiedLog | undefined> {
     const parts = this.fileSource?.logParts(since);
-    return parts ? copyLogParts(parts, dest, cancelled) : undefined;
+    return parts ? copyLogParts(parts, dest, cancelled, cutNow) : undefined;
   }
 
   private fileSource?: JsonFileSource;

@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { replaceFileSync } from '../core/fs/atomic-file.js';
 import type { ContainerRecord } from '../core/state/types.js';
+import type { CopiedLog } from './log-copy.js';
 
 /** A removed container's log kept in the state dir (at logPathOf(id)), and the record its messages carry. */
 export interface SpooledLog {
@@ -32,23 +33,24 @@ export class RemovedLogSpool {
    * kill -9 at any point leaves either no log or a whole log with its record: a record whose log never came is
    * removed by list().
    */
-  async save(record: ContainerRecord, copy: (dest: string) => Promise<number | undefined>): Promise<number | undefined> {
+  async save(record: ContainerRecord, copy: (dest: string) => Promise<CopiedLog | undefined>): Promise<CopiedLog | undefined> {
     fs.mkdirSync(this.dir, { recursive: true });
     const recordPath = path.join(this.dir, `${record.id}.json`);
     replaceFileSync(recordPath, JSON.stringify(record));
-    let bytes: number | undefined;
+    let copied: CopiedLog | undefined;
     try {
-      bytes = await copy(this.logPathOf(record.id));
+      copied = await copy(this.logPathOf(record.id));
     } finally {
-      if (bytes === undefined) fs.rmSync(recordPath, { force: true });
+      if (copied === undefined) fs.rmSync(recordPath, { force: true });
     }
-    return bytes;
+    return copied;
   }
 
   /**
    * The kept logs with their records. A log whose record is missing or does not parse is deleted with a warning (not
-   * read with a made-up record); a record without its log (a copy cut short) is removed with a warning, and temp
-   * files are removed.
+   * read with a made-up record). A record without its log is a copy a kill cut short: the whole lines its temp file
+   * holds are kept (the oldest undelivered ones: a copy runs in the log's order), with a warning that the rest is
+   * lost; with none, the record is removed. Other temp files are removed.
    */
   list(warn: (message: string) => void): SpooledLog[] {
     let names: string[];
@@ -59,26 +61,44 @@ export class RemovedLogSpool {
     }
     const out: SpooledLog[] = [];
     const logs = new Set<string>();
+    const readRecord = (id: string): ContainerRecord => {
+      const record = JSON.parse(fs.readFileSync(path.join(this.dir, `${id}.json`), 'utf8')) as ContainerRecord;
+      if (record.id !== id || typeof record.name !== 'string') throw new Error('not a container record');
+      return record;
+    };
     for (const name of names) {
       const id = name.endsWith('-json.log') ? name.slice(0, -'-json.log'.length) : undefined;
       if (!id || !ID.test(id)) continue;
       logs.add(id);
       try {
-        const record = JSON.parse(fs.readFileSync(path.join(this.dir, `${id}.json`), 'utf8')) as ContainerRecord;
-        if (record.id !== id || typeof record.name !== 'string') throw new Error('not a container record');
-        out.push({ id, record });
+        out.push({ id, record: readRecord(id) });
       } catch (err) {
         warn(`dropping the kept log of removed container ${id.slice(0, 12)} in ${this.dir}: its record ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'is missing (removed by hand?)' : `cannot be read (${(err as Error).message})`}`);
         this.drop(id);
       }
     }
+    const salvaged = new Set<string>();
     for (const name of names) {
       const id = name.endsWith('.json') ? name.slice(0, -'.json'.length) : undefined;
-      if (id && ID.test(id) && !logs.has(id)) {
-        warn(`the copy of the log of removed container ${id.slice(0, 12)} in ${this.dir} was cut short (the shipper was killed while it copied): what it had not delivered of that log is lost`);
-        fs.rmSync(path.join(this.dir, name), { force: true });
-      } else if (name.includes('.tmp')) fs.rmSync(path.join(this.dir, name), { force: true });
+      if (!id || !ID.test(id) || logs.has(id)) continue;
+      const tmp = `${this.logPathOf(id)}.tmp`;
+      try {
+        const record = readRecord(id);
+        const bytes = fs.existsSync(tmp) ? keepWholeLines(tmp) : 0;
+        if (bytes > 0) {
+          fs.renameSync(tmp, this.logPathOf(id));
+          salvaged.add(`${id}-json.log.tmp`);
+          out.push({ id, record });
+          warn(`the copy of the log of removed container ${record.name} (${id.slice(0, 12)}) in ${this.dir} was cut short (the shipper was killed while it copied): shipping the ${bytes} bytes of whole lines it holds; what it had not delivered beyond them is lost`);
+          continue;
+        }
+      } catch {
+        // An unreadable record or temp file: nothing to ship from it.
+      }
+      warn(`the copy of the log of removed container ${id.slice(0, 12)} in ${this.dir} was cut short (the shipper was killed while it copied): what it had not delivered of that log is lost`);
+      fs.rmSync(path.join(this.dir, name), { force: true });
     }
+    for (const name of names) if (name.includes('.tmp') && !salvaged.has(name)) fs.rmSync(path.join(this.dir, name), { force: true });
     return out;
   }
 
@@ -89,5 +109,30 @@ export class RemovedLogSpool {
 
   logPathOf(id: string): string {
     return path.join(this.dir, `${id}-json.log`);
+  }
+}
+
+/**
+ * Cuts `file` after its last newline (a copy killed mid-write can end inside a line) and returns its new size; 0
+ * when it holds no whole line.
+ */
+function keepWholeLines(file: string): number {
+  const fd = fs.openSync(file, 'r+');
+  try {
+    const buf = Buffer.allocUnsafe(64 * 1024);
+    for (let end = fs.fstatSync(fd).size; end > 0;) {
+      const start = Math.max(0, end - buf.length);
+      const n = fs.readSync(fd, buf, 0, end - start, start);
+      const newline = buf.lastIndexOf(10, n - 1);
+      if (newline >= 0) {
+        fs.ftruncateSync(fd, start + newline + 1);
+        fs.fsyncSync(fd);
+        return start + newline + 1;
+      }
+      end = start;
+    }
+    return 0;
+  } finally {
+    fs.closeSync(fd);
   }
 }

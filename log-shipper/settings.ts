@@ -54,6 +54,8 @@ export interface ShipperSettings {
   multilineTimeoutMs: number;
   initialPosition: 'beginning' | 'end';
   cursorExpiryMs: number;
+  /** How long a stop may spend delivering and keeping removed containers' logs before it writes the cursors and ends. */
+  stopTimeoutMs: number;
   /** Removed containers whose deleted json-file logs are kept open to be read to the end (read-mode file). */
   removedFilesMax: number;
   readMode: 'api' | 'file';
@@ -154,6 +156,7 @@ export function settingsFrom(config: Config): ShipperSettings | undefined {
     multilineTimeoutMs: config.duration('shipper.multiline-timeout'),
     initialPosition: config.str('shipper.initial-position') as 'beginning' | 'end',
     cursorExpiryMs: config.duration('shipper.cursor-expiry'),
+    stopTimeoutMs: config.duration('shipper.stop-timeout'),
     removedFilesMax: config.int('shipper.removed-files-max'),
     readMode: config.str('shipper.read-mode') as 'api' | 'file',
     dockerRoot: config.optStr('shipper.docker-root'),

@@ -13,6 +13,7 @@ import { EarlyLogFiles, recordFromAttributes } from './early-log-files.js';
 import { ownContainerId, shouldShip } from './filter.js';
 import type { StreamName } from './frames.js';
 import { containerFields, GelfEncoder, levelOf, type MessageBody, type MessageContext } from './gelf-message.js';
+import type { CopiedLog } from './log-copy.js';
 import { arenaMessage, MessageArena, type MessageOrigin } from './message-arena.js';
 import { ShipperMetrics } from './metrics.js';
 import { DeliveryQueue, type OutMessage } from './queue.js';
@@ -106,6 +107,10 @@ export class LogShipper implements Component {
   private readonly spooled = new Set<string>();
   /** Copies into the spool the run has under way (keepRemovedLog), by container: a stop waits for them. */
   private readonly copying = new Map<string, Promise<void>>();
+  /** Set by a stop (performance.now() at shipper.stop-timeout): copies still under way then keep what they hold. */
+  private copyDeadline?: number;
+  /** Removed containers whose logs a stop's timeout left partly or wholly unkept, with the bytes not kept. */
+  private readonly notKeptAtStop: { name: string; bytes: number }[] = [];
   private readonly spool: RemovedLogSpool;
   /** Log files opened at start events, before the state model knows the container (read-mode file). */
   private readonly early = new EarlyLogFiles();
@@ -499,6 +504,9 @@ export class LogShipper implements Component {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    const deadline = performance.now() + this.settings.stopTimeoutMs;
+    const timeLeft = () => Math.max(0, deadline - performance.now());
+    this.copyDeadline = deadline;
     clearInterval(this.lockTimer);
     // Still waiting for the state dir, or its cursors failed to load: nothing to write.
     if (!this.begun) return;
@@ -516,13 +524,14 @@ export class LogShipper implements Component {
     }
     await Promise.all([...this.readers.values()].map((r) => r.stop()));
     this.readers.clear();
-    if (this.finishing.size > 0) await settledWithin([...this.finishing.values()].map((r) => r.ended), FINISH_GRACE_MS);
+    if (this.finishing.size > 0) await settledWithin([...this.finishing.values()].map((r) => r.ended), Math.min(FINISH_GRACE_MS, timeLeft()));
     await this.keepUnfinishedLogs();
     await Promise.all([...this.finishing.values()].map((r) => r.stop()));
     this.finishing.clear();
     this.early.closeAll();
-    await this.sender?.stop(STOP_GRACE_MS);
+    await this.sender?.stop(Math.min(STOP_GRACE_MS, timeLeft()));
     await this.transport?.close();
+    this.reportNotKept();
     this.reportLostOfRemoved();
     this.expireCursors();
     this.cursorWriteWarning.reset();
@@ -534,6 +543,18 @@ export class LogShipper implements Component {
   }
 
   private readonly cursorWriteWarning = new LogThrottle();
+
+  /**
+   * The stop's time ran out while removed containers' logs were copied into the state dir: what it left out is lost
+   * (their engine files are gone), said with the names and the fix.
+   */
+  private reportNotKept(): void {
+    const cut = this.notKeptAtStop;
+    if (cut.length === 0) return;
+    const bytes = cut.reduce((n, c) => n + c.bytes, 0);
+    const named = cut.slice(0, 10).map((c) => `${c.name} (${c.bytes} bytes)`).join(', ');
+    this.log.error(`the stop's time (shipper.stop-timeout ${this.settings.stopTimeoutMs} ms) ran out while the logs of removed containers not delivered to their end were kept in ${this.spool.dir}: ${bytes} bytes of ${cut.length} of them were not kept and are lost, their engine files being gone: ${named}${cut.length > 10 ? ', …' : ''}; what was kept is shipped at the next start (raise shipper.stop-timeout, and the time the container is given to stop above it: docker stop -t, the stack's stop_grace_period)`, { code: SW_ERR_SHIPPER_LOST_AT_STOP });
+  }
 
   /**
    * After the stop's grace: lines still queued are read again from their containers' cursors at the next start, except
@@ -562,11 +583,17 @@ export class LogShipper implements Component {
     for (const [id, reader] of this.finishing) {
       // Kept while running (a removed container's log does not change): that copy holds it all.
       if (this.spooled.has(id)) { before++; continue; }
+      if (performance.now() >= this.copyDeadline!) {
+        // Read but undelivered lines are named by reportLostOfRemoved (from the queue); these are the unread ones.
+        const unread = reader.unreadLogBytes;
+        if (unread > 0) this.notKeptAtStop.push({ name: reader.record?.name ?? id.slice(0, 12), bytes: unread });
+        continue;
+      }
       try {
-        const n = await this.keepLog(id, reader, () => false);
-        if (n === undefined) continue;
+        const copied = await this.keepLog(id, reader, () => false);
+        if (copied === undefined) continue;
         kept++;
-        bytes += n;
+        bytes += copied.bytes;
       } catch (err) {
         this.metrics.dropped.inc({ reason: 'removed_before_read' });
         this.log.error(`cannot keep the log of removed container ${reader.record?.name} in ${this.spool.dir}: ${(err as Error).message}; what was not delivered of it is lost (counted in swarmwatch_shipper_dropped_total{reason="removed_before_read"}; free space or fix the state dir's disk)`, { container: id.slice(0, 12) });
@@ -577,20 +604,23 @@ export class LogShipper implements Component {
 
   /**
    * Copies a removed container's log into the spool from its reader's open files; undefined: nothing to keep, or
-   * `cancelled` said so during the copy.
+   * `cancelled` said so during the copy. A copy still under way when a stop's time is up keeps the whole lines it
+   * holds (the oldest undelivered: the copy follows the log's order); the rest is named by reportNotKept.
    */
-  private async keepLog(id: string, reader: ContainerReader, cancelled: () => boolean): Promise<number | undefined> {
+  private async keepLog(id: string, reader: ContainerReader, cancelled: () => boolean): Promise<CopiedLog | undefined> {
     const record = reader.record;
     if (!record) return undefined;
-    const n = await this.spool.save(record, (dest) => reader.copyLogTo(dest, this.cursors.get(id)?.cursor.time, cancelled));
-    if (n === undefined) return undefined;
+    const cutNow = () => this.copyDeadline !== undefined && performance.now() >= this.copyDeadline;
+    const copied = await this.spool.save(record, (dest) => reader.copyLogTo(dest, this.cursors.get(id)?.cursor.time, cancelled, cutNow));
+    if (copied === undefined) return undefined;
     // Delivered to its end in the turns between the rename and here: the copy is not needed.
     if (cancelled()) {
       this.spool.drop(id);
       return undefined;
     }
     this.spooled.add(id);
-    return n;
+    if (copied.left > 0) this.notKeptAtStop.push({ name: record.name, bytes: copied.left });
+    return copied;
   }
 
   /**
@@ -603,8 +633,8 @@ export class LogShipper implements Component {
     const started = performance.now();
     // Cancelled when the reader has delivered the log to its end meanwhile (it left `finishing`); not by a stop,
     // which waits for it.
-    const copy = this.keepLog(id, reader, () => this.finishing.get(id) !== reader).then((bytes) => {
-      if (bytes !== undefined) this.log.info(`removed container ${reader.record?.name} is not delivered to its end yet: kept a copy of its log in ${this.spool.dir} ${Math.round(started - removedAt)} ms after its removal (${bytes} bytes, ${Math.round(performance.now() - started)} ms), shipped from there if the shipper restarts first`, { container: id.slice(0, 12) });
+    const copy = this.keepLog(id, reader, () => this.finishing.get(id) !== reader).then((copied) => {
+      if (copied !== undefined) this.log.info(`removed container ${reader.record?.name} is not delivered to its end yet: kept a copy of its log in ${this.spool.dir} ${Math.round(started - removedAt)} ms after its removal (${copied.bytes} bytes${copied.left > 0 ? `, cut by the stop's timeout with ${copied.left} bytes left` : ''}, ${Math.round(performance.now() - started)} ms), shipped from there if the shipper restarts first`, { container: id.slice(0, 12) });
     }, (err: unknown) => {
       // The reader goes on from its open file; only a kill -9 before it is delivered would lose it. A stop tries again.
       // A full disk fails every removal's copy: one warning a minute.

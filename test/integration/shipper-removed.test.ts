@@ -10,7 +10,7 @@ import { expect, it } from 'vitest';
 import { startGelfReceiver } from '../receivers/gelf-receiver.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { checkSequences, counterScript, droppedTotal, lanesBed, scrapeShipper, startShipper, until } from './shipper-support.js';
+import { checkSequences, counterScript, droppedTotal, lanesBed, scrapeShipper, startShipper, until, type ShipperProcess } from './shipper-support.js';
 import { parseExposition, value } from '../support/prom-text.js';
 import { KEEP_REMOVED_AFTER_MS } from '../../log-shipper/shipper.js';
 
@@ -171,9 +171,19 @@ it('keeps at most shipper.removed-files-max removed logs open while the destinat
  * buffers fill and stay full), with its own state dir, and the jobs it watches run and removed one after the other:
  * what the tests of kept logs share. `removedBy`: `engine` runs them with `--rm`; `docker rm` removes each a while
  * after it exited and its lines were read into the shipper's buffer, as swarm does with a service's old tasks
- * (task-history-limit) and an operator with `docker rm` or `docker container prune`.
+ * (task-history-limit) and an operator with `docker rm` or `docker container prune`. `script`: what each job runs
+ * (counterScript by default); `started`: called with the first shipper before the jobs run.
  */
-async function jobsRemovedWhileDown(prefix: string, jobs: Record<string, number>, extraArgs: string[] = [], destination: 'down' | 'hung' = 'down', removedBy: 'engine' | 'docker rm' = 'engine') {
+interface RemovedJobsOptions {
+  extraArgs?: string[];
+  destination?: 'down' | 'hung';
+  removedBy?: 'engine' | 'docker rm';
+  script?: (tag: string, count: number) => string;
+  started?: (first: ShipperProcess, keptDir: string) => void;
+}
+
+async function jobsRemovedWhileDown(prefix: string, jobs: Record<string, number>, opts: RemovedJobsOptions = {}) {
+  const { extraArgs = [], destination = 'down', removedBy = 'engine', script = counterScript } = opts;
   const { engine, work } = bed;
   const probe = await startGelfReceiver({ proto: 'tcp', dir: work });
   bed.receivers.push(probe);
@@ -185,8 +195,10 @@ async function jobsRemovedWhileDown(prefix: string, jobs: Record<string, number>
     `--shipper.include-names=^${prefix}-`, '--shipper.buffer-size=262144', '--shipper.reconnect-max-delay=1s', ...extraArgs];
   const first = await startShipper(engine.dockerHost, args);
   bed.shippers.push(first);
+  const keptDir = path.join(stateDir, 'removed');
+  opts.started?.(first, keptDir);
   for (const [name, n] of Object.entries(jobs)) {
-    await engine.docker(['run', '-d', ...(removedBy === 'engine' ? ['--rm'] : []), '--network', 'none', '--name', name, image, 'sh', '-c', `sleep 1; ${counterScript(prefix[0]!, n)}`]);
+    await engine.docker(['run', '-d', ...(removedBy === 'engine' ? ['--rm'] : []), '--network', 'none', '--name', name, image, 'sh', '-c', `sleep 1; ${script(prefix[0]!, n)}`]);
     if (removedBy === 'docker rm') {
       await engine.docker(['wait', name]);
       // Read into the buffer (its bytes no longer grow), and the read's last look after the exit is done.
@@ -202,9 +214,11 @@ async function jobsRemovedWhileDown(prefix: string, jobs: Record<string, number>
     }
     await until(`${name} is gone`, async () => (await engine.docker(['ps', '-aq', '--filter', `name=${name}`])).stdout.trim() === '', 60_000, 100);
   }
-  const keptDir = path.join(stateDir, 'removed');
-  /** The destination comes back and the shipper starts again (after `first` stopped or was killed). */
-  const restartWithDestination = async () => {
+  /**
+   * The destination comes back and the shipper starts again (after `first` stopped or was killed). `until`: what it
+   * waits for, every line of the jobs (by default) or the kept logs delivered (some of the jobs' lines are lost).
+   */
+  const restartWithDestination = async (until_: 'every line' | 'kept logs delivered' = 'every line') => {
     let receiver = probe;
     if (destination === 'hung') probe.child.kill('SIGCONT');
     else {
@@ -212,9 +226,11 @@ async function jobsRemovedWhileDown(prefix: string, jobs: Record<string, number>
       bed.receivers.push(receiver);
     }
     bed.shippers.push(await startShipper(engine.dockerHost, args));
-    await until('every line of the removed jobs', () => checkSequences(receiver.messages(), jobs).lost === 0, 60_000, 250).catch(() => undefined);
-    await until('the kept logs are deleted once delivered', () => fs.readdirSync(keptDir).length === 0, 10_000, 100).catch(() => undefined);
-    return { result: checkSequences(receiver.messages(), jobs), left: fs.readdirSync(keptDir) };
+    if (until_ === 'every line') await until('every line of the removed jobs', () => checkSequences(receiver.messages(), jobs).lost === 0, 60_000, 250).catch(() => undefined);
+    await until('the kept logs are deleted once delivered', () => fs.readdirSync(keptDir).length === 0, until_ === 'every line' ? 10_000 : 60_000, 100).catch(() => undefined);
+    // What the receiver has not read yet of the last writes.
+    if (until_ !== 'every line') await new Promise((r) => setTimeout(r, 1000));
+    return { result: checkSequences(receiver.messages(), jobs), messages: receiver.messages(), left: fs.readdirSync(keptDir) };
   };
   return { first, keptDir, restartWithDestination };
 }
@@ -223,7 +239,7 @@ it('keeps removed --rm jobs\' logs that are not delivered yet in the state dir a
   // The first job fills the kernel's socket buffers and the memory buffer; then small jobs whose lines are read to
   // their end but not delivered, and one that is not read to its end either.
   const jobs: Record<string, number> = { 'kept-0': 20_000, 'kept-1': 200, 'kept-2': 200, 'kept-3': 3000 };
-  const { first, keptDir, restartWithDestination } = await jobsRemovedWhileDown('kept', jobs, [], 'hung');
+  const { first, keptDir, restartWithDestination } = await jobsRemovedWhileDown('kept', jobs, { destination: 'hung' });
   // Deliveries do not fail (the connection is up), so the run keeps a removed log a second after the removal: the
   // earlier jobs are kept by the run, the last one (the stop comes at once) by the stop.
   expect(await first.stop()).toBe(0);
@@ -260,7 +276,7 @@ it('keeps a removed --rm job\'s undelivered log in the state dir at once while t
 });
 
 it('says at a stop how many lines of which removed containers it could not deliver when their logs were not kept (shipper.removed-files-max=0, destination down)', async () => {
-  const { first } = await jobsRemovedWhileDown('gone', { 'gone-0': 200 }, ['--shipper.removed-files-max=0']);
+  const { first } = await jobsRemovedWhileDown('gone', { 'gone-0': 200 }, { extraArgs: ['--shipper.removed-files-max=0'] });
   expect(await first.stop()).toBe(0);
   console.log(`at the stop: ${/.*removed containers were not delivered before the stop.*/.exec(first.stderr())?.[0]}`);
   expect(first.stderr()).toMatch(/\d+ lines of 1 removed containers were not delivered before the stop and are lost.*: gone-0 \(\d+\) .*shipper\.removed-files-max/);
@@ -270,7 +286,7 @@ it('keeps the undelivered log of a container removed by docker rm a while after 
   // The first is read whole into the buffer before its removal: its file was no longer being read. The second fills
   // the buffer, so its read waits with the rest unread.
   const jobs: Record<string, number> = { 'later-0': 200, 'later-1': 3000 };
-  const { first, keptDir, restartWithDestination } = await jobsRemovedWhileDown('later', jobs, [], 'down', 'docker rm');
+  const { first, keptDir, restartWithDestination } = await jobsRemovedWhileDown('later', jobs, { removedBy: 'docker rm' });
   // Whole logs (renamed from their temp file once copied and fsync'd; the record is written before the copy starts).
   const keptLogs = () => fs.readdirSync(keptDir).filter((f) => f.endsWith('-json.log')).length;
   await until('both removed containers\' logs are kept in the state dir', () => fs.existsSync(keptDir) && keptLogs() === 2, 10_000, 100).catch(() => undefined);
@@ -305,4 +321,84 @@ it('keeps a removed job\'s log at once when much of it is still unread, so a kil
   // The killed process's connection still drains into the slow receiver while the new one sends: arrival order
   // across the two is not the container's (as in the kill test's slow-receiver lanes).
   expect({ lost: result.lost, duplicated: result.duplicated }).toEqual({ lost: 0, duplicated: 0 });
+});
+
+/** `count` lines of ≈ 15 KB ("<tag> <n> xxx…") as fast as the container prints them: hundreds of MB in seconds. */
+function longLinesScript(tag: string, count: number): string {
+  return `awk 'BEGIN { p = sprintf("%15000s", ""); gsub(/ /, "x", p); for (i = 0; i < ${count}; i++) print "${tag}", i, p }'`;
+}
+
+/**
+ * Once the copy of a removed job's log into `keptDir` holds `bytes` (its temp file; the destination is down, so the
+ * run copies at the removal), `act` (a kill -9, a SIGTERM) at once. Resolves with the temp file's size then, or
+ * undefined if the copy was whole before it could be caught.
+ */
+function whenCopying(keptDir: string, bytes: number, act: () => void): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    const deadline = Date.now() + 120_000;
+    const look = () => {
+      let names: string[] = [];
+      try { names = fs.readdirSync(keptDir); } catch { /* not made yet */ }
+      const tmp = names.find((n) => n.endsWith('-json.log.tmp'));
+      const size = tmp ? (() => { try { return fs.statSync(path.join(keptDir, tmp)).size; } catch { return 0; } })() : 0;
+      if (size >= bytes) {
+        act();
+        resolve(size);
+      } else if (names.some((n) => n.endsWith('-json.log')) || Date.now() > deadline) resolve(undefined);
+      else setTimeout(look, 2);
+    };
+    look();
+  });
+}
+
+/** Lines received of `name`: how many, and whether they are its first ones, each once, in order. */
+function receivedPrefix(messages: Record<string, unknown>[], name: string): { lines: number; result: ReturnType<typeof checkSequences> } {
+  const lines = new Set(messages.filter((m) => m._container_name === name).map((m) => String(m.short_message).split(' ')[1])).size;
+  return { lines, result: checkSequences(messages, { [name]: lines }) };
+}
+
+it('ships the whole lines a copy of a removed job\'s log holds when a kill -9 cut it short, and says the rest is lost (read-mode file, destination down)', async () => {
+  // ≈ 300 MB of log: its copy into the state dir takes a while, and the kill lands in the middle of it.
+  const count = 20_000;
+  let caught: Promise<number | undefined> = Promise.resolve(undefined);
+  const { restartWithDestination } = await jobsRemovedWhileDown('cutkill', { 'cutkill-0': count }, {
+    script: longLinesScript,
+    started: (first, keptDir) => { caught = whenCopying(keptDir, 10 * 1024 * 1024, () => first.child.kill('SIGKILL')); },
+  });
+  const atKill = await caught;
+  expect(atKill, 'the kill came while the copy was under way').toBeDefined();
+  const { messages, left } = await restartWithDestination('kept logs delivered');
+  const restarted = bed.shippers.at(-1)!;
+  const { lines, result } = receivedPrefix(messages, 'cutkill-0');
+  console.log(`a removed job's log (${count} lines of 15 KB) copied while the destination was down, the shipper killed (kill -9) with ${atKill} bytes copied: ${lines} of its lines shipped after the restart, ${JSON.stringify(result)}; ${/the copy of the log of removed container cutkill-0[^\n]*/.exec(restarted.stderr())?.[0]}`);
+  expect(result, 'the first lines of the job, each once, in order').toEqual({ lost: 0, duplicated: 0, outOfOrder: 0, repeatRuns: 0 });
+  expect(lines, 'the lines the cut copy held (at least its first 10 MB)').toBeGreaterThanOrEqual(Math.floor((10 * 1024 * 1024) / 16_000));
+  expect(lines, 'the rest is lost (the engine deleted the log)').toBeLessThan(count);
+  expect(restarted.stderr()).toMatch(/the copy of the log of removed container cutkill-0 \([0-9a-f]{12}\) .* was cut short \(the shipper was killed while it copied\): shipping the \d+ bytes of whole lines it holds; what it had not delivered beyond them is lost/);
+  expect(left, 'kept logs left after delivery').toEqual([]);
+});
+
+it('ends a stop at shipper.stop-timeout while a removed job\'s log is being kept, keeping the whole lines copied and naming the rest as lost (read-mode file, destination down)', async () => {
+  const count = 20_000;
+  let caught: Promise<number | undefined> = Promise.resolve(undefined);
+  let stopped: Promise<number | null> = Promise.resolve(null);
+  const { first, restartWithDestination } = await jobsRemovedWhileDown('cutstop', { 'cutstop-0': count }, {
+    // 0: the copy under way ends at its next turn (4 MiB), whatever this machine's disk speed.
+    extraArgs: ['--shipper.stop-timeout=0'],
+    script: longLinesScript,
+    started: (shipper, keptDir) => { caught = whenCopying(keptDir, 10 * 1024 * 1024, () => { stopped = shipper.stop(); }); },
+  });
+  const atStop = await caught;
+  expect(atStop, 'the stop came while the copy was under way').toBeDefined();
+  expect(await stopped, 'exit status of the stop').toBe(0);
+  const notKept = /the stop's time \(shipper\.stop-timeout 0 ms\) ran out .*: (\d+) bytes of 1 of them were not kept and are lost.*: cutstop-0 \(\d+ bytes\).*raise shipper\.stop-timeout/;
+  expect(first.stderr()).toMatch(notKept);
+  expect(first.stderr()).toMatch(/SW_ERR_SHIPPER_LOST_AT_STOP/);
+  const { messages, left } = await restartWithDestination('kept logs delivered');
+  const { lines, result } = receivedPrefix(messages, 'cutstop-0');
+  console.log(`a removed job's log (${count} lines of 15 KB) being copied while the destination was down, the shipper stopped (SIGTERM, stop-timeout 0) with ${atStop} bytes copied: ${lines} of its lines shipped after the restart, ${JSON.stringify(result)}; not kept: ${notKept.exec(first.stderr())?.[1]} bytes`);
+  expect(result, 'the first lines of the job, each once, in order').toEqual({ lost: 0, duplicated: 0, outOfOrder: 0, repeatRuns: 0 });
+  expect(lines, 'the lines copied before the stop\'s time ran out').toBeGreaterThanOrEqual(Math.floor((10 * 1024 * 1024) / 16_000));
+  expect(lines, 'the copy ended at the stop\'s timeout, not at the log\'s end').toBeLessThan(count);
+  expect(left, 'kept logs left after delivery').toEqual([]);
 });

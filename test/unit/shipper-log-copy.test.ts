@@ -2,7 +2,8 @@
  * Copying a removed container's log into the state dir (log-shipper/log-copy.ts), on real files: a deleted file
  * held open is copied whole from a descriptor of the copy's own, also when the reader closes its descriptor (and the
  * number comes back for another file) in the middle; a large copy gives the event loop turns; a cancelled copy
- * leaves nothing behind; every descriptor it was given is closed.
+ * leaves nothing behind; a copy cut (a stop's time is up) keeps the whole lines it holds and says what it left out;
+ * every descriptor it was given is closed.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -53,7 +54,7 @@ it('copies a deleted log whole from its own descriptor while the reader closes i
   const dest = path.join(dir, 'kept-json.log');
   const bytes = await copyLogParts(parts, dest, () => { asked.push(turned); return false; });
   const expected = Buffer.concat([rotated.content.subarray(1000), live.content, Buffer.from('in memory\n')]);
-  expect(bytes).toBe(expected.length);
+  expect(bytes).toEqual({ bytes: expected.length, left: 0 });
   expect(fs.readFileSync(dest).equals(expected), 'the copy is the logs from their offsets, in order').toBe(true);
   expect(asked, 'a turn of the event loop after each 4 MiB of a 13 MB copy, and before its rename').toEqual([true, true, true, true]);
   expect(fs.readdirSync(dir).sort()).toEqual(['kept-json.log', 'other']);
@@ -71,5 +72,20 @@ it('leaves nothing behind when cancelled, and closes its descriptors', async () 
   expect(asked, 'asked at a turn, and stopped there').toBe(2);
   expect(fs.readdirSync(dir), 'no copy, no temp file').toEqual([]);
   expect(openDescriptors()).toBe(before);
+  fs.closeSync(live.fd);
+});
+
+it('keeps the whole lines copied so far when cut, and says how many bytes it left out', async () => {
+  const dir = workDir();
+  // 9 MiB is not a whole number of lines: the first slice (4 MiB) ends inside one.
+  const live = deletedLog(dir, 'live-json.log', 9 * 1024 * 1024);
+  const line = live.content.indexOf(10) + 1;
+  expect((4 * 1024 * 1024) % line, 'the cut falls inside a line').not.toBe(0);
+  const dest = path.join(dir, 'kept-json.log');
+  const copied = await copyLogParts([{ fd: reopenDescriptor(live.fd), from: 0 }], dest, () => false, () => true);
+  const whole = Math.floor((4 * 1024 * 1024) / line) * line;
+  expect(copied).toEqual({ bytes: whole, left: live.content.length - whole });
+  expect(fs.readFileSync(dest).equals(live.content.subarray(0, whole)), 'the copy is the first whole lines of the log').toBe(true);
+  expect(fs.readdirSync(dir), 'no temp file').toEqual(['kept-json.log']);
   fs.closeSync(live.fd);
 });
