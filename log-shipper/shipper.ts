@@ -33,9 +33,10 @@ const FINISH_GRACE_MS = 3000;
 /**
  * A removed container whose reader has not delivered its log to the end this long after the removal (the destination
  * is behind) gets a copy of its log in the state dir, so that a kill -9 loses none of it; at once while deliveries
- * fail (the destination is down: nothing will be delivered soon) or when much of it is unread
- * (KEEP_AT_ONCE_UNREAD_BYTES). Not at once otherwise: with the destination up, a `--rm` job's reader is done within
- * about 100 ms, and a burst of removals would copy and fsync every job's log for nothing.
+ * fail (the destination is down: nothing will be delivered soon), when much of it is unread
+ * (KEEP_AT_ONCE_UNREAD_BYTES) or when the memory buffer is at least half full (the destination is behind: the job's
+ * lines wait behind megabytes of others'). Not at once otherwise: with the destination up, a `--rm` job's reader is
+ * done within about 100 ms, and a burst of removals would copy and fsync every job's log for nothing.
  */
 export const KEEP_REMOVED_AFTER_MS = 1000;
 /**
@@ -394,7 +395,7 @@ export class LogShipper implements Component {
     // Started here, before `ended` is taken: a reader not started yet reports itself ended at once.
     reader.start();
     const removedAt = performance.now();
-    const atOnce = this.sender?.failing === true || reader.unreadLogBytes > KEEP_AT_ONCE_UNREAD_BYTES;
+    const atOnce = this.sender?.failing === true || reader.unreadLogBytes > KEEP_AT_ONCE_UNREAD_BYTES || this.queue.bytes >= this.settings.bufferBytes / 2;
     const keepTimer = this.spooled.has(id) ? undefined : setTimeout(() => this.keepRemovedLog(id, reader, removedAt), atOnce ? 0 : KEEP_REMOVED_AFTER_MS);
     keepTimer?.unref();
     void reader.ended.then(() => {
@@ -624,9 +625,10 @@ export class LogShipper implements Component {
   }
 
   /**
-   * KEEP_REMOVED_AFTER_MS after a removal (at once while deliveries fail or much of the log is unread), the reader is
-   * still not done: its log is copied into the state dir now, which a kill -9 leaves in place (the engine's file is
-   * gone with the process's descriptor). The copy is dropped when the reader has delivered the log to its end.
+   * KEEP_REMOVED_AFTER_MS after a removal (at once while deliveries fail, much of the log is unread or the memory
+   * buffer is half full), the reader is still not done: its log is copied into the state dir now, which a kill -9
+   * leaves in place (the engine's file is gone with the process's descriptor). The copy is dropped when the reader
+   * has delivered the log to its end.
    */
   private keepRemovedLog(id: string, reader: ContainerReader, removedAt: number): void {
     if (this.stopped || this.spooled.has(id) || this.copying.has(id) || this.finishing.get(id) !== reader) return;

@@ -300,27 +300,38 @@ it('keeps the undelivered log of a container removed by docker rm a while after 
   expect(left, 'kept logs left after delivery').toEqual([]);
 });
 
-it('keeps a removed job\'s log at once when much of it is still unread, so a kill -9 right after the removal loses none of it (read-mode file, destination up but behind)', async () => {
+/**
+ * A `--rm` job of `count` lines removed while a receiver reading 600 KB/s holds delivery back, the shipper killed
+ * (kill -9) well within a second of the removal (an OOM kill, a node's agent restarted by hand), then started again:
+ * what the restart delivered of the job.
+ */
+async function killRightAfterRemoval(name: string, count: number) {
   const { engine } = bed;
-  // A receiver reading 600 KB/s: delivery is behind, and the job's reader with it (≈ 1.4 MB of its log unread, of
-  // 1.5 MB), when the job is removed.
-  const count = 20_000;
-  const { receiver, args, first } = await jobBehindSlowReceiver('behind-0', count, 600_000);
-  const keptLine = /removed container behind-0 is not delivered to its end yet: kept a copy of its log .* (\d+) ms after its removal \((\d+) bytes, (\d+) ms\)/;
-  // The kill comes well within a second of the removal (an OOM kill, a node's agent restarted by hand).
+  const { receiver, args, first } = await jobBehindSlowReceiver(name, count, 600_000);
+  const keptLine = new RegExp(`removed container ${name} is not delivered to its end yet: kept a copy of its log .* (\\d+) ms after its removal \\((\\d+) bytes, (\\d+) ms\\)`);
   await until('the log kept', () => keptLine.test(first.stderr()), 300, 20).catch(() => undefined);
   const atKill = receiver.messages().length;
   await first.kill9();
   const kept = keptLine.exec(first.stderr());
   console.log(`--rm job of ${count} lines removed while the receiver read 600 KB/s, shipper killed (kill -9) with ${count - atKill} lines not at the receiver; ${kept ? `kept ${kept[1]} ms after its removal (${kept[2]} bytes in ${kept[3]} ms)` : 'not kept'}`);
   bed.shippers.push(await startShipper(engine.dockerHost, args));
-  await until('every line of the job', () => checkSequences(receiver.messages(), { 'behind-0': count }).lost === 0, 120_000, 500).catch(() => undefined);
-  const result = checkSequences(receiver.messages(), { 'behind-0': count });
+  await until('every line of the job', () => checkSequences(receiver.messages(), { [name]: count }).lost === 0, 120_000, 500).catch(() => undefined);
+  const result = checkSequences(receiver.messages(), { [name]: count });
   console.log(`after the restart: ${JSON.stringify(result)} of ${count} lines`);
   expect(atKill, 'the kill came while the job\'s lines were still being delivered').toBeLessThan(count);
   // The killed process's connection still drains into the slow receiver while the new one sends: arrival order
   // across the two is not the container's (as in the kill test's slow-receiver lanes).
   expect({ lost: result.lost, duplicated: result.duplicated }).toEqual({ lost: 0, duplicated: 0 });
+}
+
+it('keeps a removed job\'s log at once when much of it is still unread, so a kill -9 right after the removal loses none of it (read-mode file, destination up but behind)', async () => {
+  // ≈ 1.4 MB of its log of 1.5 MB unread at the removal: the reader is held back by delivery.
+  await killRightAfterRemoval('behind-0', 20_000);
+});
+
+it('keeps a small removed job\'s log at once when the memory buffer is half full, so a kill -9 right after the removal loses none of it (read-mode file, destination up but behind)', async () => {
+  // Less than 1 MiB of its log unread, but its lines wait behind a full buffer.
+  await killRightAfterRemoval('behindsmall-0', 3000);
 });
 
 /** `count` lines of ≈ 15 KB ("<tag> <n> xxx…") as fast as the container prints them: hundreds of MB in seconds. */
