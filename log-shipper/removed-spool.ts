@@ -29,9 +29,10 @@ export class RemovedLogSpool {
 
   /**
    * Keeps one container's log: `copy` writes it to the path it is given (a temp file renamed when whole; undefined:
-   * nothing to keep, or the copy was cancelled). The record is written first (atomically and durably), so that a
-   * kill -9 at any point leaves either no log or a whole log with its record: a record whose log never came is
-   * removed by list().
+   * nothing to keep, or the copy was cancelled; a copy cut by a stop's timeout is renamed with the whole lines it
+   * holds). The record is written first (atomically and durably), so that a kill -9 at any point leaves a log only
+   * with its record: a record whose log never came is shipped from its temp file's whole lines, or removed, by
+   * list().
    */
   async save(record: ContainerRecord, copy: (dest: string) => Promise<CopiedLog | undefined>): Promise<CopiedLog | undefined> {
     fs.mkdirSync(this.dir, { recursive: true });
