@@ -33,17 +33,13 @@ export async function copyLogParts(parts: readonly LogPart[], dest: string, canc
   let renamed = false;
   try {
     const total = parts.reduce((n, part) => n + ('data' in part ? part.data.length : Math.max(0, fs.fstatSync(part.fd).size - part.from)), 0);
-    out = fs.openSync(tmp, 'w');
+    // Read back only when cut (cutAfterLastNewline).
+    out = fs.openSync(tmp, 'w+');
     const buf = Buffer.allocUnsafe(CHUNK);
     let copied = 0;
-    // End of the last whole line in the copy: where a cut copy ends (the engine writes a line at a time, but a part's
-    // last read may end inside one).
-    let wholeLines = 0;
     let sliceLeft = SLICE_BYTES;
     const put = (b: Buffer, n: number) => {
       for (let off = 0; off < n;) off += fs.writeSync(out!, b, off, n - off);
-      const newline = b.lastIndexOf(10, n - 1);
-      if (newline >= 0) wholeLines = copied + newline + 1;
       copied += n;
       sliceLeft -= n;
     };
@@ -65,10 +61,8 @@ export async function copyLogParts(parts: readonly LogPart[], dest: string, canc
         }
       }
     }
-    if (cut && wholeLines < copied) {
-      fs.ftruncateSync(out, wholeLines);
-      copied = wholeLines;
-    }
+    // A slice ends wherever 4 MiB ends, mostly inside a line.
+    if (cut) copied = cutAfterLastNewline(out);
     await fsyncAsync(out);
     if (cancelled()) return undefined;
     fs.closeSync(out);
@@ -81,6 +75,26 @@ export async function copyLogParts(parts: readonly LogPart[], dest: string, canc
     if (!renamed) fs.rmSync(tmp, { force: true });
     for (const part of parts) if ('fd' in part) fs.closeSync(part.fd);
   }
+}
+
+/**
+ * Cuts the file open at `fd` (for reading and writing) after its last newline and returns its new size; 0 when it
+ * holds no whole line. For a copy of a log that ends inside a line: one cut short by a stop's timeout or by a kill.
+ */
+export function cutAfterLastNewline(fd: number): number {
+  const buf = Buffer.allocUnsafe(64 * 1024);
+  for (let end = fs.fstatSync(fd).size; end > 0;) {
+    const start = Math.max(0, end - buf.length);
+    const n = fs.readSync(fd, buf, 0, end - start, start);
+    const newline = buf.lastIndexOf(10, n - 1);
+    if (newline >= 0) {
+      fs.ftruncateSync(fd, start + newline + 1);
+      return start + newline + 1;
+    }
+    end = start;
+  }
+  fs.ftruncateSync(fd, 0);
+  return 0;
 }
 
 /**

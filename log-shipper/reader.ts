@@ -178,6 +178,11 @@ export class ContainerReader {
     return this.fileSource?.unreadBytes() ?? 0;
   }
 
+  /** A json-file read is under way: there is an open log to copy (copyLogTo). */
+  get readsFile(): boolean {
+    return this.fileSource !== undefined;
+  }
+
   /**
    * A removed container: copies what its open log holds from `since` on into `dest` (JsonFileSource.logParts,
    * copyLogParts, which `cutNow` can end early); undefined when no file read is under way (nothing open to copy) or

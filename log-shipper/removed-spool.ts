@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { replaceFileSync } from '../core/fs/atomic-file.js';
 import type { ContainerRecord } from '../core/state/types.js';
-import type { CopiedLog } from './log-copy.js';
+import { cutAfterLastNewline, type CopiedLog } from './log-copy.js';
 
 /** A removed container's log kept in the state dir (at logPathOf(id)), and the record its messages carry. */
 export interface SpooledLog {
@@ -78,7 +78,6 @@ export class RemovedLogSpool {
         this.drop(id);
       }
     }
-    const salvaged = new Set<string>();
     for (const name of names) {
       const id = name.endsWith('.json') ? name.slice(0, -'.json'.length) : undefined;
       if (!id || !ID.test(id) || logs.has(id)) continue;
@@ -88,7 +87,6 @@ export class RemovedLogSpool {
         const bytes = fs.existsSync(tmp) ? keepWholeLines(tmp) : 0;
         if (bytes > 0) {
           fs.renameSync(tmp, this.logPathOf(id));
-          salvaged.add(`${id}-json.log.tmp`);
           out.push({ id, record });
           warn(`the copy of the log of removed container ${record.name} (${id.slice(0, 12)}) in ${this.dir} was cut short (the shipper was killed while it copied): shipping the ${bytes} bytes of whole lines it holds; what it had not delivered beyond them is lost`);
           continue;
@@ -99,7 +97,8 @@ export class RemovedLogSpool {
       warn(`the copy of the log of removed container ${id.slice(0, 12)} in ${this.dir} was cut short (the shipper was killed while it copied): what it had not delivered of that log is lost`);
       fs.rmSync(path.join(this.dir, name), { force: true });
     }
-    for (const name of names) if (name.includes('.tmp') && !salvaged.has(name)) fs.rmSync(path.join(this.dir, name), { force: true });
+    // A salvaged temp log was renamed: its old name is gone.
+    for (const name of names) if (name.includes('.tmp')) fs.rmSync(path.join(this.dir, name), { force: true });
     return out;
   }
 
@@ -113,26 +112,13 @@ export class RemovedLogSpool {
   }
 }
 
-/**
- * Cuts `file` after its last newline (a copy killed mid-write can end inside a line) and returns its new size; 0
- * when it holds no whole line.
- */
+/** The temp log of a copy a kill cut short, cut after its last whole line and made durable; its size. */
 function keepWholeLines(file: string): number {
   const fd = fs.openSync(file, 'r+');
   try {
-    const buf = Buffer.allocUnsafe(64 * 1024);
-    for (let end = fs.fstatSync(fd).size; end > 0;) {
-      const start = Math.max(0, end - buf.length);
-      const n = fs.readSync(fd, buf, 0, end - start, start);
-      const newline = buf.lastIndexOf(10, n - 1);
-      if (newline >= 0) {
-        fs.ftruncateSync(fd, start + newline + 1);
-        fs.fsyncSync(fd);
-        return start + newline + 1;
-      }
-      end = start;
-    }
-    return 0;
+    const bytes = cutAfterLastNewline(fd);
+    fs.fsyncSync(fd);
+    return bytes;
   } finally {
     fs.closeSync(fd);
   }

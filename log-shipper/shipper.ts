@@ -46,6 +46,11 @@ export const KEEP_REMOVED_AFTER_MS = 1000;
  * rest (18,406 of a 20,000-line job in the test, the receiver reading 600 KB/s).
  */
 const KEEP_AT_ONCE_UNREAD_BYTES = 1024 * 1024;
+/**
+ * A removed container's reader that has no file open yet when its log is to be kept (a reader made at the removal
+ * waits for a catch-up slot first) is asked again this often, until it reads or ends.
+ */
+const KEEP_RETRY_MS = 100;
 /** A stop's grace ended with lines of removed containers whose logs were not kept still undelivered: they are lost. */
 export const SW_ERR_SHIPPER_LOST_AT_STOP = 'SW_ERR_SHIPPER_LOST_AT_STOP';
 
@@ -108,10 +113,13 @@ export class LogShipper implements Component {
   private readonly spooled = new Set<string>();
   /** Copies into the spool the run has under way (keepRemovedLog), by container: a stop waits for them. */
   private readonly copying = new Map<string, Promise<void>>();
-  /** Set by a stop (performance.now() at shipper.stop-timeout): copies still under way then keep what they hold. */
-  private copyDeadline?: number;
-  /** Removed containers whose logs a stop's timeout left partly or wholly unkept, with the bytes not kept. */
-  private readonly notKeptAtStop: { name: string; bytes: number }[] = [];
+  /** Set by a stop: performance.now() at shipper.stop-timeout, when copies under way keep what they hold. */
+  private stopDeadline?: number;
+  /**
+   * Removed containers whose logs a stop left partly or wholly unkept, with the bytes not kept (undefined: its
+   * reader had not opened the log yet).
+   */
+  private readonly notKeptAtStop: { name: string; bytes?: number }[] = [];
   private readonly spool: RemovedLogSpool;
   /** Log files opened at start events, before the state model knows the container (read-mode file). */
   private readonly early = new EarlyLogFiles();
@@ -505,9 +513,8 @@ export class LogShipper implements Component {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    const deadline = performance.now() + this.settings.stopTimeoutMs;
+    const deadline = (this.stopDeadline = performance.now() + this.settings.stopTimeoutMs);
     const timeLeft = () => Math.max(0, deadline - performance.now());
-    this.copyDeadline = deadline;
     clearInterval(this.lockTimer);
     // Still waiting for the state dir, or its cursors failed to load: nothing to write.
     if (!this.begun) return;
@@ -545,16 +552,20 @@ export class LogShipper implements Component {
 
   private readonly cursorWriteWarning = new LogThrottle();
 
+  private stopTimeIsUp(): boolean {
+    return this.stopDeadline !== undefined && performance.now() >= this.stopDeadline;
+  }
+
   /**
-   * The stop's time ran out while removed containers' logs were copied into the state dir: what it left out is lost
-   * (their engine files are gone), said with the names and the fix.
+   * The stop's time ran out while removed containers' logs were copied into the state dir, or a reader had not opened
+   * its log yet: what it left out is lost (their engine files are gone), said with the names and the fix.
    */
   private reportNotKept(): void {
     const cut = this.notKeptAtStop;
     if (cut.length === 0) return;
-    const bytes = cut.reduce((n, c) => n + c.bytes, 0);
-    const named = cut.slice(0, 10).map((c) => `${c.name} (${c.bytes} bytes)`).join(', ');
-    this.log.error(`the stop's time (shipper.stop-timeout ${this.settings.stopTimeoutMs} ms) ran out while the logs of removed containers not delivered to their end were kept in ${this.spool.dir}: ${bytes} bytes of ${cut.length} of them were not kept and are lost, their engine files being gone: ${named}${cut.length > 10 ? ', …' : ''}; what was kept is shipped at the next start (raise shipper.stop-timeout, and the time the container is given to stop above it: docker stop -t, the stack's stop_grace_period)`, { code: SW_ERR_SHIPPER_LOST_AT_STOP });
+    const bytes = cut.reduce((n, c) => n + (c.bytes ?? 0), 0);
+    const named = cut.slice(0, 10).map((c) => `${c.name} (${c.bytes === undefined ? 'not read yet' : `${c.bytes} bytes`})`).join(', ');
+    this.log.error(`the stop kept the logs of removed containers not delivered to their end in ${this.spool.dir} only in part (its time, shipper.stop-timeout ${this.settings.stopTimeoutMs} ms, ran out, or a reader had not opened its log yet): ${bytes} bytes of ${cut.length} of them were not kept and are lost, their engine files being gone: ${named}${cut.length > 10 ? ', …' : ''}; what was kept is shipped at the next start (raise shipper.stop-timeout, and the time the container is given to stop above it: docker stop -t, the stack's stop_grace_period)`, { code: SW_ERR_SHIPPER_LOST_AT_STOP });
   }
 
   /**
@@ -584,10 +595,13 @@ export class LogShipper implements Component {
     for (const [id, reader] of this.finishing) {
       // Kept while running (a removed container's log does not change): that copy holds it all.
       if (this.spooled.has(id)) { before++; continue; }
-      if (performance.now() >= this.copyDeadline!) {
+      // A reader still waiting to open its log (for a catch-up slot) has nothing to copy: its log is lost with the
+      // stop, named like one the stop had no time for.
+      if (this.stopTimeIsUp() || !reader.readsFile) {
         // Read but undelivered lines are named by reportLostOfRemoved (from the queue); these are the unread ones.
         const unread = reader.unreadLogBytes;
-        if (unread > 0) this.notKeptAtStop.push({ name: reader.record?.name ?? id.slice(0, 12), bytes: unread });
+        if (!reader.readsFile) this.notKeptAtStop.push({ name: reader.record?.name ?? id.slice(0, 12) });
+        else if (unread > 0) this.notKeptAtStop.push({ name: reader.record?.name ?? id.slice(0, 12), bytes: unread });
         continue;
       }
       try {
@@ -611,8 +625,7 @@ export class LogShipper implements Component {
   private async keepLog(id: string, reader: ContainerReader, cancelled: () => boolean): Promise<CopiedLog | undefined> {
     const record = reader.record;
     if (!record) return undefined;
-    const cutNow = () => this.copyDeadline !== undefined && performance.now() >= this.copyDeadline;
-    const copied = await this.spool.save(record, (dest) => reader.copyLogTo(dest, this.cursors.get(id)?.cursor.time, cancelled, cutNow));
+    const copied = await this.spool.save(record, (dest) => reader.copyLogTo(dest, this.cursors.get(id)?.cursor.time, cancelled, () => this.stopTimeIsUp()));
     if (copied === undefined) return undefined;
     // Delivered to its end in the turns between the rename and here: the copy is not needed.
     if (cancelled()) {
@@ -632,6 +645,10 @@ export class LogShipper implements Component {
    */
   private keepRemovedLog(id: string, reader: ContainerReader, removedAt: number): void {
     if (this.stopped || this.spooled.has(id) || this.copying.has(id) || this.finishing.get(id) !== reader) return;
+    if (!reader.readsFile) {
+      setTimeout(() => this.keepRemovedLog(id, reader, removedAt), KEEP_RETRY_MS).unref();
+      return;
+    }
     const started = performance.now();
     // Cancelled when the reader has delivered the log to its end meanwhile (it left `finishing`); not by a stop,
     // which waits for it.
