@@ -236,7 +236,7 @@ export class JsonFileSource {
   }
 
   /** Rotated files that may hold entries at or after `from`: the newest one starting strictly before it, and later ones. */
-  private rotatedFrom(from: EngineTime | undefined): string[] {
+  private rotatedFrom(from: EngineTime | undefined, liveFd: number): string[] {
     const all = this.rotated();
     if (!from) return all;
     for (let i = all.length - 1; i >= 0; i--) {
@@ -244,7 +244,8 @@ export class JsonFileSource {
       if (t && compareTime(t, from) < 0) return all.slice(i);
     }
     // Even the oldest file starts after the position: the file holding it was rotated away (max-file) before we read it.
-    const oldest = this.firstTime(all[0] ?? this.logPath);
+    // No rotated file: the live file, through its descriptor (the path is gone when the container was removed).
+    const oldest = all[0] !== undefined ? this.firstTime(all[0]) : this.firstTime(`/proc/self/fd/${liveFd}`);
     if (oldest && compareTime(oldest, from) > 0) this.rotatedAway = true;
     return all;
   }
@@ -319,7 +320,7 @@ export class JsonFileSource {
       if (before.join() === after.join()) {
         // Files that end before `since` are not parsed at all: a restart costs one probe per rotated file.
         const from = this.skipTime ?? this.since;
-        this.files = from ? this.rotatedFrom(from) : after;
+        this.files = from ? this.rotatedFrom(from, fd) : after;
         this.seekFrom = from;
         this.current = undefined;
         this.liveFd = fd;

@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { DockerAccess } from '../core/docker/access.js';
 import { asSwarmwatchError } from '../core/errors.js';
@@ -103,9 +104,14 @@ export class ContainerReader {
   private readonly stopping: Promise<void>;
   private stopNow: () => void = () => undefined;
 
+  /** Resolves at finish(): a removal ends the wait for a catch-up slot. */
+  private readonly removing: Promise<void>;
+  private removedNow: () => void = () => undefined;
+
   constructor(readonly id: string, start: Cursor | undefined, private readonly deps: ReaderDeps) {
     this.tracker = new PositionTracker(start);
     this.stopping = new Promise((resolve) => { this.stopNow = resolve; });
+    this.removing = new Promise((resolve) => { this.removedNow = resolve; });
     this.endedPromise = new Promise((resolve) => { this.markEnded = resolve; });
   }
 
@@ -151,6 +157,7 @@ export class ContainerReader {
    */
   finish(record: ContainerRecord): void {
     this.removedRecord = { ...record, state: 'exited', pid: 0, finishedAt: record.finishedAt ?? Date.now() / 1000 };
+    this.removedNow();
     this.wakeUp?.();
   }
 
@@ -252,10 +259,11 @@ export class ContainerReader {
       let read = 0;
       let readFile = false;
       let unreadable = false;
-      const release = wasRunning ? () => undefined : await this.deps.acquireCatchUp();
+      const release = wasRunning ? () => undefined : await this.catchUpSlot(c);
       this.releaseCatchUp = once(release);
       try {
-        const file = this.deps.logFileOf?.(c);
+        if (this.stopped) return;
+        const file = this.heldLog?.path ?? this.deps.logFileOf?.(c);
         // Removed, and no file to read to its end: the engine serves a removed container's log no more.
         if (file === undefined && this.removedRecord) return;
         // Removed by the engine at its exit (`--rm`): a logs request only while the model says it runs. Asked while
@@ -289,6 +297,7 @@ export class ContainerReader {
         }
       } finally {
         this.releaseCatchUp();
+        this.closeHeldLog();
       }
       if (this.stopped || this.removedRecord) return;
       const now = this.container();
@@ -528,12 +537,56 @@ export class ContainerReader {
     this.deps.log.warn(`cannot watch the log file of ${this.lastRecord?.name ?? this.id.slice(0, 12)} for writes${limit}: ${err.message}; polling it every ${FILE_POLL_MIN_MS}–${FILE_POLL_MAX_MS} ms instead`, { container: this.id.slice(0, 12), code: (err as NodeJS.ErrnoException).code });
   }
 
+  /** The live json-file log opened before waiting for a catch-up slot (catchUpSlot), until a read takes it. */
+  private heldLog?: { path: string; fd: number };
+
+  /**
+   * A catch-up slot for a read that begins with the container stopped. Only 8 such reads run at once, and with the
+   * destination down each holds its slot while its rest waits unread. Meanwhile a waiting container can be removed
+   * (swarm pruning old tasks beyond its task-history-limit, `docker rm`, a prune: after a node's reboot, while
+   * Graylog is not up yet), its log with it: so its live log is held open while it waits (read-mode file), and a
+   * removal ends the wait, so the held log is read, and kept in the state dir (keepRemovedLog), at once; the removed
+   * containers read so are bounded by shipper.removed-files-max. Rotated files are not held: a removal during the
+   * wait loses the ones still unread (counted as rotated away).
+   */
+  private async catchUpSlot(c: ContainerRecord): Promise<() => void> {
+    const slot = this.deps.acquireCatchUp();
+    const path_ = this.removedRecord ? undefined : this.deps.logFileOf?.(c);
+    if (path_ !== undefined) {
+      try {
+        this.heldLog = { path: path_, fd: fs.openSync(path_, 'r') };
+      } catch {
+        // Not created yet (a container never started) or already gone: nothing to hold.
+      }
+    }
+    const freed = await Promise.race([slot, this.removing.then(() => undefined), this.stopping.then(() => undefined)]);
+    if (freed) return freed;
+    // Read without a slot; the slot, when it comes, goes to the next waiter.
+    void slot.then((release) => release());
+    return () => undefined;
+  }
+
+  private takeHeldLog(): number | undefined {
+    const fd = this.heldLog?.fd;
+    this.heldLog = undefined;
+    return fd;
+  }
+
+  private closeHeldLog(): void {
+    const fd = this.takeHeldLog();
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+
   /** Reads the json-file log directly from the current position; returns when the container stopped and all is read. */
   private async readFileOnce(c: ContainerRecord, file: string): Promise<number> {
     this.fileReadEndedStopped = false;
     const pos = this.tracker.position;
     this.tracker.resumeFrom(pos);
-    const source = new JsonFileSource(file, pos?.time, this.deps.takeOpenedLog?.());
+    // Opened at the start event (EarlyLogFiles) or before waiting for a catch-up slot: the first one is the older.
+    const opened = this.deps.takeOpenedLog?.();
+    const held = this.takeHeldLog();
+    if (opened !== undefined && held !== undefined) fs.closeSync(held);
+    const source = new JsonFileSource(file, pos?.time, opened ?? held);
     try {
       source.open();
     } catch (err) {

@@ -413,3 +413,44 @@ it('ends a stop at shipper.stop-timeout while a removed job\'s log is being kept
   expect(lines, 'the copy ended at the stop\'s timeout, not at the log\'s end').toBeLessThan(count);
   expect(left, 'kept logs left after delivery').toEqual([]);
 });
+
+it('keeps the logs of stopped containers removed while their readers waited for a catch-up slot, so a kill -9 loses none of them (read-mode file, started after an outage, destination down)', async () => {
+  const { engine, work } = bed;
+  // More stopped containers than catch-up slots (8): a node back from a reboot whose old tasks swarm prunes while the
+  // shipper catches up, Graylog not up yet. The first readers fill the buffer and hold their slots; the rest wait.
+  const count = 3000;
+  const jobs = Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`slot-${i}`, count]));
+  for (const name of Object.keys(jobs)) await engine.docker(['run', '-d', '--network', 'none', '--name', name, image, 'sh', '-c', counterScript('s', count)]);
+  for (const name of Object.keys(jobs)) await engine.docker(['wait', name]);
+  const probe = await startGelfReceiver({ proto: 'tcp', dir: work });
+  const port = probe.port;
+  await probe.stop();
+  const stateDir = path.join(work, 'state-slot');
+  const keptDir = path.join(stateDir, 'removed');
+  const args = [`--shipper.destination=tcp://127.0.0.1:${port}`, `--shipper.state-dir=${stateDir}`, '--shipper.read-mode=file',
+    '--shipper.include-names=^slot-', '--shipper.buffer-size=65536', '--shipper.reconnect-max-delay=1s'];
+  const first = await startShipper(engine.dockerHost, args);
+  bed.shippers.push(first);
+  let last = -1;
+  await until('the first readers have filled the buffer', async () => {
+    const queued = value(parseExposition(await scrapeShipper(first)), 'swarmwatch_shipper_queue_bytes') ?? 0;
+    const same = queued > 0 && queued === last;
+    last = queued;
+    return same;
+  }, 30_000, 500);
+  await engine.docker(['rm', ...Object.keys(jobs)]);
+  const keptLogs = () => (fs.existsSync(keptDir) ? fs.readdirSync(keptDir).filter((f) => f.endsWith('-json.log')).length : 0);
+  await until('every removed container\'s log is kept in the state dir', () => keptLogs() === 10, 10_000, 100).catch(() => undefined);
+  const keptBeforeKill = keptLogs();
+  const missed = await droppedTotal(first, 'removed_before_read');
+  await first.kill9();
+  const receiver = await startGelfReceiver({ proto: 'tcp', port, dir: work });
+  bed.receivers.push(receiver);
+  bed.shippers.push(await startShipper(engine.dockerHost, args));
+  await until('every line of the removed containers', () => checkSequences(receiver.messages(), jobs).lost === 0, 60_000, 250).catch(() => undefined);
+  const result = checkSequences(receiver.messages(), jobs);
+  console.log(`10 stopped containers removed while 8 catch-up slots were held (destination down), shipper killed (kill -9): kept ${keptBeforeKill} logs, counted ${missed} as missed; after the restart ${JSON.stringify(result)} of ${10 * count} lines, per container ${JSON.stringify(Object.fromEntries(linesPerContainer(receiver.messages())))}`);
+  expect(result).toEqual({ lost: 0, duplicated: 0, outOfOrder: 0, repeatRuns: 0 });
+  expect(keptBeforeKill, `logs kept in the state dir before the kill; the shipper said:\n${first.stderr().slice(-4000)}`).toBe(10);
+  expect(missed, 'containers counted as missed').toBe(0);
+});

@@ -149,6 +149,29 @@ describe('JsonFileSource rotation gaps', () => {
     expect(current.rotatedAway).toBe(false);
     current.close();
   });
+
+  it('reads a removed container\'s live log from a descriptor held before the removal, and flags the rotated files that went with it', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-jf-'));
+    dirs.push(dir);
+    const log = path.join(dir, 'c-json.log');
+    fs.writeFileSync(`${log}.1`, Array.from({ length: 10 }, (_, i) => entry(i + 50)).join(''));
+    fs.writeFileSync(log, entry(60) + entry(61));
+    const heldBehind = fs.openSync(log, 'r');
+    const heldCurrent = fs.openSync(log, 'r');
+    fs.rmSync(dir, { recursive: true });
+    // The cursor is in the rotated file, deleted unread with the container.
+    const behind = new JsonFileSource(log, { sec: Date.UTC(2026, 0, 1) / 1000 + 5, nsec: 3 }, heldBehind);
+    behind.open();
+    expect(behind.rotatedAway).toBe(true);
+    expect(drain(behind)).toEqual(['line 60', 'line 61']);
+    behind.close();
+    // The cursor is the live file's first entry (handed out again: `since` is inclusive): nothing was lost.
+    const current = new JsonFileSource(log, { sec: Date.UTC(2026, 0, 1) / 1000 + 6, nsec: 0 }, heldCurrent);
+    current.open();
+    expect(current.rotatedAway).toBe(false);
+    expect(drain(current)).toEqual(['line 60', 'line 61']);
+    current.close();
+  });
 });
 
 describe('parseJsonFileLine', () => {
