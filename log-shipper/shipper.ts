@@ -47,8 +47,8 @@ export const KEEP_REMOVED_AFTER_MS = 1000;
  */
 const KEEP_AT_ONCE_UNREAD_BYTES = 1024 * 1024;
 /**
- * A removed container's reader that has no file open yet when its log is to be kept (a reader made at the removal
- * waits for a catch-up slot first) is asked again this often, until it reads or ends.
+ * A removed container's reader that has no file open yet when its log is to be kept (between its removal, which ends
+ * any wait for a catch-up slot, and its read's first turn) is asked again this often, until it reads or ends.
  */
 const KEEP_RETRY_MS = 100;
 /** A stop's grace ended with lines of removed containers whose logs were not kept still undelivered: they are lost. */
@@ -595,8 +595,8 @@ export class LogShipper implements Component {
     for (const [id, reader] of this.finishing) {
       // Kept while running (a removed container's log does not change): that copy holds it all.
       if (this.spooled.has(id)) { before++; continue; }
-      // A reader still waiting to open its log (for a catch-up slot) has nothing to copy: its log is lost with the
-      // stop, named like one the stop had no time for.
+      // A reader that has not opened its log yet has nothing to copy: its log is lost with the stop, named like one
+      // the stop had no time for.
       if (this.stopTimeIsUp() || !reader.readsFile) {
         // Read but undelivered lines are named by reportLostOfRemoved (from the queue); these are the unread ones.
         const unread = reader.unreadLogBytes;
