@@ -43,7 +43,12 @@ export class EarlyLogFiles {
    * log driver, or the container is already gone) or too many are held.
    */
   hold(containersDir: string, id: string, attributes: Record<string, string>): boolean {
-    if (this.held.has(id)) return true;
+    const h = this.held.get(id);
+    if (h) {
+      // Held when the log appeared (ContainersDirWatch), before the start event brought the labels, name and image.
+      if (Object.keys(h.attributes).length === 0) h.attributes = attributes;
+      return true;
+    }
     if (this.held.size >= this.maxHeld) return false;
     const dir = path.join(containersDir, id);
     let logFd: number;

@@ -9,6 +9,7 @@ import type { ContainerRecord } from '../core/state/types.js';
 import { cutUtf8, type LogRecord } from './assembler.js';
 import { compareCursor, type Cursor } from './cursor.js';
 import { CursorStore, SW_ERR_SHIPPER_CURSOR_READ, SW_ERR_SHIPPER_CURSOR_WRITE, type CursorEntry } from './cursor-store.js';
+import { ContainersDirWatch } from './containers-dir-watch.js';
 import { EarlyLogFiles, recordFromAttributes } from './early-log-files.js';
 import { ownContainerId, shouldShip } from './filter.js';
 import type { StreamName } from './frames.js';
@@ -288,6 +289,7 @@ export class LogShipper implements Component {
   /** Opens readers for new containers, wakes idle ones that run again, notes removed ones. */
   private sync(): void {
     if (this.stopped) return;
+    this.watchContainersDir();
     const state = this.ctx.state;
     for (const c of state.containers.values()) {
       const reader = this.readers.get(c.id);
@@ -446,6 +448,23 @@ export class LogShipper implements Component {
     }
   }
 
+  /**
+   * Read-mode file: holds a container's log the moment the engine creates it (ContainersDirWatch), ahead of its
+   * start event, which comes late in a burst; started once the engine's root dir is known.
+   */
+  private watchContainersDir(): void {
+    if (this.dirWatch || this.settings.readMode !== 'file') return;
+    const dir = this.containersDir();
+    if (!dir) return;
+    this.dirWatch = new ContainersDirWatch(dir, (id) => {
+      if (!this.stopped && !this.readers.get(id)?.open && !this.finishing.has(id)) this.early.hold(dir, id, {});
+    });
+    this.dirWatch.start();
+    if (this.dirWatch.unavailable) this.log.warn(`cannot watch ${dir} for new containers: ${this.dirWatch.unavailable.message}; a --rm container is held from its start event only, which comes late in a burst of starts (raise sysctl fs.inotify.max_user_watches if the limit was reached)`);
+  }
+
+  private dirWatch?: ContainersDirWatch;
+
   /** A container started with no reader on its log yet: hold its files (read-mode file) until one takes them. */
   private noticeStart(id: string, ev: RawEvent): void {
     this.startSeen.set(id, Date.now());
@@ -536,6 +555,7 @@ export class LogShipper implements Component {
     await this.keepUnfinishedLogs();
     await Promise.all([...this.finishing.values()].map((r) => r.stop()));
     this.finishing.clear();
+    this.dirWatch?.close();
     this.early.closeAll();
     await this.sender?.stop(Math.min(STOP_GRACE_MS, timeLeft()));
     await this.transport?.close();

@@ -13,6 +13,7 @@ import * as path from 'node:path';
 import { checkSequences, counterScript, droppedTotal, lanesBed, scrapeShipper, startShipper, until, type ShipperProcess } from './shipper-support.js';
 import { parseExposition, value } from '../support/prom-text.js';
 import { KEEP_REMOVED_AFTER_MS } from '../../log-shipper/shipper.js';
+import { startLateEventsRelay } from '../support/late-events-relay.js';
 
 const image = 'swarmwatch-test/busybox:1';
 const bed = lanesBed('shiprm');
@@ -453,4 +454,36 @@ it('keeps the logs of stopped containers removed while their readers waited for 
   expect(result).toEqual({ lost: 0, duplicated: 0, outOfOrder: 0, repeatRuns: 0 });
   expect(keptBeforeKill, `logs kept in the state dir before the kill; the shipper said:\n${first.stderr().slice(-4000)}`).toBe(10);
   expect(missed, 'containers counted as missed').toBe(0);
+});
+
+it('ships --rm jobs whose start and destroy events come after the engine removed them, from their logs held when the engine created them (read-mode file, events 4 s late)', async () => {
+  const { engine, work } = bed;
+  // A node busy starting a burst sends its events late; a short job is created, started, done and removed first.
+  const relay = await startLateEventsRelay(engine.socketPath, path.join(work, 'late-events.sock'), 4000);
+  try {
+    const receiver = await startGelfReceiver({ proto: 'tcp', dir: work });
+    bed.receivers.push(receiver);
+    const shipper = await startShipper(relay.dockerHost, [`--shipper.destination=tcp://127.0.0.1:${receiver.port}`, `--shipper.state-dir=${path.join(work, 'state-late')}`,
+      '--shipper.read-mode=file', '--shipper.include-names=^late-']);
+    bed.shippers.push(shipper);
+    const names = Array.from({ length: 20 }, (_, i) => `late-${i}`);
+    await Promise.all(names.map((name) => engine.docker(['run', '-d', '--rm', '--network', 'none', '--name', name, image, 'sh', '-c', counterScript('l', LINES)])));
+    await until('the jobs are gone', async () => (await engine.docker(['ps', '-aq', '--filter', 'name=late-'])).stdout.trim() === '', 60_000, 250);
+    const expected = Object.fromEntries(names.map((n) => [n, LINES]));
+    let missed = 0;
+    await until('each job shipped or counted', async () => {
+      missed = await droppedTotal(shipper, 'removed_before_read');
+      const by = linesPerContainer(receiver.messages());
+      return names.filter((n) => by.get(n) === LINES).length + missed === names.length;
+    }, 30_000, 250).catch(() => undefined);
+    const by = linesPerContainer(receiver.messages());
+    console.log(`20 --rm jobs, events 4 s late: ${names.filter((n) => by.get(n) === LINES).length} whole, ${missed} counted as removed before read`);
+    expect(checkSequences(receiver.messages(), expected)).toEqual({ lost: 0, duplicated: 0, outOfOrder: 0, repeatRuns: 0 });
+    expect(missed).toBe(0);
+    // Described from the held config.v2.json: the fields the inspect would have given.
+    const one = receiver.messages().find((m) => m._container_name === 'late-0');
+    expect(one).toMatchObject({ _image_name: image, _command: expect.stringContaining('sh -c') });
+  } finally {
+    await relay.close();
+  }
 });
