@@ -547,7 +547,7 @@ export class ContainerReader {
    * Graylog is not up yet), its log with it: so its live log is held open while it waits (read-mode file), and a
    * removal ends the wait, so the held log is read, and kept in the state dir (keepRemovedLog), at once; the removed
    * containers read so are bounded by shipper.removed-files-max. Rotated files are not held: a removal during the
-   * wait loses the ones still unread (counted as rotated away).
+   * wait loses the ones still unread (counted as rotated away when the container has a cursor to compare with).
    */
   private async catchUpSlot(c: ContainerRecord): Promise<() => void> {
     const slot = this.deps.acquireCatchUp();
