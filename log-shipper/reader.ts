@@ -45,6 +45,8 @@ export interface ReaderDeps {
    * log the engine removed with its container since is still there.
    */
   takeOpenedLog?(): number | undefined;
+  /** The log read is a copy kept in the shipper's state dir (RemovedLogSpool): it waits its turn like any catch-up. */
+  readsKeptCopy?(): boolean;
   /** While a json-file is watched for writes, it is also looked at this often (FILE_WATCH_FALLBACK_MS). */
   fileWatchFallbackMs?: number;
 }
@@ -559,7 +561,10 @@ export class ContainerReader {
         // Not created yet (a container never started) or already gone: nothing to hold.
       }
     }
-    const freed = await Promise.race([slot, this.removing.then(() => undefined), this.stopping.then(() => undefined)]);
+    // A copy kept in the state dir is safe where it is: those wait their turn (after a long outage there can be
+    // hundreds, and each reader holds a 128 KiB read buffer).
+    const removal = this.deps.readsKeptCopy?.() ? new Promise<void>(() => undefined) : this.removing;
+    const freed = await Promise.race([slot, removal.then(() => undefined), this.stopping.then(() => undefined)]);
     if (freed) return freed;
     // Read without a slot; the slot, when it comes, goes to the next waiter.
     void slot.then((release) => release());

@@ -337,6 +337,7 @@ export class LogShipper implements Component {
         return committed !== undefined && compareCursor(committed.cursor, position) >= 0;
       },
       takeOpenedLog: () => this.early.takeLog(c.id),
+      readsKeptCopy: () => this.spooled.has(c.id),
     });
     if (known) {
       this.readers.set(c.id, reader);
