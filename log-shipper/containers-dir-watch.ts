@@ -23,6 +23,8 @@ export class ContainersDirWatch {
   constructor(
     private readonly containersDir: string,
     private readonly onLogCreated: (id: string) => void,
+    /** The watch could not be set, or broke later (the dir removed under the engine): said once, by the caller. */
+    private readonly onUnavailable: (err: Error) => void = () => undefined,
     private readonly maxDirs = 256,
     private readonly maxAgeMs = 60_000,
   ) {}
@@ -33,10 +35,16 @@ export class ContainersDirWatch {
       this.root = fs.watch(this.containersDir, { persistent: false }, (_event, name) => {
         if (typeof name === 'string' && CONTAINER_ID.test(name)) this.watchContainerDir(name);
       });
-      this.root.on('error', (err) => { this.unavailable = err; this.close(); });
+      this.root.on('error', (err) => this.fail(err));
     } catch (err) {
-      this.unavailable = err as Error;
+      this.fail(err as Error);
     }
+  }
+
+  private fail(err: Error): void {
+    this.unavailable = err;
+    this.close();
+    this.onUnavailable(err);
   }
 
   /** How many container dirs are watched for their log now. */

@@ -459,9 +459,8 @@ export class LogShipper implements Component {
     if (!dir) return;
     this.dirWatch = new ContainersDirWatch(dir, (id) => {
       if (!this.stopped && !this.readers.get(id)?.open && !this.finishing.has(id)) this.early.hold(dir, id, {});
-    });
+    }, (err) => this.log.warn(`cannot watch ${dir} for new containers: ${err.message}; a --rm container's log is held from its start event only, which comes late in a burst of starts (raise sysctl fs.inotify.max_user_watches if the limit was reached; the shipper's next start sets the watch again)`));
     this.dirWatch.start();
-    if (this.dirWatch.unavailable) this.log.warn(`cannot watch ${dir} for new containers: ${this.dirWatch.unavailable.message}; a --rm container is held from its start event only, which comes late in a burst of starts (raise sysctl fs.inotify.max_user_watches if the limit was reached)`);
   }
 
   private dirWatch?: ContainersDirWatch;
