@@ -555,8 +555,10 @@ export class ContainerReader {
     const slot = this.deps.acquireCatchUp();
     const path_ = this.removedRecord ? undefined : this.deps.logFileOf?.(c);
     if (path_ !== undefined) {
+      // The descriptor held since the engine created the log (EarlyLogFiles), else one opened now.
+      const early = this.deps.takeOpenedLog?.();
       try {
-        this.heldLog = { path: path_, fd: fs.openSync(path_, 'r') };
+        this.heldLog = { path: path_, fd: early ?? fs.openSync(path_, 'r') };
       } catch {
         // Not created yet (a container never started) or already gone: nothing to hold.
       }
@@ -587,11 +589,8 @@ export class ContainerReader {
     this.fileReadEndedStopped = false;
     const pos = this.tracker.position;
     this.tracker.resumeFrom(pos);
-    // Opened at the start event (EarlyLogFiles) or before waiting for a catch-up slot: the first one is the older.
-    const opened = this.deps.takeOpenedLog?.();
-    const held = this.takeHeldLog();
-    if (opened !== undefined && held !== undefined) fs.closeSync(held);
-    const source = new JsonFileSource(file, pos?.time, opened ?? held);
+    // Held before waiting for a catch-up slot, or since the engine created the log (EarlyLogFiles).
+    const source = new JsonFileSource(file, pos?.time, this.takeHeldLog() ?? this.deps.takeOpenedLog?.());
     try {
       source.open();
     } catch (err) {
