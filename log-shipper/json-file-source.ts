@@ -41,6 +41,15 @@ const SEEK_MARGIN_S = 5;
 const SEEK_PROBE = 64 * 1024;
 
 /**
+ * The last bytes read from the live file, checked against the file again when a read comes after this long without
+ * one (a reader paused while delivery was behind): a log emptied in place meanwhile and written past the read
+ * position again holds other bytes there. A reader that keeps up notices a cut at its next read instead (the file
+ * is then shorter than the read position). Entry times end in nanoseconds, so these bytes differ between entries.
+ */
+const CUT_CHECK_BYTES = 32;
+const CUT_CHECK_AFTER_MS = 2000;
+
+/**
  * Parses one line as the engine writes it, `{"log":"…","stream":"stdout"[,"attrs":{…}],"time":"…"}`, with
  * JSON.parse: the general path. Complete lines of the usual layout never come here (plainLineLayout).
  */
@@ -254,6 +263,38 @@ export class JsonFileSource {
   rotatedAway = false;
 
   /**
+   * Set when the live file was found emptied or cut in place (`truncate -s 0` of a log filling the disk): the read
+   * went on from its new start. The engine appends (O_APPEND), so its next entries begin there; entries written
+   * before the cut and not read yet are gone, and how many is not known.
+   */
+  cutInPlace = false;
+
+  /** The last CUT_CHECK_BYTES bytes read from the live file, ending at its read position (cutCheckLength of them). */
+  private readonly cutCheck = Buffer.alloc(CUT_CHECK_BYTES);
+  private cutCheckLength = 0;
+  private lastReadAt = 0;
+
+  /** Whether the bytes before the live file's read position are no longer those read there: the file was cut. */
+  private wasCut(f: OpenFile): boolean {
+    const n = this.cutCheckLength;
+    if (n === 0 || f.offset < n) return false;
+    const now = Buffer.allocUnsafe(n);
+    return fs.readSync(f.fd!, now, 0, n, f.offset - n) !== n || !now.equals(this.cutCheck.subarray(0, n));
+  }
+
+  /** Goes on from the cut file's new start, skipping what was handed out (as a reread after a rotation does). */
+  private readAfterCut(f: OpenFile, size: number): void {
+    this.cutInPlace = true;
+    this.carry = Buffer.alloc(0);
+    this.cutCheckLength = 0;
+    this.skipTime = this.lastTime;
+    this.skipCount = this.lastCount;
+    // After a real cut every entry is newer than the last one handed out, and this is the file's start; were the
+    // check ever wrong, the read resumes near where it was, not at the start of a long log.
+    f.offset = this.lastTime ? this.seekOffset(f.fd!, size, this.lastTime) : 0;
+  }
+
+  /**
    * Rotated files, oldest first, from a directory listing: during a rotation the engine renames `.N` to `.N+1` one
    * by one and compresses `.1` in the background, so probing `.1`, `.2`… could stop at a momentary gap.
    * When both `.N` and `.N.gz` exist the gzip file is still being written: the plain one is complete.
@@ -434,6 +475,11 @@ export class JsonFileSource {
     }
     const f = this.current;
     if (!f) return false;
+    if (f.live) {
+      const at = Date.now();
+      if (at - this.lastReadAt >= CUT_CHECK_AFTER_MS && this.wasCut(f)) this.readAfterCut(f, fs.fstatSync(f.fd!).size);
+      this.lastReadAt = at;
+    }
     let n: number;
     let chunk: Buffer;
     const kept = this.carry.length;
@@ -456,6 +502,11 @@ export class JsonFileSource {
     if (n > 0) {
       f.offset += n;
       if (!f.data) this.bytesRead += n;
+      if (f.live) {
+        const tail = Math.min(CUT_CHECK_BYTES, chunk.length);
+        chunk.copy(this.cutCheck, 0, chunk.length - tail);
+        this.cutCheckLength = tail;
+      }
       // Only whole lines are parsed; a line cut by the chunk boundary waits for the next read.
       const lastNl = chunk.lastIndexOf(10);
       if (lastNl < 0) {
@@ -484,6 +535,10 @@ export class JsonFileSource {
     if (st.ino !== f.ino) {
       // Rotated, possibly more than once since our last look: continue after our file, wherever it is now.
       this.afterFile(f.ino);
+      return true;
+    }
+    if (st.size < f.offset) {
+      this.readAfterCut(f, st.size);
       return true;
     }
     return false;

@@ -34,6 +34,8 @@ export interface ReaderDeps {
   /** A batch is ready and the sender waits for its event-loop turn: a json-file read stops parsing until the next turn. */
   batchWaiting?(): boolean;
   onDropped(reason: string, n?: number): void;
+  /** A container's json-file log was found emptied or cut in place while being read (JsonFileSource.cutInPlace). */
+  onLogCut?(): void;
   /** Limits how many stopped containers are read at once (catch-up after a restart). */
   acquireCatchUp(): Promise<() => void>;
   /** The container's json-file log when read-mode is "file" and the file is readable; undefined reads the API. */
@@ -601,6 +603,11 @@ export class ContainerReader {
     // Checked at the start and after every chunk: while reading is paused (delivery behind), the engine can rotate
     // the file being read and the ones after it away (max-file); the source finds that when it moves on.
     const reportGap = () => {
+      if (source.cutInPlace) {
+        source.cutInPlace = false;
+        this.deps.onLogCut?.();
+        this.deps.log.warn(`the log of ${c.name} was emptied or cut in place (truncate) while the shipper read it: reading on from its new start; lines written just before the cut that were not read yet are gone`, { container: c.id.slice(0, 12), file });
+      }
       if (!source.rotatedAway) return;
       source.rotatedAway = false;
       this.reportRotatedAway(c);

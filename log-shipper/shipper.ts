@@ -329,6 +329,7 @@ export class LogShipper implements Component {
       deliverEscaped: (src, start, end, stream, time, cursor, current) => this.deliverEscaped(src, start, end, stream, time, cursor, current),
       drained: () => new Promise<void>((resolve) => { if (!this.queue.full) resolve(); else this.queue.once('drain', resolve); }),
       onDropped: (reason, n = 1) => this.metrics.dropped.inc({ reason }, n),
+      onLogCut: () => this.metrics.logCuts.inc(),
       acquireCatchUp: () => this.acquireCatchUp(),
       batchWaiting: () => this.sender?.batchWaiting ?? false,
       logFileOf: (rec) => (this.spooled.has(rec.id) ? this.spool.logPathOf(rec.id) : s.readMode === 'file' ? this.logFileOf(rec) : undefined),

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { JsonFileSource, parseJsonFileLine, type FileEntry } from '../../log-shipper/json-file-source.js';
 
 const dirs: string[] = [];
@@ -171,6 +171,44 @@ describe('JsonFileSource rotation gaps', () => {
     expect(current.rotatedAway).toBe(false);
     expect(drain(current)).toEqual(['line 60', 'line 61']);
     current.close();
+  });
+});
+
+describe('JsonFileSource and a log cut in place (truncate -s 0)', () => {
+  const lines = (from: number, n: number) => Array.from({ length: n }, (_, i) => entry(from + i)).join('');
+  const texts = (from: number, n: number) => Array.from({ length: n }, (_, i) => `line ${from + i}`);
+  function liveLog(): string {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-jf-'));
+    dirs.push(dir);
+    return path.join(dir, 'c-json.log');
+  }
+  afterEach(() => { vi.useRealTimers(); });
+
+  /** Reads 30 entries of a live log to its end, lets `change` act on the file, then reads again (`pausedMs` later). */
+  function readAround(change: (log: string) => void, pausedMs: number): { texts: string[]; cut: boolean } {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const log = liveLog();
+    fs.writeFileSync(log, lines(0, 30));
+    const src = new JsonFileSource(log, undefined);
+    src.open();
+    expect(drain(src)).toEqual(texts(0, 30));
+    change(log);
+    vi.setSystemTime(Date.now() + pausedMs);
+    const after = drain(src);
+    src.close();
+    return { texts: after, cut: src.cutInPlace };
+  }
+
+  it('reads on from the new start when the file is shorter than the read position, and says it was cut', () => {
+    expect(readAround((log) => { fs.truncateSync(log, 0); fs.appendFileSync(log, lines(100, 5)); }, 0)).toEqual({ texts: texts(100, 5), cut: true });
+  });
+
+  it('finds a cut after a pause in reading even when the file has grown past the read position again', () => {
+    expect(readAround((log) => { fs.truncateSync(log, 0); fs.appendFileSync(log, lines(100, 40)); }, 3000)).toEqual({ texts: texts(100, 40), cut: true });
+  });
+
+  it('reads on where it was after a pause when nothing was cut', () => {
+    expect(readAround((log) => fs.appendFileSync(log, lines(30, 10)), 3000)).toEqual({ texts: texts(30, 10), cut: false });
   });
 });
 
