@@ -263,9 +263,10 @@ export class JsonFileSource {
   rotatedAway = false;
 
   /**
-   * Set when the live file was found emptied or cut in place (`truncate -s 0` of a log filling the disk): the read
-   * went on from its new start. The engine appends (O_APPEND), so its next entries begin there; entries written
-   * before the cut and not read yet are gone, and how many is not known.
+   * Set when the live file was found emptied or cut in place (`truncate -s 0` of a log filling the disk, logrotate's
+   * `copytruncate`): the read went on after the last entry handed out, from a rotated copy holding it if there is
+   * one, then from the file's new start. The engine appends (O_APPEND), so its next entries begin there; entries
+   * written before the cut, not read yet and in no copy are gone, and how many is not known.
    */
   cutInPlace = false;
 
@@ -282,16 +283,15 @@ export class JsonFileSource {
     return fs.readSync(f.fd!, now, 0, n, f.offset - n) !== n || !now.equals(this.cutCheck.subarray(0, n));
   }
 
-  /** Goes on from the cut file's new start, skipping what was handed out (as a reread after a rotation does). */
-  private readAfterCut(f: OpenFile, size: number): void {
+  /**
+   * Goes on after the last entry handed out, from the files listed again (restart): the cut file's new start, after
+   * any rotated file that holds entries not read yet — logrotate's `copytruncate` copies the log to `<log>.1` before
+   * it cuts it, so what the reader had not read is there. The cut is what is reported, not a rotation gap.
+   */
+  private readAfterCut(): void {
     this.cutInPlace = true;
-    this.carry = Buffer.alloc(0);
-    this.cutCheckLength = 0;
-    this.skipTime = this.lastTime;
-    this.skipCount = this.lastCount;
-    // After a real cut every entry is newer than the last one handed out, and this is the file's start; were the
-    // check ever wrong, the read resumes near where it was, not at the start of a long log.
-    f.offset = this.lastTime ? this.seekOffset(f.fd!, size, this.lastTime) : 0;
+    this.restart();
+    this.rotatedAway = false;
   }
 
   /**
@@ -379,6 +379,7 @@ export class JsonFileSource {
     this.fileSwitches++;
     if (this.current?.fd !== undefined && !this.current.live) fs.closeSync(this.current.fd);
     this.carry = Buffer.alloc(0);
+    this.cutCheckLength = 0;
     const file = this.files.shift();
     const seekFrom = this.seekFrom;
     this.seekFrom = undefined;
@@ -477,7 +478,7 @@ export class JsonFileSource {
     if (!f) return false;
     if (f.live) {
       const at = Date.now();
-      if (at - this.lastReadAt >= CUT_CHECK_AFTER_MS && this.wasCut(f)) this.readAfterCut(f, fs.fstatSync(f.fd!).size);
+      if (at - this.lastReadAt >= CUT_CHECK_AFTER_MS && this.wasCut(f)) { this.lastReadAt = at; this.readAfterCut(); return true; }
       this.lastReadAt = at;
     }
     let n: number;
@@ -538,7 +539,7 @@ export class JsonFileSource {
       return true;
     }
     if (st.size < f.offset) {
-      this.readAfterCut(f, st.size);
+      this.readAfterCut();
       return true;
     }
     return false;

@@ -29,7 +29,7 @@ export class ShipperMetrics {
     // A drop is usually a one-off: born at 1, the series would show no increase to rate()/increase(). From 0 it does.
     for (const reason of DROP_REASONS) this.dropped.inc({ reason }, 0);
     this.truncated = new Counter({ name: 'swarmwatch_shipper_truncated_total', help: 'Messages cut to fit, by reason (max_message_size, udp_chunk_limit)', labelNames: ['reason'], registers: r });
-    this.logCuts = new Counter({ name: 'swarmwatch_shipper_log_cuts_total', help: 'Container json-file logs found emptied or cut in place while being read (truncate -s 0 to free disk); reading goes on from the new start, and lines written just before a cut that were not read yet are lost (how many is not known)', registers: r });
+    this.logCuts = new Counter({ name: 'swarmwatch_shipper_log_cuts_total', help: 'Container json-file logs found emptied or cut in place while being read (truncate -s 0 to free disk, logrotate copytruncate); reading goes on from a rotated copy if there is one, then from the new start; lines written before a cut, not read yet and in no copy are lost (how many is not known)', registers: r });
     this.reconnects = new Counter({ name: 'swarmwatch_shipper_reconnects_total', help: 'Connections to the destination opened again after the first', registers: r });
     this.deliveryErrors = new Counter({ name: 'swarmwatch_shipper_delivery_errors_total', help: 'Failed delivery attempts (each is retried), by error code', labelNames: ['code'], registers: r });
     this.cursorWriteErrors = new Counter({ name: 'swarmwatch_shipper_cursor_write_errors_total', help: 'Failed writes of the cursor file', registers: r });

@@ -606,7 +606,7 @@ export class ContainerReader {
       if (source.cutInPlace) {
         source.cutInPlace = false;
         this.deps.onLogCut?.();
-        this.deps.log.warn(`the log of ${c.name} was emptied or cut in place (truncate) while the shipper read it: reading on from its new start; lines written just before the cut that were not read yet are gone`, { container: c.id.slice(0, 12), file });
+        this.deps.log.warn(`the log of ${c.name} was emptied or cut in place (truncate, logrotate's copytruncate) while the shipper read it: reading on after the last line read, from the rotated copy where there is one (<log>.1), then from the file's new start; lines written before the cut that were not read yet and are in no copy are gone`, { container: c.id.slice(0, 12), file });
       }
       if (!source.rotatedAway) return;
       source.rotatedAway = false;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real parts the tests run against, only when missing (Debian 12, root):
 # docker.io (private engines), busybox-static (test image), prometheus/promtool, python3-aiosmtpd (SMTP server),
-# iproute2 (network namespaces of the test swarm), and scripts/test-packages.txt (prometheus-node-exporter for the dashboards).
+# iproute2 (network namespaces of the test swarm), and scripts/test-packages.txt (prometheus-node-exporter for the dashboards, logrotate for the shipper's copytruncate test).
 set -euo pipefail
 need=()
 command -v dockerd >/dev/null 2>&1 || need+=(docker.io)

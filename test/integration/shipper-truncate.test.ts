@@ -3,9 +3,12 @@
  * <id>-json.log`, the common answer to "docker logs fill my disk"). The engine writes with O_APPEND, so its next
  * entries go to the start of the emptied file. A reader that only reads on from its byte offset waits for the file
  * to grow past that offset again and misses everything written before, or, when the file has grown past it while
- * reading was paused (the destination down), reads on from the middle of other entries.
+ * reading was paused (the destination down), reads on from the middle of other entries. logrotate's `copytruncate`
+ * (an older recipe for Docker logs) copies the log to `<log>.1` first: what was not read yet is there.
  */
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import path from 'node:path';
 import { expect, it } from 'vitest';
 import { startGelfReceiver } from '../receivers/gelf-receiver.js';
 import { parseExposition, value } from '../support/prom-text.js';
@@ -46,29 +49,40 @@ it('ships the lines a container writes after its log was truncated in place, eve
   expect(file.shipper.stderr()).toMatch(/WARN .*the log of tr-a was emptied or cut in place/);
 });
 
-it('ships every line written after a truncation that came while reading was paused and the log grew past the read position again (read modes api and file, destination down)', async () => {
+/**
+ * Container `name` prints 1,000 lines (shipped), then 2,000 more while both lanes' receivers are down (the 64 KiB
+ * buffer fills and the readers pause inside them), stays quiet while `cut` acts on its log, then prints `after`
+ * more lines (numbered from 3,000); the receivers come back on their ports. Returns the lanes with the new receivers.
+ */
+async function cutDuringOutage(name: string, cut: (logPath: string) => void, after: number) {
   const { engine, work } = bed;
-  const lanes = await bed.startLanes(['--shipper.include-names=^tr-b$', '--shipper.buffer-size=65536', '--shipper.reconnect-max-delay=1s']);
-  await engine.docker(['run', '-d', '--network', 'none', '--name', 'tr-b', image, 'sh', '-c', `${run(0, 1000, 'go1')} ${run(1000, 3000, 'go2')} ${run(3000, 6000, 'never')}`]);
-  await until('the first 1,000 lines', () => lanes.every((l) => numbersOf(l.receiver.messages(), 'tr-b').length >= 1000), 30_000);
+  const lanes = await bed.startLanes([`--shipper.include-names=^${name}$`, '--shipper.buffer-size=65536', '--shipper.reconnect-max-delay=1s']);
+  await engine.docker(['run', '-d', '--network', 'none', '--name', name, image, 'sh', '-c', `${run(0, 1000, 'go1')} ${run(1000, 3000, 'go2')} ${run(3000, 3000 + after, 'never')}`]);
+  await until('the first 1,000 lines', () => lanes.every((l) => numbersOf(l.receiver.messages(), name).length >= 1000), 30_000);
   for (const l of lanes) await l.receiver.stop();
-  const logPath = (await engine.docker(['inspect', '-f', '{{.LogPath}}', 'tr-b'])).stdout.trim();
+  const logPath = (await engine.docker(['inspect', '-f', '{{.LogPath}}', name])).stdout.trim();
   const lines = () => fs.readFileSync(logPath, 'utf8').split('\n').filter(Boolean).length;
-  // 2,000 lines while the destination is down: the 64 KiB buffer fills and both readers pause inside them.
-  await engine.docker(['exec', 'tr-b', 'sh', '-c', ': > /tmp/go1']);
+  await engine.docker(['exec', name, 'sh', '-c', ': > /tmp/go1']);
   await until('2,000 more lines in the log', () => lines() >= 3000, 30_000, 100);
+  // Longer than the pause after which a reader checks the bytes before its position.
   await new Promise((r) => setTimeout(r, 2500));
   const pausedAt = fs.statSync(logPath).size;
-  fs.truncateSync(logPath, 0);
-  // 3,000 lines after the cut: more bytes than the readers had read, so the file is longer than their position again.
-  await engine.docker(['exec', 'tr-b', 'sh', '-c', ': > /tmp/go2']);
-  await until('3,000 lines after the cut', () => lines() >= 3000, 30_000, 100);
-  expect(fs.statSync(logPath).size, 'the log grew past where the readers paused').toBeGreaterThan(pausedAt / 2);
+  cut(logPath);
+  expect(lines(), 'the log was cut').toBe(0);
+  await engine.docker(['exec', name, 'sh', '-c', ': > /tmp/go2']);
+  await until(`${after} lines after the cut`, () => lines() >= after, 30_000, 100);
   const back = await Promise.all(lanes.map(async (l) => {
     const r = await startGelfReceiver({ proto: 'tcp', port: l.receiver.port, dir: work });
     bed.receivers.push(r);
     return { l, r };
   }));
+  return { back, pausedAt, grownTo: fs.statSync(logPath).size };
+}
+
+it('ships every line written after a truncation that came while reading was paused and the log grew past the read position again (read modes api and file, destination down)', async () => {
+  // 3,000 lines after the cut: more bytes than the readers had read, so the file is longer than their position again.
+  const { back, pausedAt, grownTo } = await cutDuringOutage('tr-b', (logPath) => fs.truncateSync(logPath, 0), 3000);
+  expect(grownTo, 'the log grew past where the readers paused').toBeGreaterThan(pausedAt / 2);
   const after = (r: { messages(): Record<string, unknown>[] }) => numbersOf(r.messages(), 'tr-b').filter((n) => n >= 3000);
   await until('the 3,000 lines after the cut', () => back.every(({ r }) => new Set(after(r)).size >= 3000), 30_000, 200).catch(() => undefined);
   await new Promise((r) => setTimeout(r, 1000));
@@ -82,6 +96,27 @@ it('ships every line written after a truncation that came while reading was paus
     expect(new Set(got).size, `read-mode ${l.mode}: every line after the cut`).toBe(3000);
     expect(got.length, `read-mode ${l.mode}: none twice`).toBe(3000);
   }
-  const file = lanes.find((l) => l.mode === 'file')!;
-  expect(await cutsCounted(file)).toBe(1);
+  expect(await cutsCounted(back.find((b) => b.l.mode === 'file')!.l)).toBe(1);
+});
+
+it('ships every line of a log rotated by logrotate\'s copytruncate while reading was paused: the unread ones from the copy, then the new ones, each once (read-mode file, destination down)', async () => {
+  const { work } = bed;
+  const { back } = await cutDuringOutage('tr-c', (logPath) => {
+    const conf = path.join(work, 'logrotate.conf');
+    fs.writeFileSync(conf, `${logPath} {\n  copytruncate\n  rotate 1\n  missingok\n}\n`);
+    execFileSync('logrotate', ['-f', '-s', path.join(work, 'logrotate.state'), conf]);
+    expect(fs.statSync(`${logPath}.1`).size, 'logrotate made its copy').toBeGreaterThan(0);
+  }, 1000);
+  const notDelivered = (r: { messages(): Record<string, unknown>[] }) => numbersOf(r.messages(), 'tr-c').filter((n) => n >= 1000);
+  const file = back.find((b) => b.l.mode === 'file')!;
+  await until('the 3,000 lines not delivered before the outage', () => new Set(notDelivered(file.r)).size >= 3000, 30_000, 200).catch(() => undefined);
+  await new Promise((r) => setTimeout(r, 1000));
+  for (const { l, r } of back) {
+    const got = notDelivered(r);
+    console.log(`copytruncate while paused (read-mode ${l.mode}): ${new Set(got.filter((n) => n < 3000)).size} of 2,000 lines written before the cut, ${new Set(got.filter((n) => n >= 3000)).size} of 1,000 after it, ${got.length - new Set(got).size} repeated`);
+  }
+  const got = notDelivered(file.r);
+  expect(new Set(got).size, 'read-mode file: every line from the outage on').toBe(3000);
+  expect(got.length, 'read-mode file: none twice').toBe(3000);
+  expect(await cutsCounted(file.l)).toBe(1);
 });

@@ -207,6 +207,27 @@ describe('JsonFileSource and a log cut in place (truncate -s 0)', () => {
     expect(readAround((log) => { fs.truncateSync(log, 0); fs.appendFileSync(log, lines(100, 40)); }, 3000)).toEqual({ texts: texts(100, 40), cut: true });
   });
 
+  it('reads what it had not read from the copy logrotate\'s copytruncate made before it cut the log, then the new entries, each once', () => {
+    // Entries a millisecond apart: 3,000 of them make a file larger than one read chunk.
+    const at = (i: number) => JSON.stringify({ log: `line ${i}\n`, stream: 'stdout', time: new Date(Date.UTC(2026, 0, 1) + i).toISOString().replace('Z', '000000Z') }) + '\n';
+    const many = (from: number, n: number) => Array.from({ length: n }, (_, i) => at(from + i)).join('');
+    const log = liveLog();
+    fs.writeFileSync(log, many(0, 3000));
+    const src = new JsonFileSource(log, undefined);
+    src.open();
+    // A consumer that stops after 10 entries (its buffer full): most of the file is not read yet.
+    const got: string[] = [];
+    src.readMore((e) => got.push(e.text), () => got.length >= 10);
+    expect(src.unreadBytes()).toBeGreaterThan(50_000);
+    fs.copyFileSync(log, `${log}.1`);
+    fs.truncateSync(log, 0);
+    fs.appendFileSync(log, many(5000, 5));
+    got.push(...drain(src));
+    src.close();
+    expect(got).toEqual([...Array.from({ length: 3000 }, (_, i) => `line ${i}`), ...Array.from({ length: 5 }, (_, i) => `line ${5000 + i}`)]);
+    expect(src.cutInPlace).toBe(true);
+  });
+
   it('reads on where it was after a pause when nothing was cut', () => {
     expect(readAround((log) => fs.appendFileSync(log, lines(30, 10)), 3000)).toEqual({ texts: texts(30, 10), cut: false });
   });
