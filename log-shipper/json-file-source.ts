@@ -105,12 +105,20 @@ function plainLineLayout(b: Buffer, s: number, e: number): boolean {
     return false;
   }
   if (!endsWithEscape(b, s + 8, middle, 110 /* n */)) return false;
+  // Every quote inside the text is escaped, so the first unescaped one is the text's end. One that comes earlier
+  // is a damaged line: a write cut by a crash with the next entry glued after it, whose end looks right.
+  for (let k = b.indexOf(34, s + 8); k < middle; k = b.indexOf(34, k + 1)) if (!endsWithEscape(b, s + 8, k + 1, 34)) return false;
   layout.textStart = s + 8;
   layout.textEnd = middle - 2;
   layout.timeStart = q + 1;
   layout.timeEnd = e - 2;
   layout.stream = err ? 'stderr' : 'stdout';
   return true;
+}
+
+function holdsNul(b: Buffer, s: number, e: number): boolean {
+  const z = b.indexOf(0, s);
+  return z >= 0 && z < e;
 }
 
 /**
@@ -124,10 +132,20 @@ export function endsWithEscape(b: Buffer, start: number, end: number, letter: nu
   return (end - 2 - k) % 2 === 1;
 }
 
-/** The text of an escaped log text: JSON.parse only when it holds an escape. */
+/**
+ * The text of an escaped log text: JSON.parse only when it holds an escape. An escape the engine never writes
+ * (a damaged file) leaves the text as it is in the file rather than failing the read.
+ */
 export function decodeEscapedText(b: Buffer, start: number, end: number): string {
   const text = b.toString('utf8', start, end);
-  for (let i = start; i < end; i++) if (b[i] === 92 /* \\ */) return JSON.parse(`"${text}"`) as string;
+  for (let i = start; i < end; i++) {
+    if (b[i] !== 92 /* \\ */) continue;
+    try {
+      return JSON.parse(`"${text}"`) as string;
+    } catch {
+      return text;
+    }
+  }
   return text;
 }
 
@@ -424,6 +442,9 @@ export class JsonFileSource {
 
   /** Parses the whole lines of `b` (it ends with a newline); see readMore. */
   private parse(b: Buffer, emit: (e: FileEntry) => void, stop: (() => boolean) | undefined, raw: RawLineSink | undefined): void {
+    // NUL bytes are what a power loss leaves (blocks of the file never written); the engine escapes every control
+    // character, so a line holding one is damaged. One search of the chunk spares the search of each line.
+    const mayHoldNul = b.indexOf(0) >= 0;
     let start = 0;
     while (start < b.length) {
       const nl = b.indexOf(10, start);
@@ -439,18 +460,36 @@ export class JsonFileSource {
       const s = start;
       start = nl + 1;
       if (nl === s) continue;
-      if (plainLineLayout(b, s, nl)) {
+      if ((!mayHoldNul || !holdsNul(b, s, nl)) && plainLineLayout(b, s, nl)) {
         const time = parseEngineTimeAt(b, layout.timeStart, layout.timeEnd);
-        if (!time) continue;
+        if (!time) { this.damaged++; continue; }
         if (!this.admit(time)) continue;
         if (raw) raw(b, layout.textStart, layout.textEnd, layout.stream, time);
         else emit({ stream: layout.stream, time, text: decodeEscapedText(b, layout.textStart, layout.textEnd), partial: false });
         continue;
       }
       const entry = parseJsonFileLine(b.toString('utf8', s, nl));
-      if (!entry || !this.admit(entry.time)) continue;
+      if (!entry) { this.salvage(b, s, nl, emit, raw); continue; }
+      if (!this.admit(entry.time)) continue;
       emit(entry);
     }
+  }
+
+  /**
+   * Stretches of the log that were no entry (counted, then reset by the reader): NUL bytes where a power loss left
+   * the end of the file unwritten (docker/for-linux#140), a write cut by a crash.
+   */
+  damaged = 0;
+
+  /**
+   * A line `b[s, e)` that is no entry: a damaged stretch has no newline of its own, so it is glued to the entry the
+   * engine appended after it. That entry begins at the next `{"log":"` (inside an entry's text every quote is
+   * escaped, so the sequence cannot occur there) and is parsed on its own.
+   */
+  private salvage(b: Buffer, s: number, e: number, emit: (e: FileEntry) => void, raw: RawLineSink | undefined): void {
+    this.damaged++;
+    const next = b.indexOf(LOG_KEY_BYTES, s + 1);
+    if (next >= 0 && next < e) this.parse(b.subarray(next, e + 1), emit, undefined, raw);
   }
 
   /**

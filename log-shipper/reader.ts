@@ -602,7 +602,15 @@ export class ContainerReader {
     }
     // Checked at the start and after every chunk: while reading is paused (delivery behind), the engine can rotate
     // the file being read and the ones after it away (max-file); the source finds that when it moves on.
+    let warnedDamaged = false;
     const reportGap = () => {
+      if (source.damaged > 0) {
+        this.deps.onDropped('unparsable_entry', source.damaged);
+        // Once per read: a log damaged all over counts every stretch but does not fill the shipper's own output.
+        if (!warnedDamaged) this.deps.log.warn(`the log of ${c.name} holds ${source.damaged} stretch(es) that are no log entry (NUL bytes a power loss left, a write cut by a crash): skipped, the entries around them shipped`, { container: c.id.slice(0, 12), file });
+        source.damaged = 0;
+        warnedDamaged = true;
+      }
       if (source.cutInPlace) {
         source.cutInPlace = false;
         this.deps.onLogCut?.();

@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { JsonFileSource, parseJsonFileLine, type FileEntry } from '../../log-shipper/json-file-source.js';
+import { decodeEscapedText, JsonFileSource, parseJsonFileLine, type FileEntry } from '../../log-shipper/json-file-source.js';
 
 const dirs: string[] = [];
 afterEach(() => { for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true }); });
@@ -230,6 +230,36 @@ describe('JsonFileSource and a log cut in place (truncate -s 0)', () => {
 
   it('reads on where it was after a pause when nothing was cut', () => {
     expect(readAround((log) => fs.appendFileSync(log, lines(30, 10)), 3000)).toEqual({ texts: texts(30, 10), cut: false });
+  });
+});
+
+describe('JsonFileSource and a damaged log', () => {
+  it('ships the entry glued after NUL bytes a power loss left or after a write cut by a crash, and counts each damaged stretch', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-jf-'));
+    dirs.push(dir);
+    const log = path.join(dir, 'c-json.log');
+    const torn = entry(3).slice(0, 30);
+    // A block of the file zeroed inside an entry that otherwise keeps its shape: its text is not what was written.
+    const zeroedInside = Buffer.from(entry(6).replace('line 6', 'line \\t\0\0\0\0 6'));
+    fs.writeFileSync(log, Buffer.concat([Buffer.from(entry(0) + entry(1)), Buffer.alloc(4096), Buffer.from(entry(2) + torn + entry(4) + 'garbage\n' + entry(5)), zeroedInside, Buffer.from(entry(7))]));
+    for (const viaRaw of [false, true]) {
+      const src = new JsonFileSource(log, undefined);
+      src.open();
+      const got: string[] = [];
+      const raw = viaRaw ? (b: Buffer, s: number, e: number) => { got.push(b.toString('utf8', s, e)); } : undefined;
+      while (src.readMore((e) => got.push(e.text), undefined, raw));
+      src.close();
+      expect(got, viaRaw ? 'escaped lines' : 'decoded lines').toEqual(['line 0', 'line 1', 'line 2', 'line 4', 'line 5', 'line 7']);
+      expect(src.damaged).toBe(4);
+    }
+  });
+});
+
+describe('decodeEscapedText', () => {
+  it('decodes the engine\'s escapes, and leaves a text with an escape the engine never writes as it is rather than failing', () => {
+    const at = (t: string) => decodeEscapedText(Buffer.from(t), 0, Buffer.byteLength(t));
+    expect(at('a\\tb \\"c\\" \\u00e9')).toBe('a\tb "c" é');
+    expect(at('bad \\q escape')).toBe('bad \\q escape');
   });
 });
 
