@@ -16,8 +16,9 @@ const numbersOf = (messages: Record<string, unknown>[], name: string) => message
 it('ships the lines after a run of NUL bytes (a power loss) and after a cut write (a crash) in a container log, counting each damaged stretch (read modes api and file)', async () => {
   const { engine } = bed;
   const lanes = await bed.startLanes(['--shipper.include-names=^nul-']);
-  const run = (from: number, to: number, gate: string) => `while [ $i -lt ${to} ]; do echo "n $i"; i=$((i+1)); usleep 1000; done; while [ ! -e /tmp/${gate} ]; do usleep 20000; done; `;
-  await engine.docker(['run', '-d', '--network', 'none', '--name', 'nul-a', image, 'sh', '-c', `i=0; ${run(0, 500, 'go1')} ${run(500, 1000, 'go2')} ${run(1000, 1500, 'never')}`]);
+  // After each gate a second passes, as it does while a node reboots or the engine restarts after a crash.
+  const run = (to: number, gate: string) => `while [ $i -lt ${to} ]; do echo "n $i"; i=$((i+1)); usleep 1000; done; while [ ! -e /tmp/${gate} ]; do usleep 20000; done; sleep 1; `;
+  await engine.docker(['run', '-d', '--network', 'none', '--name', 'nul-a', image, 'sh', '-c', `i=0; ${run(500, 'go1')} ${run(1000, 'go2')} ${run(1500, 'never')}`]);
   const logPath = (await engine.docker(['inspect', '-f', '{{.LogPath}}', 'nul-a'])).stdout.trim();
   // Read-mode api may miss one line per damaged stretch (below).
   const arrived = (n: number, slack = 0) => until(`${n} lines`, () => lanes.every((l) => new Set(numbersOf(l.receiver.messages(), 'nul-a')).size >= n - (l.mode === 'api' ? slack : 0)), 20_000, 200);

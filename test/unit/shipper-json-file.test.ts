@@ -240,8 +240,9 @@ describe('JsonFileSource and a damaged log', () => {
     const log = path.join(dir, 'c-json.log');
     const torn = entry(3).slice(0, 30);
     // A block of the file zeroed inside an entry that otherwise keeps its shape: its text is not what was written.
-    const zeroedInside = Buffer.from(entry(6).replace('line 6', 'line \\t\0\0\0\0 6'));
-    fs.writeFileSync(log, Buffer.concat([Buffer.from(entry(0) + entry(1)), Buffer.alloc(4096), Buffer.from(entry(2) + torn + entry(4) + 'garbage\n' + entry(5)), zeroedInside, Buffer.from(entry(7))]));
+    const zeroedInside = Buffer.from(entry(60).replace('line 60', 'line \\t\0\0\0\0 60'));
+    // The entries after each damage come after the engine's restart: seconds later (entry(i) is i / 10 s in).
+    fs.writeFileSync(log, Buffer.concat([Buffer.from(entry(0) + entry(1)), Buffer.alloc(4096), Buffer.from(entry(20) + torn + entry(40) + 'garbage\n' + entry(50)), zeroedInside, Buffer.from(entry(70))]));
     for (const viaRaw of [false, true]) {
       const src = new JsonFileSource(log, undefined);
       src.open();
@@ -249,7 +250,7 @@ describe('JsonFileSource and a damaged log', () => {
       const raw = viaRaw ? (b: Buffer, s: number, e: number) => { got.push(b.toString('utf8', s, e)); } : undefined;
       while (src.readMore((e) => got.push(e.text), undefined, raw));
       src.close();
-      expect(got, viaRaw ? 'escaped lines' : 'decoded lines').toEqual(['line 0', 'line 1', 'line 2', 'line 4', 'line 5', 'line 7']);
+      expect(got, viaRaw ? 'escaped lines' : 'decoded lines').toEqual(['line 0', 'line 1', 'line 20', 'line 40', 'line 50', 'line 70']);
       expect(src.damaged).toBe(4);
     }
   });
