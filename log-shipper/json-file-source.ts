@@ -533,7 +533,7 @@ export class JsonFileSource {
     const f = this.current;
     if (!f) return false;
     if (f.live) {
-      const at = Date.now();
+      const at = performance.now(); // monotonic: a clock stepped back must not put the check off
       if (at - this.lastReadAt >= CUT_CHECK_AFTER_MS && this.wasCut(f)) { this.lastReadAt = at; this.readAfterCut(); return true; }
       this.lastReadAt = at;
     }

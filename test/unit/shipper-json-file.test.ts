@@ -186,14 +186,14 @@ describe('JsonFileSource and a log cut in place (truncate -s 0)', () => {
 
   /** Reads 30 entries of a live log to its end, lets `change` act on the file, then reads again (`pausedMs` later). */
   function readAround(change: (log: string) => void, pausedMs: number): { texts: string[]; cut: boolean } {
-    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.useFakeTimers({ toFake: ['performance'] });
     const log = liveLog();
     fs.writeFileSync(log, lines(0, 30));
     const src = new JsonFileSource(log, undefined);
     src.open();
     expect(drain(src)).toEqual(texts(0, 30));
     change(log);
-    vi.setSystemTime(Date.now() + pausedMs);
+    vi.advanceTimersByTime(pausedMs);
     const after = drain(src);
     src.close();
     return { texts: after, cut: src.cutInPlace };
