@@ -417,7 +417,7 @@ export class JsonFileSource {
     try {
       if (file.endsWith('.gz')) {
         const fd = fs.openSync(file, 'r');
-        try { this.current = { data: zlib.gunzipSync(fs.readFileSync(fd)), ino: fs.fstatSync(fd).ino, offset: 0, live: false }; } finally { fs.closeSync(fd); }
+        try { this.current = { data: this.gunzipDamaged(fs.readFileSync(fd)), ino: fs.fstatSync(fd).ino, offset: 0, live: false }; } finally { fs.closeSync(fd); }
       } else {
         const fd = fs.openSync(file, 'r');
         const st = fs.fstatSync(fd);
@@ -427,6 +427,24 @@ export class JsonFileSource {
       // Renamed by a rotation (or compressed, or removed at max-file) since we listed it: list again.
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       this.restart();
+    }
+  }
+
+  /**
+   * A rotated file's content. One cut short (a power loss while the engine compressed it, a bad disk) gives what
+   * inflates and counts as damaged: failing, the read would fail again at every retry and the container's log would
+   * never be shipped past it.
+   */
+  private gunzipDamaged(raw: Buffer): Buffer {
+    try {
+      return zlib.gunzipSync(raw);
+    } catch {
+      this.damaged++;
+      try {
+        return zlib.gunzipSync(raw, { finishFlush: zlib.constants.Z_SYNC_FLUSH });
+      } catch {
+        return Buffer.alloc(0);
+      }
     }
   }
 

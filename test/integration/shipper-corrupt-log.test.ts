@@ -5,6 +5,7 @@
  * by a crash leaves part of an entry, and the next entry is appended right after it, on the same line.
  */
 import fs from 'node:fs';
+import zlib from 'node:zlib';
 import { expect, it } from 'vitest';
 import { droppedTotal, lanesBed, until } from './shipper-support.js';
 
@@ -45,4 +46,31 @@ it('ships the lines after a run of NUL bytes (a power loss) and after a cut writ
   const file = lanes.find((l) => l.mode === 'file')!;
   expect(await droppedTotal(file.shipper, 'unparsable_entry')).toBe(2);
   expect(file.shipper.stderr()).toMatch(/WARN .*the log of nul-a holds 1 stretch\(es\) that are no log entry/);
+});
+
+it('ships the rest of a log whose compressed rotated file was cut short, counting it (read-mode file; read-mode api as the engine does)', async () => {
+  const { engine } = bed;
+  // ≈ 200 entries per 16 KiB file: 600 make two compressed rotated files and the live one.
+  await engine.docker(['run', '-d', '--network', 'none', '--name', 'gz-a', '--log-opt', 'max-size=16k', '--log-opt', 'max-file=3', '--log-opt', 'compress=true',
+    image, 'sh', '-c', 'i=0; while [ $i -lt 600 ]; do echo "g $i"; i=$((i+1)); done; while [ ! -e /tmp/go ]; do usleep 20000; done; while [ $i -lt 700 ]; do echo "g $i"; i=$((i+1)); done; exec sleep 3600']);
+  const logPath = (await engine.docker(['inspect', '-f', '{{.LogPath}}', 'gz-a'])).stdout.trim();
+  await until('two compressed rotated files', () => fs.existsSync(`${logPath}.2.gz`) && fs.existsSync(`${logPath}.1.gz`) && !fs.existsSync(`${logPath}.1`), 20_000, 100);
+  const firstLine = (file: string) => Number(/"log":"g (\d+)/.exec(zlib.gunzipSync(fs.readFileSync(file)).toString())![1]);
+  const [oldest, middle] = [firstLine(`${logPath}.2.gz`), firstLine(`${logPath}.1.gz`)];
+  const gz = fs.readFileSync(`${logPath}.1.gz`);
+  fs.writeFileSync(`${logPath}.1.gz`, gz.subarray(0, Math.floor(gz.length / 2)));
+  const lanes = await bed.startLanes(['--shipper.include-names=^gz-']);
+  await engine.docker(['exec', 'gz-a', 'sh', '-c', ': > /tmp/go']);
+  const file = lanes.find((l) => l.mode === 'file')!;
+  const numbers = () => new Set(numbersOf(file.receiver.messages(), 'gz-a'));
+  await until('the 100 lines after the start', () => [...numbers()].filter((n) => n >= 600).length >= 100, 20_000, 200).catch(() => undefined);
+  await new Promise((r) => setTimeout(r, 1000));
+  for (const l of lanes) {
+    const got = new Set(numbersOf(l.receiver.messages(), 'gz-a'));
+    console.log(`compressed rotated file cut short (read-mode ${l.mode}): lines ${oldest}-${middle - 1} ${[...got].filter((n) => n >= oldest && n < middle).length} of ${middle - oldest}, from the cut file ${[...got].filter((n) => n >= middle && n < 600).length}, after the start ${[...got].filter((n) => n >= 600).length} of 100, unparsable_entry ${await droppedTotal(l.shipper, 'unparsable_entry')}`);
+  }
+  const got = numbers();
+  expect([...got].filter((n) => n >= oldest && n < middle).length, 'the oldest rotated file whole').toBe(middle - oldest);
+  expect([...got].filter((n) => n >= 600).length, 'the lines written after the start: the read went on').toBe(100);
+  expect(await droppedTotal(file.shipper, 'unparsable_entry')).toBe(1);
 });

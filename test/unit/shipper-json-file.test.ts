@@ -256,6 +256,27 @@ describe('JsonFileSource and a damaged log', () => {
   });
 });
 
+describe('JsonFileSource and a rotated file cut short', () => {
+  it('reads what inflates of a compressed rotated file cut short, counts it as damaged and goes on to the live file', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-jf-'));
+    dirs.push(dir);
+    const log = path.join(dir, 'c-json.log');
+    const at = (i: number) => JSON.stringify({ log: `line ${i}\n`, stream: 'stdout', time: new Date(Date.UTC(2026, 0, 1) + i * 10).toISOString().replace('Z', '000000Z') }) + '\n';
+    const gz = zlib.gzipSync(Array.from({ length: 2000 }, (_, i) => at(i)).join(''));
+    fs.writeFileSync(`${log}.1.gz`, gz.subarray(0, Math.floor(gz.length / 2)));
+    fs.writeFileSync(log, Array.from({ length: 5 }, (_, i) => at(3000 + i)).join(''));
+    const src = new JsonFileSource(log, undefined);
+    src.open();
+    const got = drain(src);
+    src.close();
+    const firsts = got.filter((t) => Number(t.split(' ')[1]) < 2000);
+    expect(firsts.length, 'the lines that inflate').toBeGreaterThan(100);
+    expect(firsts, 'in order, from the first').toEqual(Array.from({ length: firsts.length }, (_, i) => `line ${i}`));
+    expect(got.slice(firsts.length)).toEqual(Array.from({ length: 5 }, (_, i) => `line ${3000 + i}`));
+    expect(src.damaged).toBe(1);
+  });
+});
+
 describe('decodeEscapedText', () => {
   it('decodes the engine\'s escapes, and leaves a text with an escape the engine never writes as it is rather than failing', () => {
     const at = (t: string) => decodeEscapedText(Buffer.from(t), 0, Buffer.byteLength(t));
