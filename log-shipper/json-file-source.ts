@@ -509,7 +509,7 @@ export class JsonFileSource {
 
   /**
    * Stretches of the log that were no entry (counted, then reset by the reader): NUL bytes where a power loss left
-   * the end of the file unwritten (docker/for-linux#140), a write cut by a crash.
+   * the end of the file unwritten (docker/for-linux#140), a write cut by a crash, a compressed rotated file cut short.
    */
   damaged = 0;
 

@@ -601,13 +601,14 @@ export class ContainerReader {
       throw err;
     }
     // Checked at the start and after every chunk: while reading is paused (delivery behind), the engine can rotate
-    // the file being read and the ones after it away (max-file); the source finds that when it moves on.
+    // the file being read and the ones after it away (max-file); the source finds that when it moves on. The same
+    // look reports what the source found damaged (counted, warned once per read) and a log cut in place.
     let warnedDamaged = false;
     const reportGap = () => {
       if (source.damaged > 0) {
         this.deps.onDropped('unparsable_entry', source.damaged);
         // Once per read: a log damaged all over counts every stretch but does not fill the shipper's own output.
-        if (!warnedDamaged) this.deps.log.warn(`the log of ${c.name} holds ${source.damaged} stretch(es) that are no log entry (NUL bytes a power loss left, a write cut by a crash): skipped, the entries around them shipped`, { container: c.id.slice(0, 12), file });
+        if (!warnedDamaged) this.deps.log.warn(`the log of ${c.name} holds ${source.damaged} stretch(es) that are no log entry (NUL bytes a power loss left, a write cut by a crash, a compressed rotated file cut short): skipped, the entries around them shipped`, { container: c.id.slice(0, 12), file });
         source.damaged = 0;
         warnedDamaged = true;
       }
