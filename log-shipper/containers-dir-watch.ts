@@ -18,7 +18,7 @@ export class ContainersDirWatch {
   private root?: fs.FSWatcher;
   private readonly dirs = new Map<string, { watcher: fs.FSWatcher; since: number }>();
   /** fs.watch failed (the inotify watch limit, fs.inotify.max_user_watches): the start events alone are used. */
-  unavailable?: Error;
+  private unavailable?: Error;
 
   constructor(
     private readonly containersDir: string,

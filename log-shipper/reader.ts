@@ -604,7 +604,7 @@ export class ContainerReader {
     // the file being read and the ones after it away (max-file); the source finds that when it moves on. The same
     // look reports what the source found damaged (counted, warned once per read) and a log cut in place.
     let warnedDamaged = false;
-    const reportGap = () => {
+    const reportFindings = () => {
       if (source.damaged > 0) {
         this.deps.onDropped('unparsable_entry', source.damaged);
         // Once per read: a log damaged all over counts every stretch but does not fill the shipper's own output.
@@ -622,7 +622,7 @@ export class ContainerReader {
       this.reportRotatedAway(c);
     };
     this.everOpened = true;
-    reportGap();
+    reportFindings();
     let full = false;
     const assembler = this.assemblerFor(c, () => { full = true; });
     let before: Cursor = pos ?? ZERO_CURSOR;
@@ -681,7 +681,7 @@ export class ContainerReader {
           // again for that one. (Timed from the last data, not from the wait: the safety-net look every second
           // ended the wait just before the next line of a container printing one a second.)
           if (!quiet || source.bytesRead - readBefore >= HEAVY_READ_BYTES || source.fileSwitches !== watchedSwitches) watch.disarm();
-          reportGap();
+          reportFindings();
           idleSince = 0;
           pollMs = FILE_POLL_MIN_MS;
           if (full) { full = false; await Promise.race([this.deps.drained(), this.stopping]); }
