@@ -47,8 +47,11 @@ export class PositionTracker {
     this.last = position;
     let skip = false;
     if (this.skipUntil) {
-      if (compareCursor(position, this.skipUntil) <= 0) skip = true;
-      else this.skipUntil = undefined;
+      const c = compareCursor(position, this.skipUntil);
+      if (c <= 0) skip = true;
+      // Past the cursor's own entry, what follows in the log was written after it, even with an older time (a clock
+      // stepped back): clearing only at a later time skipped those.
+      if (c >= 0) this.skipUntil = undefined;
     }
     return { position, skip };
   }

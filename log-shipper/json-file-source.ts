@@ -1,9 +1,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
+import type { Cursor } from './cursor.js';
 import type { StreamName } from './frames.js';
 import { reopenDescriptor, type LogPart } from './log-copy.js';
-import { compareTime, parseEngineTime, parseEngineTimeAt, type EngineTime } from './timestamp.js';
+import { compareTime, engineTimeText, parseEngineTime, parseEngineTimeAt, type EngineTime } from './timestamp.js';
 
 /** One json-file entry: `{"log":"text\n","stream":"stdout","time":"RFC3339Nano"}`. */
 export interface FileEntry {
@@ -39,6 +40,8 @@ const LOG_KEY = '{"log":"';
 const SEEK_MARGIN_S = 5;
 /** Bytes read at each bisection step: enough for a complete line of the usual size after the probe point. */
 const SEEK_PROBE = 64 * 1024;
+/** Bytes read at each step of the search for the cursor's own entry (findEntry). */
+const FIND_CHUNK = 1024 * 1024;
 
 /**
  * The last bytes read from the live file, checked against the file again when a read comes after this long without
@@ -186,8 +189,8 @@ export class JsonFileSource {
   private skipTime?: EngineTime;
   private skipCount = 0;
 
-  /** Set by open(): the first plain file opened after it starts at seekOffset(seekFrom). */
-  private seekFrom?: EngineTime;
+  /** Set by open(): the first plain file opened after it starts at startOffset(seekFrom). */
+  private seekFrom?: Cursor;
 
   /** Bytes read from plain files so far, bisection probes included: what finding the starting point cost. */
   bytesRead = 0;
@@ -199,7 +202,25 @@ export class JsonFileSource {
    * is still the file at `logPath`, or when that path is gone (the engine removed the container: the descriptor is
    * all that is left of its log).
    */
-  constructor(readonly logPath: string, private readonly since: EngineTime | undefined, private opened?: number) {}
+  constructor(readonly logPath: string, since: Cursor | undefined, private opened?: number) {
+    this.since = since?.time;
+    this.sinceCount = since?.count ?? 0;
+    this.sinceLeft = this.sinceCount;
+  }
+
+  /** Where the read resumes: every entry before this time is done, plus the first `sinceCount` at exactly it. */
+  private readonly since?: EngineTime;
+  private readonly sinceCount: number;
+  /** Entries at exactly `since` still to come before the read is past the cursor's own entry. */
+  private sinceLeft: number;
+  /**
+   * Set once the read is past the cursor's own entry (the `sinceCount`-th at its time; for a cursor of count 0, the
+   * first entry at or after its time). The file is in write order, so what follows was written after that entry and
+   * is new whatever its time says: after a clock stepped back (NTP enabled on a clock that ran ahead, `date -s`, a
+   * VM resumed from a snapshot) the engine stamps entries with times before the cursor's, and filtering every entry
+   * by time dropped them all, silently, until the clock passed the cursor's time again.
+   */
+  private sincePassed = false;
 
   /** The early descriptor if it may stand for the live file, else undefined (closed). */
   private takeOpened(): number | undefined {
@@ -235,6 +256,60 @@ export class JsonFileSource {
     } catch {
       return undefined;
     }
+  }
+
+  /**
+   * Where in the plain file `fd` to start reading after the entry at `from`: at the line of the first entry stamped
+   * exactly `from.time` (admit() then skips the `from.count` entries at that time), else where seekOffset's
+   * bisection says. What was handed out is the file up to that entry, in write order: starting there hands out
+   * nothing again (an entry of the other stream stamped a moment later but written before it is not repeated) and
+   * misses nothing written after it, even with an older time. After a clock stepped back the file is no longer in
+   * time order, and the bisection alone can start past the entry (every entry after it then looked old: all
+   * dropped) or long before it (every entry stamped after its time before the step: all sent again).
+   */
+  private startOffset(fd: number, size: number, from: Cursor, live: boolean): number {
+    const lo = this.seekOffset(fd, size, from.time);
+    if (from.count === 0) return lo;
+    return this.findEntry(fd, size, from.time, lo, live) ?? lo;
+  }
+
+  /**
+   * The offset of the line holding the first entry stamped exactly `time`, searched from `lo` to the end, then, in
+   * the live file, from the start to `lo`; undefined when the file holds none (the entry is in another file, was
+   * rotated away, or the log was cut). Not before `lo` in a rotated file: the cursor's entry is absent from the
+   * rotated file a resumed read starts in whenever it was the first entry of the next one, and the search would
+   * read the whole file (a page-cached 174 MiB took 40 ms); a clock stepped back inside a rotated file is left to
+   * the bisection. The needle is the entry's `"time":"…"}` as the engine writes it: inside an entry's text every
+   * quote is escaped, so it cannot occur there. A time in another zone than UTC is not found: the bisection stands.
+   */
+  private findEntry(fd: number, size: number, time: EngineTime, lo: number, live: boolean): number | undefined {
+    const needle = Buffer.from(`"time":"${engineTimeText(time)}"}`);
+    const chunk = Buffer.allocUnsafe(FIND_CHUNK + needle.length);
+    const search = (from: number, to: number): number | undefined => {
+      for (let at = from; at < to; at += FIND_CHUNK) {
+        const n = fs.readSync(fd, chunk, 0, Math.min(FIND_CHUNK + needle.length - 1, size - at), at);
+        this.bytesRead += n;
+        const hit = chunk.subarray(0, n).indexOf(needle);
+        if (hit >= 0) return this.lineStart(fd, at + hit);
+      }
+      return undefined;
+    };
+    return search(lo, size) ?? (live ? search(0, Math.min(lo + needle.length, size)) : undefined);
+  }
+
+  /** The offset of the start of the line holding byte `at`. */
+  private lineStart(fd: number, at: number): number {
+    const back = Buffer.allocUnsafe(SEEK_PROBE);
+    let end = at;
+    while (end > 0) {
+      const from = Math.max(0, end - SEEK_PROBE);
+      const n = fs.readSync(fd, back, 0, end - from, from);
+      this.bytesRead += n;
+      const nl = back.subarray(0, n).lastIndexOf(10);
+      if (nl >= 0) return from + nl + 1;
+      end = from;
+    }
+    return 0;
   }
 
   /**
@@ -385,8 +460,8 @@ export class JsonFileSource {
       const after = this.rotated();
       if (before.join() === after.join()) {
         // Files that end before `since` are not parsed at all: a restart costs one probe per rotated file.
-        const from = this.skipTime ?? this.since;
-        this.files = from ? this.rotatedFrom(from, fd) : after;
+        const from = this.skipTime ? { time: this.skipTime, count: this.skipCount } : this.since ? { time: this.since, count: this.sinceCount } : undefined;
+        this.files = from ? this.rotatedFrom(from.time, fd) : after;
         this.seekFrom = from;
         this.current = undefined;
         this.liveFd = fd;
@@ -411,7 +486,7 @@ export class JsonFileSource {
     if (file === undefined) {
       const fd = this.liveFd!;
       const st = fs.fstatSync(fd);
-      this.current = { fd, ino: st.ino, offset: seekFrom ? this.seekOffset(fd, st.size, seekFrom) : 0, live: true };
+      this.current = { fd, ino: st.ino, offset: seekFrom ? this.startOffset(fd, st.size, seekFrom, true) : 0, live: true };
       return;
     }
     try {
@@ -421,7 +496,7 @@ export class JsonFileSource {
       } else {
         const fd = fs.openSync(file, 'r');
         const st = fs.fstatSync(fd);
-        this.current = { fd, ino: st.ino, offset: seekFrom ? this.seekOffset(fd, st.size, seekFrom) : 0, live: false };
+        this.current = { fd, ino: st.ino, offset: seekFrom ? this.startOffset(fd, st.size, seekFrom, false) : 0, live: false };
       }
     } catch (err) {
       // Renamed by a rotation (or compressed, or removed at max-file) since we listed it: list again.
@@ -453,11 +528,18 @@ export class JsonFileSource {
 
   /** Whether an entry with this time is new: not before `since`, not one a reread after a rotation skips. */
   private admit(time: EngineTime): boolean {
-    if (this.since && compareTime(time, this.since) < 0) return false;
+    if (this.since && !this.sincePassed) {
+      const c = compareTime(time, this.since);
+      if (c < 0) return false;
+      // An entry newer than the cursor's before its own entry is one the other stream stamped a moment earlier
+      // than it wrote it: not yet past the cursor's entry (see sincePassed).
+      if (c === 0 ? --this.sinceLeft <= 0 : this.sinceCount === 0) this.sincePassed = true;
+    }
     if (this.skipTime) {
       const c = compareTime(time, this.skipTime);
       if (c < 0) return false;
-      if (c === 0 && this.skipCount > 0) { this.skipCount--; return false; }
+      // Past the last entry handed out: what follows in the file is new, whatever its time (see sincePassed).
+      if (c === 0 && this.skipCount > 0) { if (--this.skipCount === 0) this.skipTime = undefined; return false; }
       this.skipTime = undefined;
     }
     if (this.lastTime && compareTime(time, this.lastTime) === 0) this.lastCount++;
@@ -650,18 +732,18 @@ export class JsonFileSource {
   }
 
   /**
-   * The log, in the engine's format, from where a read resumed at `since` begins (5 s before it) to its end, as the
+   * The log, in the engine's format, from where a read resumed at `since` begins (startOffset) to its end, as the
    * pieces copyLogParts copies: for a removed container, whose files the engine unlinked, what the open descriptors
    * hold is all that is left of its log. The file being read first when it is an older one (the read is behind),
    * then the live file, each through a descriptor of the copy's own (reopenDescriptor).
    */
-  logParts(since: EngineTime | undefined): LogPart[] {
+  logParts(since: Cursor | undefined): LogPart[] {
     const f = this.current;
     const parts: LogPart[] = [];
-    const fromTime = (fd: number) => (since ? this.seekOffset(fd, fs.fstatSync(fd).size, since) : 0);
+    const fromTime = (fd: number, live: boolean) => (since ? this.startOffset(fd, fs.fstatSync(fd).size, since, live) : 0);
     try {
-      if (f && !f.live) parts.push(f.data ? { data: f.data } : { fd: reopenDescriptor(f.fd!), from: fromTime(f.fd!) });
-      if (this.liveFd !== undefined) parts.push({ fd: reopenDescriptor(this.liveFd), from: f && !f.live ? 0 : fromTime(this.liveFd) });
+      if (f && !f.live) parts.push(f.data ? { data: f.data } : { fd: reopenDescriptor(f.fd!), from: fromTime(f.fd!, false) });
+      if (this.liveFd !== undefined) parts.push({ fd: reopenDescriptor(this.liveFd), from: f && !f.live ? 0 : fromTime(this.liveFd, true) });
     } catch (err) {
       for (const part of parts) if ('fd' in part) fs.closeSync(part.fd);
       throw err;

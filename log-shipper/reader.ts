@@ -199,7 +199,7 @@ export class ContainerReader {
    * copyLogParts, which `cutNow` can end early); undefined when no file read is under way (nothing open to copy) or
    * when `cancelled` said so.
    */
-  async copyLogTo(dest: string, since: EngineTime | undefined, cancelled: () => boolean, cutNow?: () => boolean): Promise<CopiedLog | undefined> {
+  async copyLogTo(dest: string, since: Cursor | undefined, cancelled: () => boolean, cutNow?: () => boolean): Promise<CopiedLog | undefined> {
     const parts = this.fileSource?.logParts(since);
     return parts ? copyLogParts(parts, dest, cancelled, cutNow) : undefined;
   }
@@ -592,7 +592,7 @@ export class ContainerReader {
     const pos = this.tracker.position;
     this.tracker.resumeFrom(pos);
     // Held before waiting for a catch-up slot, or since the engine created the log (EarlyLogFiles).
-    const source = new JsonFileSource(file, pos?.time, this.takeHeldLog() ?? this.deps.takeOpenedLog?.());
+    const source = new JsonFileSource(file, pos, this.takeHeldLog() ?? this.deps.takeOpenedLog?.());
     try {
       source.open();
     } catch (err) {

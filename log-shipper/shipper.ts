@@ -646,7 +646,7 @@ export class LogShipper implements Component {
   private async keepLog(id: string, reader: ContainerReader, cancelled: () => boolean): Promise<CopiedLog | undefined> {
     const record = reader.record;
     if (!record) return undefined;
-    const copied = await this.spool.save(record, (dest) => reader.copyLogTo(dest, this.cursors.get(id)?.cursor.time, cancelled, () => this.stopTimeIsUp()));
+    const copied = await this.spool.save(record, (dest) => reader.copyLogTo(dest, this.cursors.get(id)?.cursor, cancelled, () => this.stopTimeIsUp()));
     if (copied === undefined) return undefined;
     // Delivered to its end in the turns between the rename and here: the copy is not needed.
     if (cancelled()) {

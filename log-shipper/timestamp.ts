@@ -25,6 +25,12 @@ export function parseEngineTime(text: string): EngineTime | undefined {
   return { sec, nsec };
 }
 
+/** An engine time in RFC3339Nano, UTC, as the engine writes it in a json-file log (trailing zeros of the fraction trimmed). */
+export function engineTimeText(t: EngineTime): string {
+  const fraction = t.nsec === 0 ? '' : `.${String(t.nsec).padStart(9, '0').replace(/0+$/, '')}`;
+  return `${new Date(t.sec * 1000).toISOString().slice(0, 19)}${fraction}Z`;
+}
+
 export function compareTime(a: EngineTime, b: EngineTime): number {
   return a.sec !== b.sec ? a.sec - b.sec : a.nsec - b.nsec;
 }

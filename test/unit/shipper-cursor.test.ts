@@ -24,6 +24,13 @@ describe('PositionTracker', () => {
     expect(tr.position).toEqual({ time: t(10), count: 3 });
   });
 
+  it('ships what follows the cursor\'s own entry even when it is stamped earlier (a clock stepped back)', () => {
+    const tr = new PositionTracker({ time: t(100, 7), count: 1 });
+    const seen = [t(99, 1), t(100, 7), t(40, 1), t(40, 2)].map((time) => tr.advance(time));
+    expect(seen.map((s) => s.skip)).toEqual([true, true, false, false]);
+    expect(tr.position).toEqual({ time: t(40, 2), count: 1 });
+  });
+
   it('starts from nothing without a cursor', () => {
     const tr = new PositionTracker(undefined);
     expect(tr.position).toBeUndefined();

@@ -28,7 +28,7 @@ describe('JsonFileSource', () => {
     all.open();
     expect(drain(all)).toEqual(Array.from({ length: 25 }, (_, i) => `line ${i}`));
     all.close();
-    const since = new JsonFileSource(log, { sec: Date.UTC(2026, 0, 1) / 1000 + 1, nsec: 5 });
+    const since = new JsonFileSource(log, { time: { sec: Date.UTC(2026, 0, 1) / 1000 + 1, nsec: 5 }, count: 1 });
     since.open();
     expect(drain(since)).toEqual(Array.from({ length: 10 }, (_, i) => `line ${i + 15}`));
     since.close();
@@ -132,6 +132,56 @@ describe('JsonFileSource', () => {
   });
 });
 
+describe('JsonFileSource after the clock stepped back', () => {
+  // 30 entries at 00:00:00–00:00:02, then 20 stamped a minute earlier (the engine after a step back of 60 s), then 10
+  // more; padded so the file takes several bisection probes.
+  const stepped = (i: number) => {
+    const sec = i < 30 ? Math.floor(i / 10) : i < 50 ? -60 + Math.floor((i - 30) / 10) : -58;
+    const time = new Date(Date.UTC(2026, 0, 1) + sec * 1000).toISOString().slice(0, 19) + `.${String(i + 1).padStart(9, '0').replace(/0+$/, '')}Z`;
+    return { line: JSON.stringify({ log: `line ${i} ${'p'.repeat(8000)}\n`, stream: 'stdout', time }) + '\n', time: { sec: Date.UTC(2026, 0, 1) / 1000 + sec, nsec: i + 1 } };
+  };
+  const all = Array.from({ length: 60 }, (_, i) => stepped(i));
+  const read = (log: string, at: number) => {
+    const src = new JsonFileSource(log, { time: all[at]!.time, count: 1 });
+    src.open();
+    const got = drain(src).map((t) => t.split(' ').slice(0, 2).join(' '));
+    src.close();
+    return got;
+  };
+  const linesFrom = (first: number) => Array.from({ length: 60 - first }, (_, k) => `line ${first + k}`);
+
+  it('hands out every entry written after the cursor\'s own, also those stamped before it, and none before it', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-jf-'));
+    dirs.push(dir);
+    const log = path.join(dir, 'c-json.log');
+    fs.writeFileSync(log, all.map((e) => e.line).join(''));
+    // The cursor just before the step: the 30 entries after it are all older than it.
+    expect(read(log, 29)).toEqual(linesFrom(29));
+    // The cursor among the entries stamped after the step: those before it in the file are newer than it.
+    expect(read(log, 40)).toEqual(linesFrom(40));
+    // Before the step.
+    expect(read(log, 5)).toEqual(linesFrom(5));
+  });
+
+  it('goes on after the last entry handed out when the log is cut in place (copytruncate), also with entries stamped before it', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-jf-'));
+    dirs.push(dir);
+    const log = path.join(dir, 'c-json.log');
+    fs.writeFileSync(log, all.slice(0, 30).map((e) => e.line).join(''));
+    const src = new JsonFileSource(log, undefined);
+    src.open();
+    const got = drain(src);
+    // Written after the step, then copied to .1 and the log emptied; the engine goes on in the emptied file.
+    fs.appendFileSync(log, all.slice(30, 40).map((e) => e.line).join(''));
+    fs.copyFileSync(log, `${log}.1`);
+    fs.truncateSync(log, 0);
+    fs.writeFileSync(log, all.slice(40).map((e) => e.line).join(''));
+    got.push(...drain(src));
+    src.close();
+    expect(got.map((t) => t.split(' ').slice(0, 2).join(' '))).toEqual(linesFrom(0));
+  });
+});
+
 describe('JsonFileSource rotation gaps', () => {
   it('flags a cursor whose file was rotated away before it was read', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-jf-'));
@@ -139,12 +189,12 @@ describe('JsonFileSource rotation gaps', () => {
     const log = path.join(dir, 'c-json.log');
     fs.writeFileSync(`${log}.1`, Array.from({ length: 10 }, (_, i) => entry(i + 50)).join(''));
     fs.writeFileSync(log, entry(60));
-    const behind = new JsonFileSource(log, { sec: Date.UTC(2026, 0, 1) / 1000 + 1, nsec: 0 });
+    const behind = new JsonFileSource(log, { time: { sec: Date.UTC(2026, 0, 1) / 1000 + 1, nsec: 0 }, count: 1 });
     behind.open();
     expect(behind.rotatedAway).toBe(true);
     expect(drain(behind)[0]).toBe('line 50');
     behind.close();
-    const current = new JsonFileSource(log, { sec: Date.UTC(2026, 0, 1) / 1000 + 5, nsec: 5 });
+    const current = new JsonFileSource(log, { time: { sec: Date.UTC(2026, 0, 1) / 1000 + 5, nsec: 5 }, count: 1 });
     current.open();
     expect(current.rotatedAway).toBe(false);
     current.close();
@@ -160,13 +210,13 @@ describe('JsonFileSource rotation gaps', () => {
     const heldCurrent = fs.openSync(log, 'r');
     fs.rmSync(dir, { recursive: true });
     // The cursor is in the rotated file, deleted unread with the container.
-    const behind = new JsonFileSource(log, { sec: Date.UTC(2026, 0, 1) / 1000 + 5, nsec: 3 }, heldBehind);
+    const behind = new JsonFileSource(log, { time: { sec: Date.UTC(2026, 0, 1) / 1000 + 5, nsec: 3 }, count: 1 }, heldBehind);
     behind.open();
     expect(behind.rotatedAway).toBe(true);
     expect(drain(behind)).toEqual(['line 60', 'line 61']);
     behind.close();
     // The cursor is the live file's first entry (handed out again: `since` is inclusive): nothing was lost.
-    const current = new JsonFileSource(log, { sec: Date.UTC(2026, 0, 1) / 1000 + 6, nsec: 0 }, heldCurrent);
+    const current = new JsonFileSource(log, { time: { sec: Date.UTC(2026, 0, 1) / 1000 + 6, nsec: 0 }, count: 1 }, heldCurrent);
     current.open();
     expect(current.rotatedAway).toBe(false);
     expect(drain(current)).toEqual(['line 60', 'line 61']);
@@ -314,7 +364,20 @@ describe('JsonFileSource resuming at a time', () => {
     return { text: lines.join('\n') + '\n', times };
   }
 
-  it('finds the starting point by bisection instead of reading the file from its start, and hands out exactly the entries from the time on', () => {
+  /**
+   * The cursor of entry `at` (its time, and how many entries in a row up to it carry that time) and the first of
+   * those entries: a read resuming at the cursor hands out the file from there on, in write order (the tracker then
+   * skips the `count` entries at the cursor's time).
+   */
+  function cursorAt(times: { sec: number; nsec: number }[], at: number) {
+    const same = (i: number) => times[i]!.sec === times[at]!.sec && times[i]!.nsec === times[at]!.nsec;
+    let first = at;
+    while (first > 0 && same(first - 1)) first--;
+    return { cursor: { time: times[at]!, count: at - first + 1 }, first };
+  }
+  const entriesFrom = (n: number, first: number) => Array.from({ length: n - first }, (_, k) => `entry ${first + k} ${'x'.repeat(60)}`);
+
+  it('finds the starting point by bisection instead of reading the file from its start, and hands out exactly the entries written after the cursor\'s', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-jf-'));
     dirs.push(dir);
     const log = path.join(dir, 'c-json.log');
@@ -322,29 +385,33 @@ describe('JsonFileSource resuming at a time', () => {
     fs.writeFileSync(log, text);
     const cmp = (a: { sec: number; nsec: number }, b: { sec: number; nsec: number }) => a.sec - b.sec || a.nsec - b.nsec;
     for (const at of [0, 1, 999, 50_000, 73_456, 99_990, 99_999]) {
-      const since = times[at]!;
-      const src = new JsonFileSource(log, since);
+      const { cursor, first } = cursorAt(times, at);
+      const src = new JsonFileSource(log, cursor);
       src.open();
       const got = drain(src);
       src.close();
-      const expected = times.flatMap((t, i) => (cmp(t, since) >= 0 ? [`entry ${i} ${'x'.repeat(60)}`] : []));
-      expect(got, `since entry ${at}`).toEqual(expected);
+      expect(got, `since entry ${at}`).toEqual(entriesFrom(times.length, first));
       // From near the end: a few probes and the last seconds of entries, not 15 MB.
       if (at >= 99_990) expect(src.bytesRead, `bytes read for since entry ${at}`).toBeLessThan(4 * 1024 * 1024);
     }
-    // Resuming at an entry that a stderr entry stamped earlier follows (the engine's two copiers take times before
-    // they write): the bisection must not start after it. Every such entry of a smaller file (3 probes each).
+    // The engine's two copiers take times before they write, so a stderr entry stamped a moment before an entry can
+    // follow it in the file, and one stamped a moment after can precede it. Resuming at such an entry hands out
+    // what follows it in the file (stamped earlier or not: it was written after) and nothing before it. Every such
+    // entry of a smaller file.
     const small = engineLog(3000);
     fs.writeFileSync(log, small.text);
+    let inversions = 0;
     for (let at = 0; at + 1 < small.times.length; at++) {
-      if (cmp(small.times[at + 1]!, small.times[at]!) >= 0) continue;
-      const src = new JsonFileSource(log, small.times[at]!);
+      if (cmp(small.times[at + 1]!, small.times[at]!) >= 0 && (at === 0 || cmp(small.times[at - 1]!, small.times[at]!) <= 0)) continue;
+      inversions++;
+      const { cursor, first } = cursorAt(small.times, at);
+      const src = new JsonFileSource(log, cursor);
       src.open();
       const got = drain(src);
       src.close();
-      const expected = small.times.flatMap((t, i) => (cmp(t, small.times[at]!) >= 0 ? [`entry ${i} ${'x'.repeat(60)}`] : []));
-      expect(got, `since entry ${at}, whose successor is stamped earlier`).toEqual(expected);
+      expect(got, `since entry ${at}, next to one stamped out of order`).toEqual(entriesFrom(small.times.length, first));
     }
+    expect(inversions, 'entries next to one stamped out of order').toBeGreaterThan(100);
     fs.writeFileSync(log, text);
     const whole = new JsonFileSource(log, undefined);
     whole.open();
