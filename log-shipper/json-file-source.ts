@@ -526,13 +526,16 @@ export class JsonFileSource {
   /** Whole lines of the last chunk not parsed yet, because the consumer asked to stop (its buffer is full). */
   private unparsed?: Buffer;
 
-  /** Whether an entry with this time is new: not before `since`, not one a reread after a rotation skips. */
+  /**
+   * Whether an entry with this time is new: not one before the cursor's own entry (by time, until the read is past
+   * that entry), not one a reread after a rotation or a cut skips.
+   */
   private admit(time: EngineTime): boolean {
     if (this.since && !this.sincePassed) {
       const c = compareTime(time, this.since);
       if (c < 0) return false;
-      // An entry newer than the cursor's before its own entry is one the other stream stamped a moment earlier
-      // than it wrote it: not yet past the cursor's entry (see sincePassed).
+      // An entry newer than the cursor's that comes before the cursor's own entry (the other stream's, stamped a
+      // moment after it but written first) does not pass it (see sincePassed).
       if (c === 0 ? --this.sinceLeft <= 0 : this.sinceCount === 0) this.sincePassed = true;
     }
     if (this.skipTime) {
