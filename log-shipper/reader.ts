@@ -367,7 +367,7 @@ export class ContainerReader {
 
   private reportRotatedAway(c: ContainerRecord): void {
     this.deps.onDropped('rotated_before_read');
-    this.deps.log.warn(`the log of ${c.name} was rotated past its cursor before it was read: lines written while the shipper was behind are gone`, { container: c.id.slice(0, 12) });
+    this.deps.log.warn(`the log of ${c.name} was rotated past its cursor before it was read (or emptied in place while the shipper was stopped: from the files alone the two look the same): lines written while the shipper was behind are gone`, { container: c.id.slice(0, 12) });
   }
 
   /**
