@@ -25,7 +25,7 @@ function engineTime(ns: bigint): string {
   return `${new Date(Number(sec) * 1000).toISOString().slice(0, 19)}${frac ? `.${frac}` : ''}Z`;
 }
 
-it('ships the lines a container wrote after the clock stepped back, from a restart on its cursor, each once (read-mode file; read-mode api as the engine does)', async () => {
+it('ships the lines a container wrote after the clock stepped back, while the shipper was stopped and while it ran, each once, and a restart after both repeats none (read-mode file; read-mode api as the engine does)', async () => {
   const { engine } = bed;
   const lanes = await bed.startLanes(['--shipper.include-names=^clk-']);
   await engine.docker(['run', '-d', '--network', 'none', '--name', 'clk-a', image, 'sh', '-c',
