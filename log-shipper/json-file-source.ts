@@ -186,8 +186,6 @@ export class JsonFileSource {
   /** Last entry handed out and how many entries carried exactly its time: a reread after a rotation skips them. */
   private lastTime?: EngineTime;
   private lastCount = 0;
-  private skipTime?: EngineTime;
-  private skipCount = 0;
 
   /** Set by open(): the first plain file opened after it starts at startOffset(seekFrom). */
   private seekFrom?: Cursor;
@@ -203,24 +201,21 @@ export class JsonFileSource {
    * all that is left of its log).
    */
   constructor(readonly logPath: string, since: Cursor | undefined, private opened?: number) {
-    this.since = since?.time;
-    this.sinceCount = since?.count ?? 0;
-    this.sinceLeft = this.sinceCount;
+    this.resume = since && { time: since.time, left: since.count, handOut: true };
   }
 
-  /** Where the read resumes: every entry before this time is done, plus the first `sinceCount` at exactly it. */
-  private readonly since?: EngineTime;
-  private readonly sinceCount: number;
-  /** Entries at exactly `since` still to come before the read is past the cursor's own entry. */
-  private sinceLeft: number;
   /**
-   * Set once the read is past the cursor's own entry (the `sinceCount`-th at its time; for a cursor of count 0, the
-   * first entry at or after its time). The file is in write order, so what follows was written after that entry and
-   * is new whatever its time says: after a clock stepped back (NTP enabled on a clock that ran ahead, `date -s`, a
-   * VM resumed from a snapshot) the engine stamps entries with times before the cursor's, and filtering every entry
-   * by time dropped them all, silently, until the clock passed the cursor's time again.
+   * Where the read resumes, until it is past that point: entries before `time` are done, then `left` more at exactly
+   * `time` (the entry it resumes after, and those sharing its time before it). Past them (or at the first entry
+   * after `time`, when the file does not hold them), the filter ends: the file is in write order, so what follows was
+   * written later and is new whatever its time says. After a clock stepped back (NTP enabled on a clock that ran
+   * ahead, `date -s`, a VM resumed from a snapshot) the engine stamps entries with times before the cursor's;
+   * filtering every entry by time for the read's whole life dropped them all, silently, until the clock passed the
+   * cursor's time again. `handOut`: the entries at exactly `time` are handed out, for the reader's tracker to count
+   * and skip (a read that resumes at a cursor), or dropped here (a reread after a rotation or a cut: the tracker
+   * already saw them).
    */
-  private sincePassed = false;
+  private resume?: { time: EngineTime; left: number; handOut: boolean };
 
   /** The early descriptor if it may stand for the live file, else undefined (closed). */
   private takeOpened(): number | undefined {
@@ -260,7 +255,7 @@ export class JsonFileSource {
 
   /**
    * Where in the plain file `fd` to start reading after the entry at `from`: at the line of the first entry stamped
-   * exactly `from.time` (admit() then skips the `from.count` entries at that time), else where seekOffset's
+   * exactly `from.time` (admit() then counts off the `from.count` entries at that time), else where seekOffset's
    * bisection says. What was handed out is the file up to that entry, in write order: starting there hands out
    * nothing again (an entry of the other stream stamped a moment later but written before it is not repeated) and
    * misses nothing written after it, even with an older time. After a clock stepped back the file is no longer in
@@ -447,8 +442,8 @@ export class JsonFileSource {
     if (this.liveFd !== undefined && this.liveFd !== this.current?.fd) fs.closeSync(this.liveFd);
     this.current = undefined;
     this.liveFd = undefined;
-    this.skipTime = this.lastTime;
-    this.skipCount = this.lastCount;
+    // Nothing handed out yet: the resume point is still the one the read began with.
+    if (this.lastTime) this.resume = { time: this.lastTime, left: this.lastCount, handOut: false };
     this.open();
   }
 
@@ -460,7 +455,7 @@ export class JsonFileSource {
       const after = this.rotated();
       if (before.join() === after.join()) {
         // Files that end before `since` are not parsed at all: a restart costs one probe per rotated file.
-        const from = this.skipTime ? { time: this.skipTime, count: this.skipCount } : this.since ? { time: this.since, count: this.sinceCount } : undefined;
+        const from = this.resume && { time: this.resume.time, count: this.resume.left };
         this.files = from ? this.rotatedFrom(from.time, fd) : after;
         this.seekFrom = from;
         this.current = undefined;
@@ -531,19 +526,13 @@ export class JsonFileSource {
    * that entry), not one a reread after a rotation or a cut skips.
    */
   private admit(time: EngineTime): boolean {
-    if (this.since && !this.sincePassed) {
-      const c = compareTime(time, this.since);
+    const r = this.resume;
+    if (r) {
+      const c = compareTime(time, r.time);
       if (c < 0) return false;
-      // An entry newer than the cursor's that comes before the cursor's own entry (the other stream's, stamped a
-      // moment after it but written first) does not pass it (see sincePassed).
-      if (c === 0 ? --this.sinceLeft <= 0 : this.sinceCount === 0) this.sincePassed = true;
-    }
-    if (this.skipTime) {
-      const c = compareTime(time, this.skipTime);
-      if (c < 0) return false;
-      // Past the last entry handed out: what follows in the file is new, whatever its time (see sincePassed).
-      if (c === 0 && this.skipCount > 0) { if (--this.skipCount === 0) this.skipTime = undefined; return false; }
-      this.skipTime = undefined;
+      const atResumePoint = c === 0 && r.left > 0;
+      if (!atResumePoint || --r.left === 0) this.resume = undefined;
+      if (atResumePoint && !r.handOut) return false;
     }
     if (this.lastTime && compareTime(time, this.lastTime) === 0) this.lastCount++;
     else { this.lastTime = time; this.lastCount = 1; }

@@ -555,12 +555,12 @@ export class ContainerReader {
    */
   private async catchUpSlot(c: ContainerRecord): Promise<() => void> {
     const slot = this.deps.acquireCatchUp();
-    const path_ = this.removedRecord ? undefined : this.deps.logFileOf?.(c);
-    if (path_ !== undefined) {
+    const logPath = this.removedRecord ? undefined : this.deps.logFileOf?.(c);
+    if (logPath !== undefined) {
       // The descriptor held since the engine created the log (EarlyLogFiles), else one opened now.
       const early = this.deps.takeOpenedLog?.();
       try {
-        this.heldLog = { path: path_, fd: early ?? fs.openSync(path_, 'r') };
+        this.heldLog = { path: logPath, fd: early ?? fs.openSync(logPath, 'r') };
       } catch {
         // Not created yet (a container never started) or already gone: nothing to hold.
       }
