@@ -478,7 +478,8 @@ it('ships --rm jobs whose start and destroy events come after the engine removed
     }, 30_000, 250).catch(() => undefined);
     const by = linesPerContainer(receiver.messages());
     console.log(`20 --rm jobs, events 4 s late: ${names.filter((n) => by.get(n) === LINES).length} whole, ${missed} counted as removed before read`);
-    expect(checkSequences(receiver.messages(), expected)).toEqual({ lost: 0, duplicated: 0, outOfOrder: 0, repeatRuns: 0 });
+    const short = names.filter((n) => by.get(n) !== LINES).map((n) => `${n}: ${by.get(n) ?? 0}`);
+    expect(checkSequences(receiver.messages(), expected), `jobs not whole: ${short.join(', ')}; the shipper said:\n${shipper.stderr().slice(-6000)}`).toEqual({ lost: 0, duplicated: 0, outOfOrder: 0, repeatRuns: 0 });
     expect(missed).toBe(0);
     // Described from the held config.v2.json: the fields the inspect would have given.
     const one = receiver.messages().find((m) => m._container_name === 'late-0');
