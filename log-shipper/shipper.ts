@@ -36,8 +36,10 @@ const FINISH_GRACE_MS = 3000;
  * is behind) gets a copy of its log in the state dir, so that a kill -9 loses none of it; at once while deliveries
  * fail (the destination is down: nothing will be delivered soon), when much of it is unread
  * (KEEP_AT_ONCE_UNREAD_BYTES) or when the memory buffer is at least half full (the destination is behind: the job's
- * lines wait behind megabytes of others'). Not at once otherwise: with the destination up, a `--rm` job's reader is
- * done within about 100 ms, and a burst of removals would copy and fsync every job's log for nothing.
+ * lines wait behind megabytes of others'). These are looked at again every KEEP_RETRY_MS until then, since a reader
+ * that starts after the removal (its container heard of late) fills the buffer only a moment later. Not at once
+ * otherwise: with the destination up, a `--rm` job's reader is done within about 100 ms, and a burst of removals
+ * would copy and fsync every job's log for nothing.
  */
 export const KEEP_REMOVED_AFTER_MS = 1000;
 /**
@@ -407,9 +409,18 @@ export class LogShipper implements Component {
     // Started here, before `ended` is taken: a reader not started yet reports itself ended at once.
     reader.start();
     const removedAt = performance.now();
-    const atOnce = this.sender?.failing === true || reader.unreadLogBytes > KEEP_AT_ONCE_UNREAD_BYTES || this.queue.bytes >= this.settings.bufferBytes / 2;
-    const keepTimer = this.spooled.has(id) ? undefined : setTimeout(() => this.keepRemovedLog(id, reader, removedAt), atOnce ? 0 : KEEP_REMOVED_AFTER_MS);
-    keepTimer?.unref();
+    // Looked at again every KEEP_RETRY_MS, not only at the removal: a reader that had read nothing then (started at
+    // the destroy event, the engine's events late) fills the buffer a moment later, and was kept only at the second's
+    // end; a kill -9 before that lost what it had not delivered.
+    let keepTimer: NodeJS.Timeout | undefined;
+    const look = () => {
+      const waited = performance.now() - removedAt;
+      const keepNow = waited >= KEEP_REMOVED_AFTER_MS || this.sender?.failing === true
+        || reader.unreadLogBytes > KEEP_AT_ONCE_UNREAD_BYTES || this.queue.bytes >= this.settings.bufferBytes / 2;
+      if (keepNow) this.keepRemovedLog(id, reader, removedAt);
+      else keepTimer = setTimeout(look, Math.min(KEEP_RETRY_MS, KEEP_REMOVED_AFTER_MS - waited)).unref();
+    };
+    if (!this.spooled.has(id)) keepTimer = setTimeout(look, 0).unref();
     void reader.ended.then(() => {
       clearTimeout(keepTimer);
       if (!this.stopped && this.neverRead(reader, record)) this.countMissed(record);

@@ -7,7 +7,7 @@
  * only ask the engine, which stops serving a removed container's log, also mid-stream: its figures are printed.
  */
 import { expect, it } from 'vitest';
-import { startGelfReceiver } from '../receivers/gelf-receiver.js';
+import { startGelfReceiver, type GelfReceiver } from '../receivers/gelf-receiver.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { checkSequences, counterScript, droppedTotal, lanesBed, scrapeShipper, startShipper, until, type ShipperProcess } from './shipper-support.js';
@@ -315,7 +315,12 @@ async function killRightAfterRemoval(name: string, count: number) {
   await first.kill9();
   const kept = keptLine.exec(first.stderr());
   console.log(`--rm job of ${count} lines removed while the receiver read 600 KB/s, shipper killed (kill -9) with ${count - atKill} lines not at the receiver; ${kept ? `kept ${kept[1]} ms after its removal (${kept[2]} bytes in ${kept[3]} ms)` : 'not kept'}`);
-  bed.shippers.push(await startShipper(engine.dockerHost, args));
+  await restartAndExpectWhole(engine.dockerHost, args, receiver, name, count, atKill);
+}
+
+/** Starts the shipper again after a kill that came with `atKill` of the job's lines at the receiver: all arrive, once. */
+async function restartAndExpectWhole(dockerHost: string, args: string[], receiver: GelfReceiver, name: string, count: number, atKill: number) {
+  bed.shippers.push(await startShipper(dockerHost, args));
   await until('every line of the job', () => checkSequences(receiver.messages(), { [name]: count }).lost === 0, 120_000, 500).catch(() => undefined);
   const result = checkSequences(receiver.messages(), { [name]: count });
   console.log(`after the restart: ${JSON.stringify(result)} of ${count} lines`);
@@ -333,6 +338,37 @@ it('keeps a removed job\'s log at once when much of it is still unread, so a kil
 it('keeps a small removed job\'s log at once when the memory buffer is half full, so a kill -9 right after the removal loses none of it (read-mode file, destination up but behind)', async () => {
   // Less than 1 MiB of its log unread, but its lines wait behind a full buffer.
   await killRightAfterRemoval('behindsmall-0', 3000);
+});
+
+it('keeps a removed job\'s log as soon as its reader, started only after the removal, fills the buffer, so a kill -9 right after loses none of it (read-mode file, events 2 s late, destination up but behind)', async () => {
+  const { engine, work } = bed;
+  // The engine's events come late (a busy node): the job is created, run and removed before the shipper hears of
+  // it, and its reader starts at the destroy event, from the log held since its creation. At that moment nothing of
+  // it is read or queued; a moment later its lines fill the buffer behind a receiver reading 600 KB/s.
+  const relay = await startLateEventsRelay(engine.socketPath, path.join(work, 'late-slow-events.sock'), 2000);
+  try {
+    const name = 'lateslow-0';
+    const count = 3000;
+    const receiver = await startGelfReceiver({ proto: 'tcp', dir: work, readRate: 600_000 });
+    bed.receivers.push(receiver);
+    const args = [`--shipper.destination=tcp://127.0.0.1:${receiver.port}`, `--shipper.state-dir=${path.join(work, `state-${name}`)}`, '--shipper.read-mode=file',
+      `--shipper.include-names=^${name}$`, '--shipper.buffer-size=131072'];
+    const first = await startShipper(relay.dockerHost, args);
+    bed.shippers.push(first);
+    await engine.docker(['run', '-d', '--rm', '--network', 'none', '--name', name, image, 'sh', '-c', counterScript(name[0]!, count)]);
+    const keptLine = new RegExp(`removed container ${name} is not delivered to its end yet: kept a copy of its log .* (\\d+) ms after its removal`);
+    await until('the log kept', () => keptLine.test(first.stderr()), 20_000, 20).catch(() => undefined);
+    const atKill = receiver.messages().length;
+    await first.kill9();
+    const kept = keptLine.exec(first.stderr());
+    console.log(`--rm job of ${count} lines whose events came 2 s late, receiver reading 600 KB/s: ${kept ? `kept ${kept[1]} ms after its removal` : 'not kept'}; shipper killed (kill -9) with ${count - atKill} lines not at the receiver`);
+    // Kept within the second after the removal, not at its end: the rule is looked at again while the reader reads.
+    expect(kept, `the shipper said:\n${first.stderr().slice(-4000)}`).not.toBeNull();
+    expect(Number(kept![1])).toBeLessThan(KEEP_REMOVED_AFTER_MS / 2);
+    await restartAndExpectWhole(engine.dockerHost, args, receiver, name, count, atKill);
+  } finally {
+    await relay.close();
+  }
 });
 
 /** `count` lines of ≈ 15 KB ("<tag> <n> xxx…") as fast as the container prints them: hundreds of MB in seconds. */

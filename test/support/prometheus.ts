@@ -62,3 +62,30 @@ export async function runPanelQuery(prom: PrometheusProcess, q: PanelQuery, vars
   p.set('step', String(stepS));
   return { expr, result: await prom.api(`/api/v1/query_range?${p}`) };
 }
+
+/**
+ * Per scrape job, how many scrapes failed and the longest one since Prometheus started: a failed scrape (one over
+ * the scrape timeout on a loaded machine) marks every series of its target stale, and an instant query at that
+ * moment returns nothing. Named in a failure so that it is not taken for a panel's fault.
+ */
+export async function scrapeHealth(prom: PrometheusProcess): Promise<string> {
+  const range = `${Math.max(30, Math.ceil(Date.now() / 1000 - prom.startedAt))}s`;
+  const byJob = async (expr: string) => new Map(((await prom.api(`/api/v1/query?${new URLSearchParams({ query: expr })}`)).data?.result ?? [])
+    .map((s) => [s.metric.job ?? '', Number(s.value?.[1])] as const));
+  const failed = await byJob(`sum by (job) (count_over_time(up[${range}]) - sum_over_time(up[${range}]))`);
+  const longest = await byJob(`max by (job) (max_over_time(scrape_duration_seconds[${range}]))`);
+  return [...failed.keys()].sort().map((job) => `${job}: ${failed.get(job)} failed scrapes, longest ${longest.get(job)?.toFixed(2)} s`).join('; ');
+}
+
+/**
+ * A panel query as runPanelQuery, asked again for up to `waitMs` while it returns no series: Grafana asks again at its
+ * next refresh, and a query made just after a failed scrape (every series of the target stale) finds nothing.
+ */
+export async function runPanelQueryWithData(prom: PrometheusProcess, q: PanelQuery, vars: Record<string, string>, rateInterval: string, stepS: number, waitMs = 5000): Promise<{ expr: string; result: PromResult }> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const answer = await runPanelQuery(prom, q, vars, rateInterval, stepS);
+    if (answer.result.status !== 'success' || (answer.result.data?.result.length ?? 0) > 0 || Date.now() > deadline) return answer;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}

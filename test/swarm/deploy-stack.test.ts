@@ -163,7 +163,9 @@ beforeAll(async () => {
   await until('every swarmwatch task running', async () => {
     const [e, s, a] = await Promise.all(SWARMWATCH_SERVICES.map((x) => runningOn(`${STACK}_${x}`)));
     return JSON.stringify(e) === JSON.stringify(all) && JSON.stringify(s) === JSON.stringify(all) && JSON.stringify(a) === JSON.stringify(managers);
-  }, 90_000).catch(async (err) => {
+    // The image's healthcheck probes first 30 s after a start (engine 20.10 has no start interval) and every 30 s
+    // after: a task is "starting" until a probe passed, and on a loaded machine the first probe can fail.
+  }, 150_000).catch(async (err) => {
     const detail = (await Promise.all(SWARMWATCH_SERVICES.map((x) => tasks(`${STACK}_${x}`)))).flat().map((t) => `${t.Name}@${t.Node}: ${t.CurrentState} ${t.Error}`).join('\n');
     throw new Error(`${(err as Error).message}\n${detail}`);
   });
