@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
+import { SwarmwatchError } from '../core/errors.js';
 import type { Cursor } from './cursor.js';
 import type { StreamName } from './frames.js';
 import { reopenDescriptor, type LogPart } from './log-copy.js';
@@ -177,6 +178,9 @@ interface OpenFile {
  * flushes every entry of a follow stream on its own, which caps it near 25,000 lines/s here; the file is read in
  * 128 KiB chunks. Used only in read-mode "file" when the file is readable and the container logs with json-file.
  */
+/** A json-file log rotated during every attempt to list and open its files (open()). */
+export const SW_ERR_SHIPPER_LOG_ROTATING = 'SW_ERR_SHIPPER_LOG_ROTATING';
+
 export class JsonFileSource {
   private files: string[] = [];
   private current?: OpenFile;
@@ -465,7 +469,10 @@ export class JsonFileSource {
       }
       fs.closeSync(fd);
     }
-    throw new Error(`${this.logPath} keeps rotating while being opened`);
+    // The reader retries with backoff and says so once; the next attempt lists the files again.
+    throw new SwarmwatchError(SW_ERR_SHIPPER_LOG_ROTATING, `${this.logPath} was rotated during each of 5 attempts to list and open its files`, {
+      culprit: this.logPath, fix: 'the container logs faster than its max-size allows to follow: raise its log-opt max-size',
+    });
   }
 
   private liveFd?: number;

@@ -49,7 +49,9 @@ const FAULT_AT_THE_END = new Set(['Nodes not active', 'Delivery errors', 'Notifi
 /** Encoded messages the shipper holds before reading pauses: small, so a GELF outage pauses the readers within a second. */
 const SHIPPER_BUFFER = 262_144;
 const API_TOKEN = 'dashboard-test-token';
-const SCRAPE_INTERVAL_S = 1;
+// 2 s: on a loaded 2-core machine a scrape of the agent took up to 1.3 s; over the timeout (at most the interval) a
+// failed scrape marks every series of the target stale, and panels queried then showed no data.
+const SCRAPE_INTERVAL_S = 2;
 /** Grafana: $__rate_interval = max($__interval + scrape interval, 4 × scrape interval). */
 const RATE_INTERVAL = `${4 * SCRAPE_INTERVAL_S}s`;
 const ALL = '.*';
