@@ -10,8 +10,8 @@ const CONTAINER_ID = /^[0-9a-f]{64}$/;
  * before its start event arrives: it was counted as missed (1 of 50 in a burst alone, 5 of 50 beside another test
  * file). The kernel reports the files as they appear, whatever the engine is doing.
  *
- * The containers dir is watched for new container dirs (made at create); each new one is watched until its log
- * appears (made at start), then that watch closes. At most `maxDirs` dirs are watched at once, each at most
+ * The containers dir is watched for new container dirs (made at create) and removed ones; each new one is watched
+ * until its log appears (made at start), then that watch closes. At most `maxDirs` dirs are watched at once, each at most
  * `maxAgeMs` (a container created and not started): the start event covers those.
  */
 export class ContainersDirWatch {
@@ -27,13 +27,17 @@ export class ContainersDirWatch {
     private readonly onUnavailable: (err: Error) => void = () => undefined,
     private readonly maxDirs = 256,
     private readonly maxAgeMs = 60_000,
+    /** A container's dir was deleted: the engine removed the container (its events may not have come yet). */
+    private readonly onDirRemoved: (id: string) => void = () => undefined,
   ) {}
 
   start(): void {
     if (this.root || this.unavailable) return;
     try {
       this.root = fs.watch(this.containersDir, { persistent: false }, (_event, name) => {
-        if (typeof name === 'string' && CONTAINER_ID.test(name)) this.watchContainerDir(name);
+        if (typeof name !== 'string' || !CONTAINER_ID.test(name)) return;
+        if (fs.existsSync(path.join(this.containersDir, name))) this.watchContainerDir(name);
+        else { this.unwatch(name); this.onDirRemoved(name); }
       });
       this.root.on('error', (err) => this.fail(err));
     } catch (err) {

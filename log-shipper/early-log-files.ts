@@ -38,6 +38,11 @@ export class EarlyLogFiles {
     return this.held.has(id);
   }
 
+  /** The containers whose files are held. */
+  ids(): string[] {
+    return [...this.held.keys()];
+  }
+
   /**
    * Opens the container's files in `containersDir` (`<data-root>/containers`); false when its log is not there (another
    * log driver, or the container is already gone) or too many are held.

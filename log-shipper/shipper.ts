@@ -214,7 +214,7 @@ export class LogShipper implements Component {
     this.resumeKeptLogs();
     this.ctx.state.on('containers', this.onContainers);
     this.ctx.state.on('container-event', this.onContainerEvent);
-    this.expiryTimer = setInterval(() => { this.expireCursors(); this.early.expire(); this.expireStartSeen(); }, 60_000);
+    this.expiryTimer = setInterval(() => { this.expireCursors(); this.readOrphanedLogs(); this.early.expire(); this.expireStartSeen(); }, 60_000);
     this.expiryTimer.unref();
     this.log.info(`shipping container logs to ${this.settings.destination.url}`, { cursors: this.cursors.size, stateDir: this.settings.stateDir, self: this.selfId?.slice(0, 12) });
     this.sync();
@@ -457,7 +457,7 @@ export class LogShipper implements Component {
     } else if (action === 'destroy') {
       const reader = this.readers.get(id);
       if (reader) this.removeContainer(id, reader);
-      else if (!this.finishing.has(id)) this.removedUnread(id, ev);
+      else if (!this.finishing.has(id)) this.removedUnread(id, ev.Actor?.Attributes ?? {});
     }
   }
 
@@ -471,11 +471,31 @@ export class LogShipper implements Component {
     if (!dir) return;
     this.dirWatch = new ContainersDirWatch(dir, (id) => {
       if (!this.stopped && !this.readers.get(id)?.open && !this.finishing.has(id)) this.early.hold(dir, id, {});
-    }, (err) => this.log.warn(`cannot watch ${dir} for new containers: ${err.message}; a --rm container's log is held from its start event only, which comes late in a burst of starts (raise sysctl fs.inotify.max_user_watches if the limit was reached; the shipper's next start sets the watch again)`));
+    }, (err) => this.log.warn(`cannot watch ${dir} for new containers: ${err.message}; a --rm container's log is held from its start event only, which comes late in a burst of starts (raise sysctl fs.inotify.max_user_watches if the limit was reached; the shipper's next start sets the watch again)`),
+    undefined, undefined, (id) => this.readOrphanedLog(id));
     this.dirWatch.start();
   }
 
   private dirWatch?: ContainersDirWatch;
+
+  /**
+   * A container removed whose log is held and that nothing else took: read to its end as at its destroy event. Its
+   * events can be missed (an events stream the engine subscribed late, or one lost and replayed past what the engine
+   * keeps), and no listing shows a container created and removed between two: its held log was let go unread a
+   * minute later (EarlyLogFiles.expire), neither shipped nor counted (2 of 20 `--rm` jobs with the engine
+   * overloaded).
+   */
+  private readOrphanedLog(id: string): void {
+    if (this.stopped || !this.early.has(id) || this.readers.has(id) || this.finishing.has(id)) return;
+    this.removedUnread(id, {});
+  }
+
+  /** Held logs whose container is gone and that nothing took (the dir watch saw no removal: it broke or was not set). */
+  private readOrphanedLogs(): void {
+    const dir = this.containersDir();
+    if (!dir) return;
+    for (const id of this.early.ids()) if (!fs.existsSync(path.join(dir, id))) this.readOrphanedLog(id);
+  }
 
   /** A container started with no reader on its log yet: hold its files (read-mode file) until one takes them. */
   private noticeStart(id: string, ev: RawEvent): void {
@@ -487,8 +507,9 @@ export class LogShipper implements Component {
   /**
    * A container removed with no reader on it. Its files held since its start are read to the end under a record
    * from its config; one that started and was never read, with nothing held, is counted and warned about.
+   * `attributes`: the destroy event's (labels, name, image); none when the removal was seen in the containers dir.
    */
-  private removedUnread(id: string, ev: RawEvent): void {
+  private removedUnread(id: string, attributes: Record<string, string>): void {
     const started = this.startSeen.delete(id);
     const record = this.early.recordOf(id);
     if (record) {
@@ -504,7 +525,7 @@ export class LogShipper implements Component {
       return;
     }
     if (!started || this.cursors.has(id)) return;
-    const described = recordFromAttributes(id, ev.Actor?.Attributes ?? {});
+    const described = recordFromAttributes(id, attributes);
     if (shouldShip(described, this.settings, this.selfId)) this.countMissed(described);
   }
 

@@ -42,8 +42,17 @@ export class EventFollower {
   constructor(private readonly docker: DockerAccess, private readonly handlers: EventFollowerHandlers, private readonly log: Logger, private readonly maxBackoffMs = 15_000) {}
 
   start(): void {
+    this.startedAtNano ??= BigInt(Date.now()) * 1_000_000n;
     void this.connect();
   }
+
+  /**
+   * When the follower started. The first request asks from REPLAY_MARGIN_NS before it as well: a busy engine can take
+   * seconds to subscribe a new events request, and what happened meanwhile was lost (with a reconciliation that
+   * listed containers before it, a short `--rm` job created and removed in that gap was seen by nothing: its log
+   * was never shipped, nor counted).
+   */
+  private startedAtNano?: bigint;
 
   stop(): void {
     this.stopped = true;
@@ -52,8 +61,9 @@ export class EventFollower {
   }
 
   private since(): string | undefined {
-    if (this.lastTimeNano === undefined) return undefined;
-    const from = this.lastTimeNano > REPLAY_MARGIN_NS ? this.lastTimeNano - REPLAY_MARGIN_NS : 0n;
+    const newest = this.lastTimeNano ?? this.startedAtNano;
+    if (newest === undefined) return undefined;
+    const from = newest > REPLAY_MARGIN_NS ? newest - REPLAY_MARGIN_NS : 0n;
     const s = from / 1_000_000_000n;
     const ns = from % 1_000_000_000n;
     return `${s}.${ns.toString().padStart(9, '0')}`;

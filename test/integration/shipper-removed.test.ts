@@ -340,6 +340,34 @@ it('keeps a small removed job\'s log at once when the memory buffer is half full
   await killRightAfterRemoval('behindsmall-0', 3000);
 });
 
+it('ships --rm jobs that neither an event nor a listing ever showed, from their logs held when the engine created them (read-mode file, events never in time)', async () => {
+  const { engine, work } = bed;
+  // The events stream gives nothing within the test (a stream the engine subscribed late, or one lost and replayed
+  // past the 256 events the engine keeps), and no listing falls between the jobs' create and removal: only the
+  // containers dir shows them, their creation and their removal.
+  const relay = await startLateEventsRelay(engine.socketPath, path.join(work, 'no-events.sock'), 600_000);
+  try {
+    const receiver = await startGelfReceiver({ proto: 'tcp', dir: work });
+    bed.receivers.push(receiver);
+    const shipper = await startShipper(relay.dockerHost, [`--shipper.destination=tcp://127.0.0.1:${receiver.port}`, `--shipper.state-dir=${path.join(work, 'state-unseen')}`,
+      '--shipper.read-mode=file', '--shipper.include-names=^unseen-', '--docker.reconcile-interval=10m']);
+    bed.shippers.push(shipper);
+    const names = Array.from({ length: 5 }, (_, i) => `unseen-${i}`);
+    await Promise.all(names.map((name) => engine.docker(['run', '-d', '--rm', '--network', 'none', '--name', name, image, 'sh', '-c', counterScript('u', LINES)])));
+    await until('the jobs are gone', async () => (await engine.docker(['ps', '-aq', '--filter', 'name=unseen-'])).stdout.trim() === '', 60_000, 250);
+    const expected = Object.fromEntries(names.map((n) => [n, LINES]));
+    // Before, their held logs were let go unread a minute later: neither shipped nor counted.
+    await until('every line of the jobs', () => checkSequences(receiver.messages(), expected).lost === 0, 20_000, 250).catch(() => undefined);
+    const by = linesPerContainer(receiver.messages());
+    console.log(`5 --rm jobs no event or listing showed: ${names.filter((n) => by.get(n) === LINES).length} whole`);
+    expect(checkSequences(receiver.messages(), expected), `the shipper said:\n${shipper.stderr().slice(-4000)}`).toEqual({ lost: 0, duplicated: 0, outOfOrder: 0, repeatRuns: 0 });
+    // Described from the held config.v2.json.
+    expect(receiver.messages().find((m) => m._container_name === 'unseen-0')).toMatchObject({ _image_name: image, _command: expect.stringContaining('sh -c') });
+  } finally {
+    await relay.close();
+  }
+});
+
 it('keeps a removed job\'s log as soon as its reader, started only after the removal, fills the buffer, so a kill -9 right after loses none of it (read-mode file, events 2 s late, destination up but behind)', async () => {
   const { engine, work } = bed;
   // The engine's events come late (a busy node): the job is created, run and removed before the shipper hears of

@@ -23,7 +23,7 @@ const keyOf = (ev: RawEvent) => `${ev.timeNano} ${ev.Action} ${ev.Actor.ID}`;
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => { for (const c of cleanups.splice(0)) await c(); });
 
-/** An endpoint serving the recorded stream: the first connection ends after `cutAt` lines; later ones replay from `since`. */
+/** An endpoint serving the recorded stream: the first request ends after `cutAt` lines; later ones replay from `since`. */
 async function recordedEngine(cutAt = LINES.length): Promise<{ docker: DockerAccess; sinces: (string | undefined)[] }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-events-'));
   const socketPath = path.join(dir, 'engine.sock');
@@ -32,12 +32,13 @@ async function recordedEngine(cutAt = LINES.length): Promise<{ docker: DockerAcc
     const since = new URL(req.url ?? '/', 'http://x').searchParams.get('since') ?? undefined;
     sinces.push(since);
     res.writeHead(200, { 'Content-Type': 'application/json' });
-    if (since === undefined) {
+    // The first request: the recorded stream as it came (its events are older than this run's clock).
+    if (sinces.length === 1) {
       res.write(LINES.slice(0, cutAt).map((l) => l + '\n').join(''));
       if (cutAt < LINES.length) res.end();
       return;
     }
-    const [s, ns = '0'] = since.split('.');
+    const [s, ns = '0'] = (since ?? '0').split('.');
     const from = BigInt(s!) * 1_000_000_000n + BigInt(ns.padEnd(9, '0'));
     // The engine replays what it keeps from `since` on (inclusive), then follows: here everything recorded.
     res.write(LINES.filter((l) => timeOf(l) >= from).map((l) => l + '\n').join(''));
@@ -79,4 +80,15 @@ it('after a dropped stream, replays from before the newest event seen: nothing m
   const keys = got.map(keyOf);
   expect(new Set(keys).size).toBe(keys.length);
   expect(keys.sort()).toEqual(LINES.map((l) => keyOf(JSON.parse(l) as RawEvent)).sort());
+});
+
+it('asks its first request from shortly before it started: a busy engine that subscribes it late loses nothing meanwhile', async () => {
+  const { docker, sinces } = await recordedEngine();
+  const startedAt = Date.now() / 1000;
+  follow(docker);
+  await until('the first request', () => sinces.length >= 1, 3000, 10);
+  // Before this, no \`since\`: the engine streamed from whenever it got round to subscribing the request.
+  expect(sinces[0]).toBeDefined();
+  expect(Number(sinces[0])).toBeGreaterThan(startedAt - 2.5);
+  expect(Number(sinces[0])).toBeLessThanOrEqual(startedAt - 1.5);
 });

@@ -20,10 +20,11 @@ async function until(what: string, check: () => boolean, ms = 2000): Promise<voi
 function watched(maxDirs?: number) {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-cdw-'));
   const seen: string[] = [];
-  const watch = new ContainersDirWatch(root, (id) => seen.push(id), undefined, maxDirs);
+  const removed: string[] = [];
+  const watch = new ContainersDirWatch(root, (id) => seen.push(id), undefined, maxDirs, undefined, (id) => removed.push(id));
   watch.start();
   cleanup.push(() => { watch.close(); fs.rmSync(root, { recursive: true, force: true }); });
-  return { root, seen, watch };
+  return { root, seen, removed, watch };
 }
 
 describe('ContainersDirWatch', () => {
@@ -55,6 +56,26 @@ describe('ContainersDirWatch', () => {
     await new Promise((r) => setTimeout(r, 50));
     expect(seen).toEqual([id]);
     expect(watch.watchedDirs).toBe(0);
+  });
+
+  it('reports a container dir the engine deleted (the container removed), also one whose creation it had not handled yet', async () => {
+    const { root, seen, removed } = watched();
+    const id = idOf(3);
+    fs.mkdirSync(path.join(root, id));
+    fs.writeFileSync(path.join(root, id, `${id}-json.log`), '');
+    await until('the log reported', () => seen.length === 1);
+    fs.rmSync(path.join(root, id), { recursive: true });
+    await until('the removal reported', () => removed.length === 1);
+    // Created and removed before the watch handled either event (a short --rm job on a busy node).
+    const quick = idOf(4);
+    fs.mkdirSync(path.join(root, quick));
+    fs.rmSync(path.join(root, quick), { recursive: true });
+    await until('the quick one\'s removal reported', () => removed.includes(quick));
+    fs.mkdirSync(path.join(root, 'not-a-container'));
+    fs.rmSync(path.join(root, 'not-a-container'), { recursive: true });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(removed.filter((r) => r === id)).toEqual([id]);
+    expect(removed.every((r) => r === id || r === quick)).toBe(true);
   });
 
   it('watches at most maxDirs container dirs at once', async () => {
