@@ -11,8 +11,8 @@ const CONTAINER_ID = /^[0-9a-f]{64}$/;
  * file). The kernel reports the files as they appear, whatever the engine is doing.
  *
  * The containers dir is watched for new container dirs (made at create) and removed ones; each new one is watched
- * until its log appears (made at start), then that watch closes. At most `maxDirs` dirs are watched at once, each at most
- * `maxAgeMs` (a container created and not started): the start event covers those.
+ * until its log appears (made at start), then that watch closes. At most `maxDirs` dirs are watched at once, each
+ * at most `maxAgeMs` (a container created and not started): the start event covers those.
  */
 export class ContainersDirWatch {
   private root?: fs.FSWatcher;

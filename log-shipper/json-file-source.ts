@@ -172,15 +172,15 @@ interface OpenFile {
   sawRotation?: boolean;
 }
 
+/** A json-file log rotated during every attempt to list and open its files (open()). */
+export const SW_ERR_SHIPPER_LOG_ROTATING = 'SW_ERR_SHIPPER_LOG_ROTATING';
+
 /**
  * Reads a container's json-file log directly: rotated files oldest first (`<log>.N` … `<log>.1`, gzipped or not),
  * then the live file, from a timestamp on, following the live file across rotations. The engine's logs API
  * flushes every entry of a follow stream on its own, which caps it near 25,000 lines/s here; the file is read in
  * 128 KiB chunks. Used only in read-mode "file" when the file is readable and the container logs with json-file.
  */
-/** A json-file log rotated during every attempt to list and open its files (open()). */
-export const SW_ERR_SHIPPER_LOG_ROTATING = 'SW_ERR_SHIPPER_LOG_ROTATING';
-
 export class JsonFileSource {
   private files: string[] = [];
   private current?: OpenFile;

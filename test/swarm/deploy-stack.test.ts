@@ -160,11 +160,11 @@ beforeAll(async () => {
     'sh', '-c', `trap exit TERM; i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done; echo ${MARKER}; sleep 3600 & wait`]);
   const managers = swarm.managers.map((n) => n.hostname).sort();
   const all = swarm.nodes.map((n) => n.hostname).sort();
+  // The image's healthcheck probes first 30 s after a start (engine 20.10 has no start interval) and every 30 s
+  // after: a task is "starting" until a probe passed, and on a loaded machine the first probe can fail.
   await until('every swarmwatch task running', async () => {
     const [e, s, a] = await Promise.all(SWARMWATCH_SERVICES.map((x) => runningOn(`${STACK}_${x}`)));
     return JSON.stringify(e) === JSON.stringify(all) && JSON.stringify(s) === JSON.stringify(all) && JSON.stringify(a) === JSON.stringify(managers);
-    // The image's healthcheck probes first 30 s after a start (engine 20.10 has no start interval) and every 30 s
-    // after: a task is "starting" until a probe passed, and on a loaded machine the first probe can fail.
   }, 150_000).catch(async (err) => {
     const detail = (await Promise.all(SWARMWATCH_SERVICES.map((x) => tasks(`${STACK}_${x}`)))).flat().map((t) => `${t.Name}@${t.Node}: ${t.CurrentState} ${t.Error}`).join('\n');
     throw new Error(`${(err as Error).message}\n${detail}`);
