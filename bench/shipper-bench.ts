@@ -18,7 +18,7 @@
  *   SWARMWATCH_BENCH_CPU_BY_PROCESS=1 …   (CPU seconds per process name, runs of ours, and per cgroup, every run, from release to the last line)
  *   SWARMWATCH_BENCH_CGROUPS=flat …   (every process in the cgroup it was started in, not placed as systemd would: unit-cgroups.ts)
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -137,13 +137,15 @@ async function settle(r: GelfReceiver, expected: number, quietMs: number, maxMs:
 }
 
 /**
- * Each container waits at a barrier (a file in a directory mounted read-only), then prints its share of the lines
+ * Each container waits at a barrier (a FIFO in a directory mounted read-only), then prints its share of the lines
  * (≈100 bytes each) as fast as it can, and exits; with `stayUp`, it sleeps on instead, as a service that logged a
- * burst does.
+ * burst does. Its shell waits in the kernel, opening the FIFO to read, at no CPU cost: the barrier before it, a file
+ * looked for after each `usleep 10000`, forked ≈ 5,000 times a second with 50 containers waiting, kept the machine
+ * 70–82 % busy before every release and, on a slow hour, made one of 50 `docker run` calls outlast its 120 s.
  */
 const BENCH_LINE = 'swarmwatch benchmark line: the quick brown fox jumps over the lazy dog 0123456789 abcdefghijklmnop';
 function generator(lines: number, stayUp = false): string[] {
-  return ['sh', '-c', `while [ ! -e /barrier/go ]; do usleep 10000; done; yes "${BENCH_LINE}" | head -n ${lines}${stayUp ? '; exec sleep 3600' : ''}`];
+  return ['sh', '-c', `read _ < /barrier/go; yes "${BENCH_LINE}" | head -n ${lines}${stayUp ? '; exec sleep 3600' : ''}`];
 }
 
 /**
@@ -164,10 +166,31 @@ async function startContainers(engine: PrivateEngine, prefix: string, n: number,
   const barrier = path.join(work, `${prefix}-barrier`);
   fs.rmSync(barrier, { recursive: true, force: true });
   fs.mkdirSync(barrier, { recursive: true });
-  await Promise.all(Array.from({ length: n }, (_, i) => engine.docker(['run', '-d', '--network', 'none', '--name', `${prefix}-${i}`, '-v', `${barrier}:/barrier:ro`, ...logOpts, IMAGE, ...generator(perContainer, stayUp)])));
+  const fifo = path.join(barrier, 'go');
+  execFileSync('mkfifo', [fifo]);
+  const names = Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
+  await Promise.all(names.map((name) => engine.docker(['run', '-d', '--network', 'none', '--name', name, '-v', `${barrier}:/barrier:ro`, ...logOpts, IMAGE, ...generator(perContainer, stayUp)])));
+  await waitAtBarrier(engine, names);
   // Our shipper opens a reader per container from the engine's events; give it the moment a running node has had.
   await sleep(500);
-  return { release: () => fs.writeFileSync(path.join(barrier, 'go'), '') };
+  // Opening the FIFO lets every shell blocked in its open on; with no writer left, their read returns at once.
+  return { release: () => fs.closeSync(fs.openSync(fifo, fs.constants.O_RDWR | fs.constants.O_NONBLOCK)) };
+}
+
+/**
+ * Waits until every container's shell is blocked opening the barrier FIFO (`wait_for_partner` in
+ * /proc/PID/wchan): a shell that reached it only after the release would wait for ever.
+ */
+async function waitAtBarrier(engine: PrivateEngine, names: string[]): Promise<void> {
+  const pids = (await engine.docker(['inspect', '-f', '{{.State.Pid}}', ...names])).stdout.trim().split(/\s+/).map(Number);
+  const waiting = (pid: number) => { try { return fs.readFileSync(`/proc/${pid}/wchan`, 'utf8') === 'wait_for_partner'; } catch { return false; } };
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const late = names.filter((_, i) => !waiting(pids[i]!));
+    if (late.length === 0) return;
+    if (Date.now() > deadline) throw new Error(`bench barrier: ${late.length} of ${names.length} containers (${late.slice(0, 5).join(', ')}) did not block on the barrier FIFO within 60 s; their /proc/PID/wchan must read wait_for_partner (a kernel without wchan cannot run this bench)`);
+    await sleep(50);
+  }
 }
 
 interface Row { who: string; setting: string; containers: number; lines: number; received: number; seconds: number; linesPerSec: number; cpuPer100k: number; note?: string }
