@@ -75,6 +75,32 @@ async function tasks(service: string): Promise<TaskRow[]> {
   return r.code === 0 ? r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as TaskRow) : [];
 }
 
+/**
+ * What a task stuck in "starting" needs explained: each of the stack's containers on `node` with its healthcheck
+ * probes (exit code, output) and the last lines it printed. Swarm stops a container whose probes fail; the agent
+ * exits 0 on that SIGTERM, so `service ps` shows only "Complete".
+ */
+async function healthOfStackContainers(node: SwarmNode): Promise<string> {
+  const ids = (await node.docker(['ps', '-aq', '--filter', `label=com.docker.stack.namespace=${STACK}`], { check: false })).stdout.split('\n').filter(Boolean);
+  const out = await Promise.all(ids.map(async (id) => {
+    const state = (await node.docker(['inspect', '--format', '{{.Name}} {{.State.Status}} exit={{.State.ExitCode}} started={{.State.StartedAt}} health={{json .State.Health}}', id], { check: false })).stdout.trim();
+    const logs = await node.docker(['logs', '--tail', '5', id], { check: false });
+    return `${node.hostname} ${state}\n  logs: ${(logs.stdout + logs.stderr).trim().split('\n').join('\n  logs: ')}`;
+  }));
+  return out.join('\n');
+}
+
+/** The healthcheck probes the engine of `node` ran in the stack's containers so far: exit code and duration. */
+async function healthProbes(node: SwarmNode): Promise<{ exitCode: number; seconds: number }[]> {
+  const ids = (await node.docker(['ps', '-aq', '--filter', `label=com.docker.stack.namespace=${STACK}`], { check: false })).stdout.split('\n').filter(Boolean);
+  const logs = await Promise.all(ids.map(async (id) => {
+    const r = await node.docker(['inspect', '--format', '{{json .State.Health}}', id], { check: false });
+    const health = r.code === 0 ? JSON.parse(r.stdout) as { Log?: { Start: string; End: string; ExitCode: number }[] } | null : null;
+    return (health?.Log ?? []).map((l) => ({ exitCode: l.ExitCode, seconds: (Date.parse(l.End) - Date.parse(l.Start)) / 1000 }));
+  }));
+  return logs.flat();
+}
+
 /** Hostnames where `service` has a running task. */
 async function runningOn(service: string): Promise<string[]> {
   return (await tasks(service)).filter((t) => t.DesiredState === 'Running' && t.CurrentState.startsWith('Running')).map((t) => t.Node).sort();
@@ -167,9 +193,13 @@ beforeAll(async () => {
     return JSON.stringify(e) === JSON.stringify(all) && JSON.stringify(s) === JSON.stringify(all) && JSON.stringify(a) === JSON.stringify(managers);
   }, 150_000).catch(async (err) => {
     const detail = (await Promise.all(SWARMWATCH_SERVICES.map((x) => tasks(`${STACK}_${x}`)))).flat().map((t) => `${t.Name}@${t.Node}: ${t.CurrentState} ${t.Error}`).join('\n');
-    throw new Error(`${(err as Error).message}\n${detail}`);
+    throw new Error(`${(err as Error).message}\n${detail}\n${(await Promise.all(swarm.nodes.map(healthOfStackContainers))).join('\n')}`);
   });
   timings['stack deploy until every task runs (s)'] = (Date.now() - t2) / 1000;
+  const probes = (await Promise.all(swarm.nodes.map(healthProbes))).flat();
+  timings['healthcheck probes failed until every task runs'] = probes.filter((x) => x.exitCode !== 0).length;
+  timings['healthcheck probes run'] = probes.length;
+  timings['longest healthcheck probe (s)'] = Math.max(0, ...probes.map((x) => x.seconds));
   timings['beforeAll total (s)'] = (Date.now() - t0) / 1000;
 }, 300_000);
 
