@@ -5,9 +5,15 @@ import * as net from 'node:net';
  * the answer to an events request (`GET …/events`) reaches the client `delayMs` late, chunk by chunk in order: the
  * engine of a node busy starting a burst of containers, whose events come seconds late (the state model's inspects
  * are answered late the same way). Everything the client gets is what the engine sent.
+ *
+ * `hold()` stops the events answers at the relay until `release()` (then they go on, in order, `delayMs` late): a test
+ * whose premise is "the job ran and was removed before the shipper heard of it" then holds on a loaded machine too,
+ * where a job can outlast any fixed delay.
  */
-export async function startLateEventsRelay(engineSocket: string, listenPath: string, delayMs: number): Promise<{ dockerHost: string; close(): Promise<void> }> {
+export async function startLateEventsRelay(engineSocket: string, listenPath: string, delayMs: number): Promise<{ dockerHost: string; hold(): void; release(): void; close(): Promise<void> }> {
   const sockets = new Set<net.Socket>();
+  let gate: Promise<void> = Promise.resolve();
+  let open: (() => void) | undefined;
   const server = net.createServer((client) => {
     const engine = net.connect(engineSocket);
     sockets.add(client).add(engine);
@@ -18,7 +24,7 @@ export async function startLateEventsRelay(engineSocket: string, listenPath: str
       engine.write(chunk);
     });
     engine.on('data', (chunk: Buffer) => {
-      if (late) setTimeout(() => { if (!client.destroyed) client.write(chunk); }, delayMs);
+      if (late) void gate.then(() => setTimeout(() => { if (!client.destroyed) client.write(chunk); }, delayMs));
       else client.write(chunk);
     });
     const end = () => { client.destroy(); engine.destroy(); sockets.delete(client); sockets.delete(engine); };
@@ -28,6 +34,8 @@ export async function startLateEventsRelay(engineSocket: string, listenPath: str
   await new Promise<void>((resolve, reject) => server.once('error', reject).listen(listenPath, resolve));
   return {
     dockerHost: `unix://${listenPath}`,
-    close: () => new Promise<void>((resolve) => { for (const s of sockets) s.destroy(); server.close(() => resolve()); }),
+    hold: () => { if (!open) gate = new Promise<void>((resolve) => { open = resolve; }); },
+    release: () => { open?.(); open = undefined; },
+    close: () => new Promise<void>((resolve) => { open?.(); for (const s of sockets) s.destroy(); server.close(() => resolve()); }),
   };
 }
