@@ -30,7 +30,7 @@ const FETCH_PROBE = ['node', '-e', "const p=(process.env.SWARMWATCH_HTTP_LISTEN|
 function shippedProbe(): string[] {
   const text = fs.readFileSync(path.join(ROOT, 'deploy', 'Dockerfile'), 'utf8').replace(/\\\n\s*/g, ' ');
   const m = /^HEALTHCHECK\b.*?\bCMD\s+(\[.*\])\s*$/m.exec(text);
-  if (!m) throw new Error('SW_BENCH_NO_HEALTHCHECK: deploy/Dockerfile has no exec-form HEALTHCHECK CMD [...]; the bench reads the probe from there');
+  if (!m) throw new Error('deploy/Dockerfile has no exec-form HEALTHCHECK CMD [...]; the bench reads the probe from there');
   return JSON.parse(m[1]!) as string[];
 }
 
@@ -46,8 +46,16 @@ function runProbe(cmd: string[], port: number): Promise<ProbeRun> {
     child.on('error', reject);
     child.on('close', (code) => {
       const wallS = (performance.now() - t0) / 1000;
-      const [user, sys, rssKb] = fs.readFileSync(out, 'utf8').trim().split('\n').pop()!.split(' ').map(Number);
-      fs.rmSync(out, { force: true });
+      let figures: number[];
+      try {
+        figures = fs.readFileSync(out, 'utf8').trim().split('\n').pop()!.split(' ').map(Number);
+      } catch (err) {
+        reject(new Error(`${GNU_TIME} left no figures for \`${cmd.join(' ')}\` (exit ${code}): ${(err as Error).message}`));
+        return;
+      } finally {
+        fs.rmSync(out, { force: true });
+      }
+      const [user, sys, rssKb] = figures;
       resolve({ ok: code === 0, wallS, cpuS: user! + sys!, maxRssMiB: rssKb! / 1024 });
     });
   });
@@ -73,7 +81,7 @@ async function measure(cmd: string[], port: number, probes: number, concurrent: 
 }
 
 async function main(): Promise<void> {
-  if (!fs.existsSync(GNU_TIME)) throw new Error(`SW_BENCH_NO_GNU_TIME: ${GNU_TIME} is missing; apt-get install -y time`);
+  if (!fs.existsSync(GNU_TIME)) throw new Error(`${GNU_TIME} is missing; apt-get install -y time`);
   const probes = Number(process.env.SWARMWATCH_BENCH_PROBES ?? 10);
   const concurrent = Number(process.env.SWARMWATCH_BENCH_CONCURRENT ?? 11);
   const server = createServer((req, res) => { res.statusCode = req.url === '/-/healthy' ? 200 : 404; res.end('OK\n'); });

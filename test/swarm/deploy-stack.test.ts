@@ -75,13 +75,18 @@ async function tasks(service: string): Promise<TaskRow[]> {
   return r.code === 0 ? r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as TaskRow) : [];
 }
 
+/** IDs of the stack's containers on `node`, running or not. */
+async function stackContainers(node: SwarmNode): Promise<string[]> {
+  return (await node.docker(['ps', '-aq', '--filter', `label=com.docker.stack.namespace=${STACK}`], { check: false })).stdout.split('\n').filter(Boolean);
+}
+
 /**
  * What a task stuck in "starting" needs explained: each of the stack's containers on `node` with its healthcheck
  * probes (exit code, output) and the last lines it printed. Swarm stops a container whose probes fail; the agent
  * exits 0 on that SIGTERM, so `service ps` shows only "Complete".
  */
 async function healthOfStackContainers(node: SwarmNode): Promise<string> {
-  const ids = (await node.docker(['ps', '-aq', '--filter', `label=com.docker.stack.namespace=${STACK}`], { check: false })).stdout.split('\n').filter(Boolean);
+  const ids = await stackContainers(node);
   const out = await Promise.all(ids.map(async (id) => {
     const state = (await node.docker(['inspect', '--format', '{{.Name}} {{.State.Status}} exit={{.State.ExitCode}} started={{.State.StartedAt}} health={{json .State.Health}}', id], { check: false })).stdout.trim();
     const logs = await node.docker(['logs', '--tail', '5', id], { check: false });
@@ -92,8 +97,7 @@ async function healthOfStackContainers(node: SwarmNode): Promise<string> {
 
 /** The healthcheck probes the engine of `node` ran in the stack's containers so far: exit code and duration. */
 async function healthProbes(node: SwarmNode): Promise<{ exitCode: number; seconds: number }[]> {
-  const ids = (await node.docker(['ps', '-aq', '--filter', `label=com.docker.stack.namespace=${STACK}`], { check: false })).stdout.split('\n').filter(Boolean);
-  const logs = await Promise.all(ids.map(async (id) => {
+  const logs = await Promise.all((await stackContainers(node)).map(async (id) => {
     const r = await node.docker(['inspect', '--format', '{{json .State.Health}}', id], { check: false });
     const health = r.code === 0 ? JSON.parse(r.stdout) as { Log?: { Start: string; End: string; ExitCode: number }[] } | null : null;
     return (health?.Log ?? []).map((l) => ({ exitCode: l.ExitCode, seconds: (Date.parse(l.End) - Date.parse(l.Start)) / 1000 }));
