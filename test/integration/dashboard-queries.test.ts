@@ -101,7 +101,11 @@ function runQuery(q: PanelQuery, vars: Record<string, string>): Promise<{ expr: 
   return runPanelQuery(prometheus!, q, vars, RATE_INTERVAL, SCRAPE_INTERVAL_S);
 }
 
-/** runQuery for a panel that must show data: asked again for up to 15 s while it returns none (scrapeHealth). */
+/**
+ * runQuery for a panel that must show data: asked again for up to 30 s while it returns none (scrapeHealth). 15 s
+ * was not enough in a CI run: each scrape of the agent re-lists the cluster (exporter.cluster-max-age 0) and waits up
+ * to cluster.timeout (3 s) for a loaded engine, over this test's 2 s scrape timeout (11 failed scrapes in that run).
+ */
 function runQueryWithData(q: PanelQuery, vars: Record<string, string>): Promise<{ expr: string; result: PromResult }> {
   return runPanelQueryWithData(prometheus!, q, vars, RATE_INTERVAL, SCRAPE_INTERVAL_S);
 }

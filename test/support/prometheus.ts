@@ -81,7 +81,7 @@ export async function scrapeHealth(prom: PrometheusProcess): Promise<string> {
  * A panel query as runPanelQuery, asked again for up to `waitMs` while it returns no series: Grafana asks again at its
  * next refresh, and a query made just after a failed scrape (every series of the target stale) finds nothing.
  */
-export async function runPanelQueryWithData(prom: PrometheusProcess, q: PanelQuery, vars: Record<string, string>, rateInterval: string, stepS: number, waitMs = 15_000): Promise<{ expr: string; result: PromResult }> {
+export async function runPanelQueryWithData(prom: PrometheusProcess, q: PanelQuery, vars: Record<string, string>, rateInterval: string, stepS: number, waitMs = 30_000): Promise<{ expr: string; result: PromResult }> {
   const deadline = Date.now() + waitMs;
   for (;;) {
     const answer = await runPanelQuery(prom, q, vars, rateInterval, stepS);
