@@ -27,7 +27,7 @@ it('a second shipper on the same state dir waits for the first to stop, then tak
     expect(await l.shipper.stop(), l.mode).toBe(0);
     l.shipper = seconds[i]!;
   }));
-  await until('the second shippers took over', () => lanes.every((l) => /the state dir \S+ is free: shipping/.test(l.shipper.stderr())), 10_000);
+  await until('the second shippers took over', () => lanes.every((l) => /the state dir \S+ is free: shipping/.test(l.shipper.stderr())), 30_000);
   await new Promise((r) => setTimeout(r, 1500));
   const { written, results } = await finishStream(engine, lanes, 'lk-a');
   for (const [l, result] of results) {

@@ -24,6 +24,21 @@ export interface ShipperProcess {
   stop(): Promise<number | null>;
 }
 
+const SHIPPER_START_TIMEOUT_MS = 60_000;
+
+/** CPU time a process got and the machine's load, to tell a starved process from a stuck one. */
+function describeStarvedProcess(pid: number | undefined): string {
+  const load = fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  let cpu = 'process gone';
+  try {
+    // Fields after the command's closing parenthesis: state is the 1st, utime and stime the 12th and 13th.
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    cpu = `state ${fields[0]}, ${(ticks / 100).toFixed(2)} CPU s used`;
+  } catch { /* the process exited */ }
+  return `${cpu}; load average ${load}`;
+}
+
 /** `wrapper`: a command the shipper runs under, which ends by exec-ing its arguments (e.g. `unshare -m …`). */
 export async function startShipper(dockerHost: string, args: string[], logFile?: string, wrapper: string[] = []): Promise<ShipperProcess> {
   const command = [...wrapper, process.execPath, RUNNER, ROOT, `--docker.host=${dockerHost}`, '--http.listen=127.0.0.1:0', '--docker.reconcile-interval=2s', ...args];
@@ -31,13 +46,18 @@ export async function startShipper(dockerHost: string, args: string[], logFile?:
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let err = '';
+  const spawnedAt = Date.now();
   child.stderr!.on('data', (d: Buffer) => { err += d.toString(); if (logFile) fs.appendFileSync(logFile, d); });
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`shipper did not start:\n${err}`)), 20_000);
+    // 60 s, not 20: a CI run's second shipper printed nothing in 20 s while another file started 50 containers at
+    // once; starting node and loading the agent takes a fraction of a CPU second, which such a load spreads thin.
+    const timer = setTimeout(() => reject(new Error(`shipper did not start within ${Date.now() - spawnedAt} ms (${describeStarvedProcess(child.pid)}):\n${err}`)), SHIPPER_START_TIMEOUT_MS);
     const check = () => { if (err.includes('SHIPPER READY')) { clearTimeout(timer); resolve(); } };
     child.stderr!.on('data', check);
     child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`shipper exited with ${code}:\n${err}`)); });
   });
+  const startMs = Date.now() - spawnedAt;
+  if (startMs > 10_000) console.log(`shipper took ${startMs} ms to start (${describeStarvedProcess(child.pid)})`);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return {
     child,
