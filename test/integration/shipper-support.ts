@@ -139,6 +139,14 @@ export function repeatsByConnection(messages: Record<string, unknown>[]): { byCo
   return { byConn, sameConnection };
 }
 
+/**
+ * The most lines one write of the shipper can hold at this receiver's average message size: a batch is at most
+ * 1 MiB (`shipper.batch-size` default). A kill -9 between a write and its commit repeats at most that one write.
+ */
+export function linesInOneWrite(stats: { bytes: number; messages: number }): number {
+  return Math.ceil(1_048_576 / (stats.bytes / stats.messages)) + 1;
+}
+
 /** A busybox shell loop printing "<tag> 0" … "<tag> count-1", pausing `pauseMs` every `every` lines. */
 export function counterScript(tag: string, count: number, every = 0, pauseUs = 0): string {
   const pause = every > 0 ? ` [ $((i % ${every})) -eq 0 ] && usleep ${pauseUs};` : '';
