@@ -4,10 +4,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll } from 'vitest';
-import { ensureBusyboxImage, startEngine, type PrivateEngine } from '../bed/index.js';
+import { afterAll, beforeAll, expect } from 'vitest';
+import { CLOCK_TICKS_PER_SECOND, ensureBusyboxImage, readProcStat, startEngine, type PrivateEngine } from '../bed/index.js';
 import { startGelfReceiver, type GelfReceiver } from '../receivers/gelf-receiver.js';
 import { parseExposition, value } from '../support/prom-text.js';
+import { shipperOptions } from '../../log-shipper/options.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const RUNNER = path.join(ROOT, 'test/fixtures/shipper/run-shipper.mjs');
@@ -29,13 +30,8 @@ const SHIPPER_START_TIMEOUT_MS = 60_000;
 /** CPU time a process got and the machine's load, to tell a starved process from a stuck one. */
 function describeStarvedProcess(pid: number | undefined): string {
   const load = fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-  let cpu = 'process gone';
-  try {
-    // Fields after the command's closing parenthesis: state is the 1st, utime and stime the 12th and 13th.
-    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
-    const ticks = Number(fields[11]) + Number(fields[12]);
-    cpu = `state ${fields[0]}, ${(ticks / 100).toFixed(2)} CPU s used`;
-  } catch { /* the process exited */ }
+  const st = pid ? readProcStat(pid) : undefined;
+  const cpu = st ? `state ${st.state}, ${((st.utime + st.stime) / CLOCK_TICKS_PER_SECOND).toFixed(2)} CPU s used` : 'process gone';
   return `${cpu}; load average ${load}`;
 }
 
@@ -141,10 +137,21 @@ export function repeatsByConnection(messages: Record<string, unknown>[]): { byCo
 
 /**
  * The most lines one write of the shipper can hold at this receiver's average message size: a batch is at most
- * 1 MiB (`shipper.batch-size` default). A kill -9 between a write and its commit repeats at most that one write.
+ * `shipper.batch-size` (its default here). A kill -9 between a write and its commit repeats at most that one write.
  */
 export function linesInOneWrite(stats: { bytes: number; messages: number }): number {
-  return Math.ceil(1_048_576 / (stats.bytes / stats.messages)) + 1;
+  const batchBytes = Number(shipperOptions.find((o) => o.key === 'shipper.batch-size')!.default);
+  return Math.ceil(batchBytes / (stats.bytes / stats.messages)) + 1;
+}
+
+/**
+ * What a shipper promises across kill -9s (docs/log-shipper.md, "No line lost"): no line twice on one connection,
+ * and what came again is, per killed process (its connection), at most the one write the kill interrupted.
+ */
+export function expectOnlyInterruptedWritesRepeated(repeats: ReturnType<typeof repeatsByConnection>, stats: { bytes: number; messages: number }, label: string): void {
+  const oneWrite = linesInOneWrite(stats);
+  expect(repeats.sameConnection, `${label}: lines repeated within one connection`).toBe(0);
+  for (const k of repeats.byConn) expect(k.repeated, `${label}: connection ${k.conn} repeated more lines than one write holds`).toBeLessThanOrEqual(oneWrite);
 }
 
 /** A busybox shell loop printing "<tag> 0" … "<tag> count-1", pausing `pauseMs` every `every` lines. */
