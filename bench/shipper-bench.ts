@@ -259,6 +259,8 @@ interface Variant { suffix: string; label: string; args: string[] }
 /** SWARMWATCH_BENCH_SHIPPER_ARGS: more options for every run of ours (e.g. "--shipper.batch-size=262144"), to try one. */
 const EXTRA_ARGS = (process.env.SWARMWATCH_BENCH_SHIPPER_ARGS ?? '').split(/\s+/).filter(Boolean);
 const ONE_THREAD: Variant = { suffix: '-onethread', label: ', one thread', args: ['--shipper.udp-send-thread=false'] };
+/** The same-run baseline of shipper.cpu-weight: the shipper's cgroup left at a container's default weight. */
+const DEFAULT_WEIGHT: Variant = { suffix: '-weight1', label: ', CPU weight 1x', args: ['--shipper.cpu-weight=1'] };
 
 async function shipperRun(engine: PrivateEngine, n: number, proto: 'tcp' | 'udp', compression: string, mode: 'api' | 'file', variant?: Variant, stayUp = false): Promise<void> {
   const prefix = `ours-${mode}-${proto}-${compression}-${n}${variant?.suffix ?? ''}${stayUp ? '-up' : ''}`;
@@ -660,6 +662,7 @@ async function main(): Promise<void> {
           await ceilingRun(engine, n);
           await shipperRun(engine, n, 'tcp', 'none', 'api');
           await shipperRun(engine, n, 'tcp', 'none', 'file');
+          if (n === 50) await shipperRun(engine, n, 'tcp', 'none', 'file', DEFAULT_WEIGHT);
           await driverRun(engine, n, 'tcp', 'none', LINES);
         }
       }

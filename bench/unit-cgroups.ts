@@ -44,6 +44,9 @@ export function placeInUnit(parent: string, unit: string, pid: number): void {
       try { fs.writeFileSync(path.join(at, 'cgroup.subtree_control'), '+cpu'); } catch { /* enabled already, or not ours to change */ }
     }
   }
+  // At the default weight, as a new unit or container starts: a shipper raises its own (shipper.cpu-weight), and
+  // the next one placed here must not inherit that.
+  fs.writeFileSync(path.join(dir, v2 ? 'cpu.weight' : 'cpu.shares'), v2 ? '100' : '1024');
   moveInto(dir, pid);
 }
 

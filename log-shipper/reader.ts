@@ -79,6 +79,12 @@ const CREATED_LOOK_MAX_MS = 4000;
 const HEAVY_READ_BYTES = 32 * 1024;
 /** Reads that bring data at least this far apart mean the container logs now and then: its reader keeps the watch. */
 const QUIET_MS = 50;
+/**
+ * A read of a container that logs flat out which brought less than this found the reader caught up with the
+ * engine's writes: the reader waits GATHER_MS before the next read, so it reads chunks, not single writes.
+ */
+const GATHER_BELOW_BYTES = 16 * 1024;
+const GATHER_MS = 10;
 export const runningStates: ReadonlySet<string> = new Set(['running', 'restarting', 'paused']);
 /**
  * A container stopped this long ago had every entry flushed to its json-file long before: reading the file to its
@@ -685,6 +691,9 @@ export class ContainerReader {
           idleSince = 0;
           pollMs = FILE_POLL_MIN_MS;
           if (full) { full = false; await Promise.race([this.deps.drained(), this.stopping]); }
+          // Caught up with a container that logs flat out: the next read would bring one engine write, a few lines,
+          // for a read, a parse and a wake-up each. Let its lines gather in the file for a moment instead.
+          else if (!quiet && source.bytesRead - readBefore < GATHER_BELOW_BYTES) await this.sleep(GATHER_MS);
           // Reads are synchronous: give the sender and other readers the event loop between chunks.
           else await new Promise((resolve) => setImmediate(resolve));
           continue;

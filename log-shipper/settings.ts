@@ -40,6 +40,8 @@ export interface ShipperSettings {
   bufferBytes: number;
   batchBytes: number;
   batchWaitMs: number;
+  /** Multiple of a container's default CPU weight the shipper gives its own container or cgroup at start (own-cpu-weight.ts); 0 or 1 leaves it. */
+  cpuWeight: number;
   tagTemplate: string;
   labels: string[];
   labelsRegex?: RegExp;
@@ -142,6 +144,7 @@ export function settingsFrom(config: Config): ShipperSettings | undefined {
     bufferBytes: config.int('shipper.buffer-size'),
     batchBytes: config.int('shipper.batch-size'),
     batchWaitMs: config.duration('shipper.batch-wait'),
+    cpuWeight: config.int('shipper.cpu-weight'),
     tagTemplate: config.str('shipper.tag'),
     labels: config.list('shipper.labels'),
     labelsRegex: regexOption(config, 'shipper.labels-regex'),

@@ -12,6 +12,7 @@ import { CursorStore, SW_ERR_SHIPPER_CURSOR_READ, SW_ERR_SHIPPER_CURSOR_WRITE, t
 import { ContainersDirWatch } from './containers-dir-watch.js';
 import { EarlyLogFiles, recordFromAttributes } from './early-log-files.js';
 import { ownContainerId, shouldShip } from './filter.js';
+import { raiseOwnCpuWeight, SW_ERR_SHIPPER_CPU_WEIGHT } from './own-cpu-weight.js';
 import type { StreamName } from './frames.js';
 import { containerFields, GelfEncoder, levelOf, type MessageBody, type MessageContext } from './gelf-message.js';
 import type { CopiedLog } from './log-copy.js';
@@ -202,6 +203,7 @@ export class LogShipper implements Component {
       });
     }
     this.selfId = ownContainerId();
+    void this.raiseCpuWeight();
     const hooks: TransportHooks = {
       onReconnect: () => this.metrics.reconnects.inc(),
       onTruncated: (reason) => this.metrics.truncated.inc({ reason }),
@@ -218,6 +220,17 @@ export class LogShipper implements Component {
     this.expiryTimer.unref();
     this.log.info(`shipping container logs to ${this.settings.destination.url}`, { cursors: this.cursors.size, stateDir: this.settings.stateDir, self: this.selfId?.slice(0, 12) });
     this.sync();
+  }
+
+  private async raiseCpuWeight(): Promise<void> {
+    const outcome = await raiseOwnCpuWeight(this.settings.cpuWeight, { docker: this.ctx.state.docker, selfId: this.selfId });
+    if (outcome.set === 'container') this.log.info(`CPU weight of this container raised to ${this.settings.cpuWeight}x a container's default (CpuShares ${outcome.cpuShares}), so a burst of logging containers does not starve the shipper`, { container: outcome.id.slice(0, 12) });
+    else if (outcome.set === 'cgroup') this.log.info(`CPU weight of this process's cgroup raised to ${this.settings.cpuWeight}x a container's default (${outcome.file} = ${outcome.value})`);
+    else if (this.settings.cpuWeight > 1) {
+      // In a container the engine call should work: its failure is worth a warning. On a host it is often a login session.
+      const line = `CPU weight not raised (shipper.cpu-weight=${this.settings.cpuWeight}): ${outcome.why}; a burst of logging containers may leave the shipper behind (set shipper.cpu-weight=1 to silence this)`;
+      if (this.selfId) this.log.warn(line, { code: SW_ERR_SHIPPER_CPU_WEIGHT }); else this.log.info(line);
+    }
   }
 
   private messageContext(): MessageContext {

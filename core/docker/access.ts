@@ -79,6 +79,19 @@ export class DockerAccess {
     return this.get(`GET /containers/${id.slice(0, 12)}/json`, `/containers/${encodeURIComponent(id)}/json`, this.opts.timeoutMs);
   }
 
+  /**
+   * Sets a container's CPU weight (`docker update --cpu-shares`): the engine writes cpu.shares (cgroup v1) or the
+   * equivalent cpu.weight (v2) and keeps it in the container's HostConfig, where `docker inspect` shows it.
+   */
+  async updateContainerCpuShares(id: string, cpuShares: number): Promise<void> {
+    const what = `POST /containers/${id.slice(0, 12)}/update`;
+    try {
+      await this.http.postJson(`/containers/${encodeURIComponent(id)}/update`, { CpuShares: cpuShares }, this.opts.timeoutMs);
+    } catch (err) {
+      throw this.failure(err, what, this.opts.timeoutMs);
+    }
+  }
+
   listNodes(): Promise<RawNode[]> {
     return this.get('GET /nodes', '/nodes', this.opts.clusterTimeoutMs);
   }

@@ -51,12 +51,14 @@ export class EngineHttp {
   }
 
   /** `deadlineCoversBody`: the timer runs until the body ends (short calls) or only until headers (follow streams). */
-  private open(path: string, timeoutMs: number, agent: http.Agent | false, deadlineCoversBody: boolean): Promise<http.IncomingMessage> {
+  private open(path: string, timeoutMs: number, agent: http.Agent | false, deadlineCoversBody: boolean, body?: string): Promise<http.IncomingMessage> {
     const mod = this.target.protocol === 'https' ? https : http;
     return new Promise((resolve, reject) => {
+      const headers: http.OutgoingHttpHeaders = { Accept: 'application/json' };
+      if (body !== undefined) { headers['Content-Type'] = 'application/json'; headers['Content-Length'] = Buffer.byteLength(body); }
       const req = mod.request({
         socketPath: this.target.socketPath, host: this.target.host, port: this.target.port,
-        method: 'GET', path, agent, headers: { Accept: 'application/json' },
+        method: body === undefined ? 'GET' : 'POST', path, agent, headers,
       });
       const timer = setTimeout(() => req.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'SW_TIMEOUT' })), timeoutMs);
       timer.unref();
@@ -83,13 +85,22 @@ export class EngineHttp {
           reject(err);
         });
       });
-      req.end();
+      req.end(body);
     });
   }
 
   /** GET returning parsed JSON; the deadline covers connect, headers and body. */
-  async getJson<T>(path: string, timeoutMs: number): Promise<T> {
-    const res = await this.open(path, timeoutMs, this.agent, true);
+  getJson<T>(path: string, timeoutMs: number): Promise<T> {
+    return this.requestJson<T>(path, timeoutMs);
+  }
+
+  /** POST of a JSON body returning parsed JSON (container update); the deadline covers the whole exchange. */
+  postJson<T>(path: string, body: unknown, timeoutMs: number): Promise<T> {
+    return this.requestJson<T>(path, timeoutMs, JSON.stringify(body));
+  }
+
+  private async requestJson<T>(path: string, timeoutMs: number, body?: string): Promise<T> {
+    const res = await this.open(path, timeoutMs, this.agent, true, body);
     const chunks: Buffer[] = [];
     for await (const c of res) chunks.push(c as Buffer);
     const text = Buffer.concat(chunks).toString('utf8');

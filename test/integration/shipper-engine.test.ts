@@ -3,6 +3,7 @@
  * 100,000 lines from 10 containers over TCP, 16 KiB rejoin and 1 MiB truncation, and field parity with Docker's own
  * gelf log driver on the same container output.
  */
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -11,7 +12,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DockerAccess } from '../../core/docker/access.js';
 import { createLogger } from '../../core/log.js';
 import { containerFromInspect } from '../../core/state/convert.js';
+import { detectLayout } from '../../exporter/cgroup/layout.js';
 import type { LogRecord } from '../../log-shipper/assembler.js';
+import { cpuSharesFor, raiseOwnCpuWeight } from '../../log-shipper/own-cpu-weight.js';
 import { ContainerReader } from '../../log-shipper/reader.js';
 import { ensureBusyboxImage, startEngine, type PrivateEngine } from '../bed/index.js';
 import { startGelfReceiver, type GelfReceiver } from '../receivers/gelf-receiver.js';
@@ -180,5 +183,56 @@ describe('log shipper on a real engine', () => {
       }
     }
     await s.stop();
+  });
+});
+
+describe('the CPU weight the shipper gives itself (shipper.cpu-weight)', () => {
+  const layout = detectLayout('/');
+  const v2 = layout.mode === 'v2';
+  const cpuBase = (v2 ? layout.unified : layout.v1.cpu)!;
+  const weightFile = v2 ? 'cpu.weight' : 'cpu.shares';
+  /** The CPU weight file of a process's cgroup, as the kernel has it. */
+  const weightFileOf = (pid: number) => {
+    const lines = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n');
+    const line = lines.find((l) => (v2 ? l.startsWith('0::') : l.split(':')[1]?.split(',').includes('cpu')))!;
+    return path.join(cpuBase, line.slice(line.indexOf(':', line.indexOf(':') + 1) + 1), weightFile);
+  };
+
+  it('in a container: through the engine, which writes it to the container\'s cgroup and shows it in docker inspect', async () => {
+    const docker = new DockerAccess({ host: engine.dockerHost, timeoutMs: 10_000, clusterTimeoutMs: 10_000 });
+    cleanups.push(async () => docker.close());
+    const id = (await engine.docker(['run', '-d', '--network', 'none', '--name', 'cpuweight', image, 'sleep', '300'])).stdout.trim();
+    cleanups.push(() => engine.docker(['rm', '-f', 'cpuweight']));
+    const outcome = await raiseOwnCpuWeight(8, { docker, selfId: id });
+    expect(outcome).toEqual({ set: 'container', id, cpuShares: cpuSharesFor(8, v2) });
+    const inspect = await docker.inspectContainer(id) as unknown as { HostConfig: { CpuShares: number }; State: { Pid: number } };
+    expect(inspect.HostConfig.CpuShares).toBe(cpuSharesFor(8, v2));
+    expect(fs.readFileSync(weightFileOf(inspect.State.Pid), 'utf8').trim()).toBe(v2 ? '800' : '8192');
+    // A container the engine does not know: the engine's answer, named, and nothing thrown.
+    const refused = await raiseOwnCpuWeight(8, { docker, selfId: 'f'.repeat(64) });
+    expect(refused).toEqual({ set: 'none', why: expect.stringMatching(/No such container/i) });
+  });
+
+  it('outside a container: its own cgroup when it is alone in it, never a cgroup it shares', async () => {
+    const dir = path.join(cpuBase, `swarmwatch-test-cpuweight-${randomBytes(3).toString('hex')}`);
+    fs.mkdirSync(dir);
+    cleanups.push(async () => { await until('the test cgroup empty', () => fs.readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').trim() === '', 10_000); fs.rmdirSync(dir); });
+    const moduleUrl = new URL('../../dist/log-shipper/own-cpu-weight.js', import.meta.url).href;
+    // A real process that moves itself into the cgroup, then asks for its weight as the shipper does at start.
+    const raiseFromInside = () => execFileSync('sh', ['-c', `echo $$ > ${dir}/cgroup.procs && exec "${process.execPath}" --input-type=module -e "const m = await import('${moduleUrl}'); console.log(JSON.stringify(await m.raiseOwnCpuWeight(8, { docker: undefined, selfId: undefined })))"`], { encoding: 'utf8' });
+    const before = fs.readFileSync(path.join(dir, weightFile), 'utf8').trim();
+
+    const other = spawn('sh', ['-c', `echo $$ > ${dir}/cgroup.procs && exec sleep 30`], { stdio: 'ignore' });
+    cleanups.push(async () => other.kill('SIGKILL'));
+    await until('the other process in the cgroup', () => fs.readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').includes(String(other.pid)), 10_000);
+    const shared = JSON.parse(raiseFromInside());
+    expect(shared).toEqual({ set: 'none', why: expect.stringContaining(`pid ${other.pid}`) });
+    expect(fs.readFileSync(path.join(dir, weightFile), 'utf8').trim()).toBe(before);
+    other.kill('SIGKILL');
+    await until('the other process gone', () => !fs.readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').includes(String(other.pid)), 10_000);
+
+    const alone = JSON.parse(raiseFromInside());
+    expect(alone).toEqual({ set: 'cgroup', file: path.join(dir, weightFile), value: v2 ? 800 : 8192 });
+    expect(fs.readFileSync(path.join(dir, weightFile), 'utf8').trim()).toBe(v2 ? '800' : '8192');
   });
 });

@@ -29,6 +29,8 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { ensureSwarmwatchImage, ROOT, type BuiltImage } from '../../deploy/test-support/image.js';
+import { detectLayout } from '../../exporter/cgroup/layout.js';
+import { cpuSharesFor } from '../../log-shipper/own-cpu-weight.js';
 import { attachSwarm, BUSYBOX_TAG, DOCKER_CLI, type SwarmNode, type TestSwarm } from '../bed/index.js';
 import { startGelfReceiver, type GelfReceiver } from '../receivers/gelf-receiver.js';
 import { freePort, startAgent, type AgentProcess } from '../support/agent.js';
@@ -293,6 +295,17 @@ describe('the swarmwatch services of deploy/stack.yml on the 3+1 swarm', () => {
     const logs = await leader.docker(['service', 'logs', '--raw', `${STACK}_log-shipper`], { timeoutMs: 30_000 });
     expect(logs.stdout + logs.stderr).toMatch(/shipping container logs to/);
     expect(logs.stdout + logs.stderr).not.toMatch(/cannot lock the state dir|another log shipper is using the state dir/);
+    // It gave its own container 8x a container's CPU weight (shipper.cpu-weight), through the engine of its node.
+    expect(logs.stdout + logs.stderr).toMatch(/CPU weight of this container raised to 8x/);
+    for (const n of swarm.nodes) {
+      const id = (await n.docker(['ps', '-q', '--filter', `label=com.docker.swarm.service.name=${STACK}_log-shipper`])).stdout.trim();
+      expect(id, n.hostname).toMatch(/^[0-9a-f]{12}$/);
+      const shares = await until(`${n.hostname}: the shipper's CpuShares`, async () => {
+        const v = (await n.docker(['inspect', '--format', '{{.HostConfig.CpuShares}}', id])).stdout.trim();
+        return v === String(cpuSharesFor(8, detectLayout('/').mode === 'v2')) ? v : undefined;
+      }, 30_000);
+      expect(shares).toBeTruthy();
+    }
   });
 });
 

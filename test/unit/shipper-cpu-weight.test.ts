@@ -1,0 +1,37 @@
+import { describe, expect, it } from 'vitest';
+import { cgroupV2WeightOf, cpuSharesFor, raiseOwnCpuWeight } from '../../log-shipper/own-cpu-weight.js';
+import type { CgroupLayout } from '../../exporter/cgroup/layout.js';
+
+const v1Layout: CgroupLayout = { mode: 'v1', hostRoot: '/', root: '/sys/fs/cgroup', v1: { cpu: '/sys/fs/cgroup/cpu' }, readV2: false };
+const refusingEngine = { updateContainerCpuShares: async () => { throw new Error('(HTTP code 404) No such container: abc'); } };
+
+describe('the CPU weight the shipper gives itself', () => {
+  it('is the factor times 1024 cpu.shares on cgroup v1', () => {
+    expect(cpuSharesFor(8, false)).toBe(8192);
+    expect(cpuSharesFor(2, false)).toBe(2048);
+  });
+
+  it('on cgroup v2 is a CpuShares value the engine turns into the factor times the default weight of 100 (not 39, what 1024 becomes)', () => {
+    expect(cgroupV2WeightOf(1024)).toBe(39);
+    for (let f = 2; f <= 100; f++) expect(cgroupV2WeightOf(cpuSharesFor(f, true)), `factor ${f}`).toBe(100 * f);
+  });
+
+  it('is left alone at factor 0 or 1, without asking the engine', async () => {
+    let asked = 0;
+    const docker = { updateContainerCpuShares: async () => { asked++; } };
+    for (const f of [0, 1]) expect((await raiseOwnCpuWeight(f, { docker, selfId: 'a'.repeat(64), layout: () => v1Layout })).set).toBe('none');
+    expect(asked).toBe(0);
+  });
+
+  it('in a container the engine refuses: an outcome naming the engine\'s answer, not a throw', async () => {
+    const outcome = await raiseOwnCpuWeight(8, { docker: refusingEngine, selfId: 'a'.repeat(64), layout: () => v1Layout });
+    expect(outcome).toEqual({ set: 'none', why: expect.stringContaining('No such container') });
+  });
+
+  it('outside a container, a process in the root cgroup or in one without a CPU controller is left alone, saying why', async () => {
+    const root = await raiseOwnCpuWeight(8, { docker: refusingEngine, selfId: undefined, layout: () => v1Layout, readOwnCgroup: () => '4:cpu:/\n3:memory:/\n' });
+    expect(root).toEqual({ set: 'none', why: expect.stringContaining('root cgroup') });
+    const noCpu = await raiseOwnCpuWeight(8, { docker: refusingEngine, selfId: undefined, layout: () => v1Layout, readOwnCgroup: () => '3:memory:/x\n' });
+    expect(noCpu).toEqual({ set: 'none', why: expect.stringContaining('no CPU controller') });
+  });
+});
