@@ -9,7 +9,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { detectLayout } from '../exporter/cgroup/layout.js';
+import { detectLayout } from '../core/cgroup/layout.js';
 import { CLOCK_TICKS_PER_SECOND, type PrivateEngine } from '../test/bed/index.js';
 
 /** SWARMWATCH_BENCH_CGROUPS: "units" (default) places dockerd, containerd and the shipper as systemd would; "flat" leaves every process where it was started. */

@@ -13,7 +13,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { DockerAccess } from '../core/docker/access.js';
-import { detectLayout, type CgroupLayout } from '../exporter/cgroup/layout.js';
+import { detectLayout, type CgroupLayout } from '../core/cgroup/layout.js';
 
 /** The warning when the engine refused to set the weight of the shipper's own container. */
 export const SW_ERR_SHIPPER_CPU_WEIGHT = 'SW_ERR_SHIPPER_CPU_WEIGHT';

@@ -17,7 +17,7 @@ import { ErrorCodes } from '../../core/errors.js';
 import {
   FileReader, KeyTable, countLines, parseKeyValues, parseLimitAt, parseSingle, parseUintAt, parsedEnd,
 } from './fastread.js';
-import type { CgroupLayout } from './layout.js';
+import type { CgroupLayout } from '../../core/cgroup/layout.js';
 import { detach, type CgroupPaths } from './resolve.js';
 
 // ---- value slots ------------------------------------------------------------------------------------

@@ -7,8 +7,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { CgroupLayout, V1Controller } from './layout.js';
-import { V1_CONTROLLERS } from './layout.js';
+import type { CgroupLayout, V1Controller } from '../../core/cgroup/layout.js';
+import { V1_CONTROLLERS } from '../../core/cgroup/layout.js';
 
 export interface CgroupPaths {
   /** The container's cgroup path relative to the hierarchy root (the `id` label), e.g. `/docker/<id>`. */

@@ -13,7 +13,7 @@ import type { TextCollector } from '../../core/runtime/component.js';
 import type { RawEvent } from '../../core/docker/types.js';
 import type { ContainerRecord } from '../../core/state/types.js';
 import { DeviceNames } from '../cgroup/devices.js';
-import { detectLayout, type CgroupLayout } from '../cgroup/layout.js';
+import { detectLayout, type CgroupLayout } from '../../core/cgroup/layout.js';
 import { BLK_OPS, CgroupReader, S, type ContainerCgroup } from '../cgroup/reader.js';
 import { resolveCgroupPaths } from '../cgroup/resolve.js';
 

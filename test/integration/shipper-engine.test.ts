@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DockerAccess } from '../../core/docker/access.js';
 import { createLogger } from '../../core/log.js';
 import { containerFromInspect } from '../../core/state/convert.js';
-import { detectLayout } from '../../exporter/cgroup/layout.js';
+import { detectLayout } from '../../core/cgroup/layout.js';
 import type { LogRecord } from '../../log-shipper/assembler.js';
 import { cpuSharesFor, raiseOwnCpuWeight } from '../../log-shipper/own-cpu-weight.js';
 import { ContainerReader } from '../../log-shipper/reader.js';

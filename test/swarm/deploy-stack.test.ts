@@ -29,7 +29,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { ensureSwarmwatchImage, ROOT, type BuiltImage } from '../../deploy/test-support/image.js';
-import { detectLayout } from '../../exporter/cgroup/layout.js';
+import { detectLayout } from '../../core/cgroup/layout.js';
 import { cpuSharesFor } from '../../log-shipper/own-cpu-weight.js';
 import { attachSwarm, BUSYBOX_TAG, DOCKER_CLI, type SwarmNode, type TestSwarm } from '../bed/index.js';
 import { startGelfReceiver, type GelfReceiver } from '../receivers/gelf-receiver.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { cgroupV2WeightOf, cpuSharesFor, raiseOwnCpuWeight } from '../../log-shipper/own-cpu-weight.js';
-import type { CgroupLayout } from '../../exporter/cgroup/layout.js';
+import type { CgroupLayout } from '../../core/cgroup/layout.js';
 
 const v1Layout: CgroupLayout = { mode: 'v1', hostRoot: '/', root: '/sys/fs/cgroup', v1: { cpu: '/sys/fs/cgroup/cpu' }, readV2: false };
 const refusingEngine = { updateContainerCpuShares: async () => { throw new Error('(HTTP code 404) No such container: abc'); } };

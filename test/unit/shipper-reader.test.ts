@@ -368,3 +368,29 @@ it('a removed container\'s reader ends only once it has read its file and its li
   await until('the reader to end once they are', () => ended, 1000);
   expect(got).toEqual(['one', 'two', 'three']);
 });
+
+it('reads a container that logs flat out in chunks, not one engine write per read, once it has caught up', async () => {
+  // Deliveries in one turn of the event loop come from one read.
+  const lines: string[] = [];
+  let reads = 0;
+  let inRead = false;
+  const deliver = (r: LogRecord) => {
+    if (!inRead) { reads++; inRead = true; setImmediate(() => { inRead = false; }); }
+    lines.push(...r.lines);
+    return true;
+  };
+  const { file } = watchedReader('flat-out', 'running', ['first'], { deliver });
+  await until('the first line', () => lines.length === 1);
+  const readsBefore = reads;
+  // The engine writes a line every millisecond or so, as a container printing flat out in small writes.
+  let i = 1;
+  const writer = setInterval(() => { fs.appendFileSync(file, line(`line ${i}`, i)); i++; }, 1);
+  await new Promise((r) => setTimeout(r, 600));
+  clearInterval(writer);
+  await until('every line written', () => lines.length === i);
+  const n = lines.length - 1;
+  const made = reads - readsBefore;
+  // A reader that reads each write as it comes makes about one read per line; one that lets them gather reads
+  // ≈ 10 ms of writes at a time.
+  expect(n / made, `${n} lines in ${made} reads`).toBeGreaterThanOrEqual(3);
+});

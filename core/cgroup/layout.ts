@@ -9,7 +9,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ErrorCodes, SwarmwatchError } from '../../core/errors.js';
+import { ErrorCodes, SwarmwatchError } from '../errors.js';
 
 export type CgroupMode = 'v1' | 'v2' | 'hybrid';
 
