@@ -10,6 +10,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { detectLayout } from '../core/cgroup/layout.js';
+import { cgroupWeightFor } from '../log-shipper/own-cpu-weight.js';
 import { CLOCK_TICKS_PER_SECOND, type PrivateEngine } from '../test/bed/index.js';
 
 /** SWARMWATCH_BENCH_CGROUPS: "units" (default) places dockerd, containerd and the shipper as systemd would; "flat" leaves every process where it was started. */
@@ -46,7 +47,8 @@ export function placeInUnit(parent: string, unit: string, pid: number): void {
   }
   // At the default weight, as a new unit or container starts: a shipper raises its own (shipper.cpu-weight), and
   // the next one placed here must not inherit that.
-  fs.writeFileSync(path.join(dir, v2 ? 'cpu.weight' : 'cpu.shares'), v2 ? '100' : '1024');
+  const weight = cgroupWeightFor(1, v2);
+  fs.writeFileSync(path.join(dir, weight.file), String(weight.value));
   moveInto(dir, pid);
 }
 

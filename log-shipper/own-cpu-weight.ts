@@ -14,6 +14,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { DockerAccess } from '../core/docker/access.js';
 import { detectLayout, type CgroupLayout } from '../core/cgroup/layout.js';
+import { parseProcCgroup } from '../core/cgroup/proc-cgroup.js';
 
 /** The warning when the engine refused to set the weight of the shipper's own container. */
 export const SW_ERR_SHIPPER_CPU_WEIGHT = 'SW_ERR_SHIPPER_CPU_WEIGHT';
@@ -45,6 +46,11 @@ export interface OwnCpuWeightDeps {
 export function cpuSharesFor(factor: number, cgroupV2: boolean): number {
   if (!cgroupV2) return DEFAULT_SHARES_V1 * factor;
   return Math.ceil(((DEFAULT_WEIGHT_V2 * factor - 1) * 262142) / 9999) + 2;
+}
+
+/** The file of a cgroup's CPU weight and the value that is `factor` times a container's default. */
+export function cgroupWeightFor(factor: number, cgroupV2: boolean): { file: 'cpu.shares' | 'cpu.weight'; value: number } {
+  return cgroupV2 ? { file: 'cpu.weight', value: Math.min(DEFAULT_WEIGHT_V2 * factor, 10000) } : { file: 'cpu.shares', value: DEFAULT_SHARES_V1 * factor };
 }
 
 /** What the engine makes of a CpuShares value on cgroup v2 (runc's ConvertCPUSharesToCgroupV2Value). */
@@ -85,9 +91,8 @@ function raiseOwnCgroupWeight(factor: number, layout: CgroupLayout, deps: OwnCpu
     return { set: 'none', why: `cannot read /proc/self/cgroup: ${(err as Error).message}` };
   }
   const v2 = layout.mode === 'v2';
-  // v2: "0::/path"; v1: "4:cpu,cpuacct:/path" (the cpu controller's line).
-  const line = text.split('\n').find((l) => (v2 ? l.startsWith('0::') : l.split(':')[1]?.split(',').includes('cpu')));
-  const own = line?.slice(line.indexOf(':', line.indexOf(':') + 1) + 1);
+  const cgroups = parseProcCgroup(text);
+  const own = v2 ? cgroups.unified : cgroups.v1.get('cpu');
   const base = v2 ? layout.unified : layout.v1.cpu;
   if (own === undefined || base === undefined) return { set: 'none', why: `no CPU controller for this process in /proc/self/cgroup (cgroup ${layout.mode})` };
   if (own === '/') return { set: 'none', why: 'this process is in the root cgroup, which has no weight of its own' };
@@ -100,8 +105,9 @@ function raiseOwnCgroupWeight(factor: number, layout: CgroupLayout, deps: OwnCpu
     return { set: 'none', why: `cannot list the processes of ${dir}: ${(err as Error).message}` };
   }
   if (others.length > 0) return { set: 'none', why: `${dir} holds ${others.length} other process(es) (pid ${others.slice(0, 3).join(', ')}): its weight would be theirs too; run swarmwatch in a cgroup of its own (a systemd service, a container)` };
-  const file = path.join(dir, v2 ? 'cpu.weight' : 'cpu.shares');
-  const value = v2 ? Math.min(DEFAULT_WEIGHT_V2 * factor, 10000) : DEFAULT_SHARES_V1 * factor;
+  const weight = cgroupWeightFor(factor, v2);
+  const file = path.join(dir, weight.file);
+  const value = weight.value;
   try {
     fs.writeFileSync(file, String(value));
   } catch (err) {

@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { CgroupLayout, V1Controller } from '../../core/cgroup/layout.js';
 import { V1_CONTROLLERS } from '../../core/cgroup/layout.js';
+import { parseProcCgroup } from '../../core/cgroup/proc-cgroup.js';
 
 export interface CgroupPaths {
   /** The container's cgroup path relative to the hierarchy root (the `id` label), e.g. `/docker/<id>`. */
@@ -18,29 +19,6 @@ export interface CgroupPaths {
   /** v2: absolute directory in the unified hierarchy. */
   unified?: string;
   source: 'proc' | 'convention';
-}
-
-export interface ProcCgroup {
-  /** controller name → path (v1 lines). */
-  v1: Map<string, string>;
-  /** path of the `0::` line. */
-  unified?: string;
-}
-
-/** Parses /proc/<pid>/cgroup: `hierarchy-ID:controller-list:cgroup-path` per line. */
-export function parseProcCgroup(text: string): ProcCgroup {
-  const v1 = new Map<string, string>();
-  let unified: string | undefined;
-  for (const line of text.split('\n')) {
-    const a = line.indexOf(':');
-    const b = a < 0 ? -1 : line.indexOf(':', a + 1);
-    if (b < 0) continue;
-    const ctrls = line.slice(a + 1, b);
-    const p = line.slice(b + 1);
-    if (line.slice(0, a) === '0' && ctrls === '') unified = p;
-    else for (const c of ctrls.split(',')) if (c) v1.set(c, p);
-  }
-  return { v1, unified };
 }
 
 /**

@@ -13,6 +13,7 @@ import { DockerAccess } from '../../core/docker/access.js';
 import { createLogger } from '../../core/log.js';
 import { containerFromInspect } from '../../core/state/convert.js';
 import { detectLayout } from '../../core/cgroup/layout.js';
+import { parseProcCgroup } from '../../core/cgroup/proc-cgroup.js';
 import type { LogRecord } from '../../log-shipper/assembler.js';
 import { cpuSharesFor, raiseOwnCpuWeight } from '../../log-shipper/own-cpu-weight.js';
 import { ContainerReader } from '../../log-shipper/reader.js';
@@ -191,11 +192,12 @@ describe('the CPU weight the shipper gives itself (shipper.cpu-weight)', () => {
   const v2 = layout.mode === 'v2';
   const cpuBase = (v2 ? layout.unified : layout.v1.cpu)!;
   const weightFile = v2 ? 'cpu.weight' : 'cpu.shares';
+  /** 8x a container's default weight, as the kernel shows it. */
+  const raised = v2 ? 800 : 8192;
   /** The CPU weight file of a process's cgroup, as the kernel has it. */
   const weightFileOf = (pid: number) => {
-    const lines = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n');
-    const line = lines.find((l) => (v2 ? l.startsWith('0::') : l.split(':')[1]?.split(',').includes('cpu')))!;
-    return path.join(cpuBase, line.slice(line.indexOf(':', line.indexOf(':') + 1) + 1), weightFile);
+    const cgroups = parseProcCgroup(fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8'));
+    return path.join(cpuBase, (v2 ? cgroups.unified : cgroups.v1.get('cpu'))!, weightFile);
   };
 
   it('in a container: through the engine, which writes it to the container\'s cgroup and shows it in docker inspect', async () => {
@@ -207,7 +209,7 @@ describe('the CPU weight the shipper gives itself (shipper.cpu-weight)', () => {
     expect(outcome).toEqual({ set: 'container', id, cpuShares: cpuSharesFor(8, v2) });
     const inspect = await docker.inspectContainer(id) as unknown as { HostConfig: { CpuShares: number }; State: { Pid: number } };
     expect(inspect.HostConfig.CpuShares).toBe(cpuSharesFor(8, v2));
-    expect(fs.readFileSync(weightFileOf(inspect.State.Pid), 'utf8').trim()).toBe(v2 ? '800' : '8192');
+    expect(fs.readFileSync(weightFileOf(inspect.State.Pid), 'utf8').trim()).toBe(String(raised));
     // A container the engine does not know: the engine's answer, named, and nothing thrown.
     const refused = await raiseOwnCpuWeight(8, { docker, selfId: 'f'.repeat(64) });
     expect(refused).toEqual({ set: 'none', why: expect.stringMatching(/No such container/i) });
@@ -232,7 +234,7 @@ describe('the CPU weight the shipper gives itself (shipper.cpu-weight)', () => {
     await until('the other process gone', () => !fs.readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').includes(String(other.pid)), 10_000);
 
     const alone = JSON.parse(raiseFromInside());
-    expect(alone).toEqual({ set: 'cgroup', file: path.join(dir, weightFile), value: v2 ? 800 : 8192 });
-    expect(fs.readFileSync(path.join(dir, weightFile), 'utf8').trim()).toBe(v2 ? '800' : '8192');
+    expect(alone).toEqual({ set: 'cgroup', file: path.join(dir, weightFile), value: raised });
+    expect(fs.readFileSync(path.join(dir, weightFile), 'utf8').trim()).toBe(String(raised));
   });
 });

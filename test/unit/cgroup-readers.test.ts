@@ -5,7 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { FileReader, KeyTable, countLines, parseKeyValues, parseLimitAt, parseSingle } from '../../exporter/cgroup/fastread.js';
 import { detectLayout } from '../../core/cgroup/layout.js';
-import { conventionalPaths, expandSlice, parseProcCgroup, resolveCgroupPaths } from '../../exporter/cgroup/resolve.js';
+import { parseProcCgroup } from '../../core/cgroup/proc-cgroup.js';
+import { conventionalPaths, expandSlice, resolveCgroupPaths } from '../../exporter/cgroup/resolve.js';
 import { CgroupReader, S } from '../../exporter/cgroup/reader.js';
 import { isSwarmwatchError } from '../../core/errors.js';
 

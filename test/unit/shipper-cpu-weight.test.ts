@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cgroupV2WeightOf, cpuSharesFor, raiseOwnCpuWeight } from '../../log-shipper/own-cpu-weight.js';
+import { cgroupV2WeightOf, cgroupWeightFor, cpuSharesFor, raiseOwnCpuWeight } from '../../log-shipper/own-cpu-weight.js';
 import type { CgroupLayout } from '../../core/cgroup/layout.js';
 
 const v1Layout: CgroupLayout = { mode: 'v1', hostRoot: '/', root: '/sys/fs/cgroup', v1: { cpu: '/sys/fs/cgroup/cpu' }, readV2: false };
@@ -14,6 +14,12 @@ describe('the CPU weight the shipper gives itself', () => {
   it('on cgroup v2 is a CpuShares value the engine turns into the factor times the default weight of 100 (not 39, what 1024 becomes)', () => {
     expect(cgroupV2WeightOf(1024)).toBe(39);
     for (let f = 2; f <= 100; f++) expect(cgroupV2WeightOf(cpuSharesFor(f, true)), `factor ${f}`).toBe(100 * f);
+  });
+
+  it('written to a cgroup directly: cpu.shares 1024 times the factor on v1, cpu.weight 100 times it on v2 (at most 10000)', () => {
+    expect(cgroupWeightFor(8, false)).toEqual({ file: 'cpu.shares', value: 8192 });
+    expect(cgroupWeightFor(8, true)).toEqual({ file: 'cpu.weight', value: 800 });
+    expect(cgroupWeightFor(100, true)).toEqual({ file: 'cpu.weight', value: 10000 });
   });
 
   it('is left alone at factor 0 or 1, without asking the engine', async () => {
