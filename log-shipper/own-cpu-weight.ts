@@ -13,6 +13,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { DockerAccess } from '../core/docker/access.js';
+import { kindOf } from '../core/docker/classify.js';
+import { SwarmwatchError } from '../core/errors.js';
 import { detectLayout, type CgroupLayout } from '../core/cgroup/layout.js';
 import { parseProcCgroup } from '../core/cgroup/proc-cgroup.js';
 
@@ -26,7 +28,7 @@ const DEFAULT_WEIGHT_V2 = 100;
 export type OwnCpuWeightOutcome =
   | { set: 'container'; id: string; cpuShares: number }
   | { set: 'cgroup'; file: string; value: number }
-  | { set: 'none'; why: string };
+  | { set: 'none'; why: string; retry?: boolean };
 
 export interface OwnCpuWeightDeps {
   docker: Pick<DockerAccess, 'updateContainerCpuShares'>;
@@ -77,7 +79,9 @@ export async function raiseOwnCpuWeight(factor: number, deps: OwnCpuWeightDeps):
       await deps.docker.updateContainerCpuShares(deps.selfId, cpuShares);
       return { set: 'container', id: deps.selfId, cpuShares };
     } catch (err) {
-      return { set: 'none', why: (err as Error).message };
+      // An engine that is not there yet (restarting, its socket not mounted in time) may answer later; a refusal will not.
+      const retry = err instanceof SwarmwatchError && (kindOf(err) === 'unreachable' || kindOf(err) === 'timeout');
+      return retry ? { set: 'none', why: (err as Error).message, retry } : { set: 'none', why: (err as Error).message };
     }
   }
   return raiseOwnCgroupWeight(factor, layout, deps);
@@ -114,4 +118,30 @@ function raiseOwnCgroupWeight(factor: number, layout: CgroupLayout, deps: OwnCpu
     return { set: 'none', why: `cannot write ${file}: ${(err as Error).message}` };
   }
   return { set: 'cgroup', file, value };
+}
+
+/** Waits between tries while the engine cannot be reached: a second at first, then up to five minutes. */
+export const CPU_WEIGHT_RETRY_DELAYS_MS = [1_000, 5_000, 30_000, 300_000];
+
+/**
+ * raiseOwnCpuWeight until the engine answers: an unreachable or silent engine is tried again after each delay in
+ * turn (the last one repeating); any other outcome is final. `report` sees every outcome with its attempt number.
+ * Returns a function that cancels the next try (at stop).
+ */
+export function keepRaisingOwnCpuWeight(
+  factor: number, deps: OwnCpuWeightDeps, report: (outcome: OwnCpuWeightOutcome, attempt: number) => void,
+  delaysMs: readonly number[] = CPU_WEIGHT_RETRY_DELAYS_MS,
+): () => void {
+  let timer: NodeJS.Timeout | undefined;
+  let cancelled = false;
+  const attempt = async (n: number): Promise<void> => {
+    const outcome = await raiseOwnCpuWeight(factor, deps);
+    if (cancelled) return;
+    report(outcome, n);
+    if (outcome.set !== 'none' || !outcome.retry) return;
+    timer = setTimeout(() => void attempt(n + 1), delaysMs[Math.min(n - 1, delaysMs.length - 1)]);
+    timer.unref();
+  };
+  void attempt(1);
+  return () => { cancelled = true; clearTimeout(timer); };
 }

@@ -12,7 +12,7 @@ import { CursorStore, SW_ERR_SHIPPER_CURSOR_READ, SW_ERR_SHIPPER_CURSOR_WRITE, t
 import { ContainersDirWatch } from './containers-dir-watch.js';
 import { EarlyLogFiles, recordFromAttributes } from './early-log-files.js';
 import { ownContainerId, shouldShip } from './filter.js';
-import { raiseOwnCpuWeight, SW_ERR_SHIPPER_CPU_WEIGHT } from './own-cpu-weight.js';
+import { keepRaisingOwnCpuWeight, SW_ERR_SHIPPER_CPU_WEIGHT, type OwnCpuWeightOutcome } from './own-cpu-weight.js';
 import type { StreamName } from './frames.js';
 import { containerFields, GelfEncoder, levelOf, type MessageBody, type MessageContext } from './gelf-message.js';
 import type { CopiedLog } from './log-copy.js';
@@ -141,6 +141,7 @@ export class LogShipper implements Component {
   private catchUpFree = CATCH_UP_CONCURRENCY;
   private readonly catchUpWaiters: (() => void)[] = [];
   private expiryTimer?: NodeJS.Timeout;
+  private stopRaisingCpuWeight?: () => void;
   private stopped = false;
   private readonly onContainers = () => this.sync();
   private readonly onContainerEvent = (ev: RawEvent) => this.containerEvent(ev);
@@ -203,7 +204,7 @@ export class LogShipper implements Component {
       });
     }
     this.selfId = ownContainerId();
-    void this.raiseCpuWeight();
+    this.stopRaisingCpuWeight = keepRaisingOwnCpuWeight(this.settings.cpuWeight, { docker: this.ctx.state.docker, selfId: this.selfId }, (o, n) => this.reportCpuWeight(o, n));
     const hooks: TransportHooks = {
       onReconnect: () => this.metrics.reconnects.inc(),
       onTruncated: (reason) => this.metrics.truncated.inc({ reason }),
@@ -222,13 +223,14 @@ export class LogShipper implements Component {
     this.sync();
   }
 
-  private async raiseCpuWeight(): Promise<void> {
-    const outcome = await raiseOwnCpuWeight(this.settings.cpuWeight, { docker: this.ctx.state.docker, selfId: this.selfId });
-    if (outcome.set === 'container') this.log.info(`CPU weight of this container raised to ${this.settings.cpuWeight}x a container's default (CpuShares ${outcome.cpuShares}), so a burst of logging containers does not starve the shipper`, { container: outcome.id.slice(0, 12) });
+  private reportCpuWeight(outcome: OwnCpuWeightOutcome, attempt: number): void {
+    const after = attempt > 1 ? ` (try ${attempt}: the engine answers again)` : '';
+    if (outcome.set === 'container') this.log.info(`CPU weight of this container raised to ${this.settings.cpuWeight}x a container's default (CpuShares ${outcome.cpuShares}), so a burst of logging containers does not starve the shipper${after}`, { container: outcome.id.slice(0, 12) });
     else if (outcome.set === 'cgroup') this.log.info(`CPU weight of this process's cgroup raised to ${this.settings.cpuWeight}x a container's default (${outcome.file} = ${outcome.value})`);
-    else if (this.settings.cpuWeight > 1) {
+    else if (this.settings.cpuWeight > 1 && attempt === 1) {
       // In a container the engine call should work: its failure is worth a warning. On a host it is often a login session.
-      const line = `CPU weight not raised (shipper.cpu-weight=${this.settings.cpuWeight}): ${outcome.why}; a burst of logging containers may leave the shipper behind (set shipper.cpu-weight=1 to silence this)`;
+      const again = outcome.retry ? '; trying again while the engine cannot be reached' : '';
+      const line = `CPU weight not raised (shipper.cpu-weight=${this.settings.cpuWeight}): ${outcome.why}${again}; a burst of logging containers may leave the shipper behind (set shipper.cpu-weight=1 to silence this)`;
       if (this.selfId) this.log.warn(line, { code: SW_ERR_SHIPPER_CPU_WEIGHT }); else this.log.info(line);
     }
   }
@@ -586,6 +588,7 @@ export class LogShipper implements Component {
     this.ctx.state.off('containers', this.onContainers);
     this.ctx.state.off('container-event', this.onContainerEvent);
     clearInterval(this.expiryTimer);
+    this.stopRaisingCpuWeight?.();
     // Live containers are read on from their cursors after a restart. A removed container's open file is the only copy
     // of what its reader has not read yet (the engine unlinked it): those readers get a part of the stop's grace. So
     // do the readers of `--rm` containers that exited: the engine removes them in a moment, maybe before the restart.

@@ -15,7 +15,7 @@ import { containerFromInspect } from '../../core/state/convert.js';
 import { detectLayout } from '../../core/cgroup/layout.js';
 import { parseProcCgroup } from '../../core/cgroup/proc-cgroup.js';
 import type { LogRecord } from '../../log-shipper/assembler.js';
-import { cpuSharesFor, raiseOwnCpuWeight } from '../../log-shipper/own-cpu-weight.js';
+import { cpuSharesFor, keepRaisingOwnCpuWeight, raiseOwnCpuWeight, type OwnCpuWeightOutcome } from '../../log-shipper/own-cpu-weight.js';
 import { ContainerReader } from '../../log-shipper/reader.js';
 import { ensureBusyboxImage, startEngine, type PrivateEngine } from '../bed/index.js';
 import { startGelfReceiver, type GelfReceiver } from '../receivers/gelf-receiver.js';
@@ -213,6 +213,29 @@ describe('the CPU weight the shipper gives itself (shipper.cpu-weight)', () => {
     // A container the engine does not know: the engine's answer, named, and nothing thrown.
     const refused = await raiseOwnCpuWeight(8, { docker, selfId: 'f'.repeat(64) });
     expect(refused).toEqual({ set: 'none', why: expect.stringMatching(/No such container/i) });
+  });
+
+  it('in a container whose engine cannot be reached at start: tries again, and raises it once the engine answers', async () => {
+    const id = (await engine.docker(['run', '-d', '--network', 'none', '--name', 'cpuweight-late', image, 'sleep', '300'])).stdout.trim();
+    cleanups.push(() => engine.docker(['rm', '-f', 'cpuweight-late']));
+    // The engine's socket appears at this path only after two tries (an engine still starting, a mount not there yet).
+    const late = path.join(work, 'late.sock');
+    const docker = new DockerAccess({ host: `unix://${late}`, timeoutMs: 10_000, clusterTimeoutMs: 10_000 });
+    cleanups.push(async () => docker.close());
+    const seen: { outcome: OwnCpuWeightOutcome; attempt: number }[] = [];
+    const cancel = keepRaisingOwnCpuWeight(4, { docker, selfId: id }, (outcome, attempt) => seen.push({ outcome, attempt }), [100]);
+    cleanups.push(async () => cancel());
+    await until('two failed tries', () => seen.length >= 2, 10_000, 20);
+    expect(seen[0]).toEqual({ outcome: { set: 'none', why: expect.stringContaining(late), retry: true }, attempt: 1 });
+    fs.symlinkSync(engine.socketPath, late);
+    await until('the weight raised', () => seen.at(-1)!.outcome.set === 'container', 10_000, 20);
+    expect(seen.at(-1)).toEqual({ outcome: { set: 'container', id, cpuShares: cpuSharesFor(4, v2) }, attempt: seen.length });
+    const inspect = await docker.inspectContainer(id) as unknown as { HostConfig: { CpuShares: number } };
+    expect(inspect.HostConfig.CpuShares).toBe(cpuSharesFor(4, v2));
+    // Done: no further try.
+    const tries = seen.length;
+    await new Promise((r) => setTimeout(r, 400));
+    expect(seen.length).toBe(tries);
   });
 
   it('outside a container: its own cgroup when it is alone in it, never a cgroup it shares', async () => {

@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { cgroupV2WeightOf, cgroupWeightFor, cpuSharesFor, raiseOwnCpuWeight } from '../../log-shipper/own-cpu-weight.js';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { DockerAccess } from '../../core/docker/access.js';
+import { cgroupV2WeightOf, cgroupWeightFor, cpuSharesFor, keepRaisingOwnCpuWeight, raiseOwnCpuWeight, type OwnCpuWeightOutcome } from '../../log-shipper/own-cpu-weight.js';
 import type { CgroupLayout } from '../../core/cgroup/layout.js';
 
 const v1Layout: CgroupLayout = { mode: 'v1', hostRoot: '/', root: '/sys/fs/cgroup', v1: { cpu: '/sys/fs/cgroup/cpu' }, readV2: false };
@@ -40,4 +43,28 @@ describe('the CPU weight the shipper gives itself', () => {
     const noCpu = await raiseOwnCpuWeight(8, { docker: refusingEngine, selfId: undefined, layout: () => v1Layout, readOwnCgroup: () => '3:memory:/x\n' });
     expect(noCpu).toEqual({ set: 'none', why: expect.stringContaining('no CPU controller') });
   });
+
+  it('tries again while the engine cannot be reached, until stopped; an engine that refuses is asked once', async () => {
+    const missing = path.join(os.tmpdir(), `swarmwatch-no-engine-${process.pid}.sock`);
+    const docker = new DockerAccess({ host: `unix://${missing}`, timeoutMs: 1000, clusterTimeoutMs: 1000 });
+    const seen: { outcome: OwnCpuWeightOutcome; attempt: number }[] = [];
+    const cancel = keepRaisingOwnCpuWeight(8, { docker, selfId: 'a'.repeat(64), layout: () => v1Layout }, (outcome, attempt) => seen.push({ outcome, attempt }), [10, 20]);
+    await waitFor(() => seen.length >= 4);
+    cancel();
+    expect(seen.slice(0, 4).map((s) => s.attempt)).toEqual([1, 2, 3, 4]);
+    expect(seen[0]!.outcome).toEqual({ set: 'none', why: expect.stringContaining(missing), retry: true });
+    const tries = seen.length;
+    await new Promise((r) => setTimeout(r, 100));
+    expect(seen.length).toBe(tries);
+    docker.close();
+
+    const refused: number[] = [];
+    keepRaisingOwnCpuWeight(8, { docker: refusingEngine, selfId: 'a'.repeat(64), layout: () => v1Layout }, (_o, attempt) => refused.push(attempt), [10]);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(refused).toEqual([1]);
+  });
 });
+
+async function waitFor(done: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !done(); i++) await new Promise((r) => setTimeout(r, 10));
+}
