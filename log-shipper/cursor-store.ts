@@ -31,9 +31,25 @@ export interface PreparedCursors {
    * container's logs on a bad disk would be worse than lines repeated after a restart).
    */
   commit(): void;
+  /**
+   * Records, right before a write, that the next write carries `lines` lines up to this state: if the process dies
+   * before the commit, the next start knows those lines are sent again and the destination may already have some
+   * of them (CursorStore.load's `inFlight`). One small journal write; never throws.
+   */
+  announce(lines: number): void;
+}
+
+/** The write a process that died was making: its lines are sent again, and the destination may have some already. */
+export interface InFlightWrite {
+  lines: number;
+  /** The containers it carried lines of, with the cursor each would have reached. */
+  containers: { id: string; name: string; to: Cursor }[];
 }
 
 const RECORD_MAGIC = 'swarmwatch-cursors';
+/** A commit that changes nothing: it ends an announcement (withdraw). */
+const EMPTY_COMMIT = Buffer.from('{"version":3,"containers":{}}');
+const EMPTY_COMMIT_CHECK = `${EMPTY_COMMIT.length} ${crc32(EMPTY_COMMIT).toString(16)}`;
 /** The durable, human-readable snapshot is rewritten at most this often (and at stop). */
 const SNAPSHOT_INTERVAL_MS = 1000;
 
@@ -74,6 +90,8 @@ export class CursorStore {
   private readonly committed = new Map<string, CommittedEntry>();
   /** The inactive journal holds only records older than a snapshot on disk: the next snapshot may write over it. */
   private inactiveCovered = false;
+  /** The newest journal record announces a write (PreparedCursors.announce) that no commit followed yet. */
+  private newestIsIntent = false;
   /** A commit is not in the snapshot yet. */
   private snapshotDue = false;
   private snapshotTimer?: NodeJS.Timeout;
@@ -89,7 +107,7 @@ export class CursorStore {
    * Reads the newest valid state; `fresh` is true when there was none (the shipper's first start on this node).
    * Throws when files exist but none holds a valid state.
    */
-  load(): { entries: Map<string, CursorEntry>; fresh: boolean } {
+  load(): { entries: Map<string, CursorEntry>; fresh: boolean; inFlight?: InFlightWrite } {
     let found = false;
     let firstError: unknown;
     let base: { seq: number; containers: Record<string, EntryJson | null> } | undefined;
@@ -110,6 +128,7 @@ export class CursorStore {
       }
     }
     let newestSeq = -1;
+    let newest: JournalRecord | undefined;
     for (const j of [0, 1] as const) {
       let bytes: Buffer;
       try {
@@ -123,8 +142,8 @@ export class CursorStore {
       this.journalEnds[j] = end;
       if (error && records.length === 0) firstError ??= new Error(`${path.basename(this.journalFiles[j])}: ${error}`);
       for (const r of records) {
-        if (r.full) { if (!base || r.seq > base.seq) base = { seq: r.seq, containers: r.shape.containers }; } else deltas.push(r);
-        if (r.seq > newestSeq) { newestSeq = r.seq; this.active = j; }
+        if (r.full) { if (!base || r.seq > base.seq) base = { seq: r.seq, containers: r.shape.containers }; } else if (!r.sending) deltas.push(r);
+        if (r.seq > newestSeq) { newestSeq = r.seq; newest = r; this.active = j; }
       }
     }
     // Leftover temp files of a killed process are never current. This process has written none yet, and in a
@@ -153,7 +172,9 @@ export class CursorStore {
       entries.set(id, { cursor, name: v.name ?? '', removedAt: v.removedAt });
       this.committed.set(id, { cursor, name: v.name ?? '', removedAt: v.removedAt });
     }
-    return { entries, fresh: false };
+    // The newest record announces a write no commit followed: the process died with it in flight.
+    this.newestIsIntent = newest?.sending !== undefined;
+    return newest?.sending ? { entries, fresh: false, inFlight: inFlightOf(newest.sending) } : { entries, fresh: false };
   }
 
   /** The JSON of what `entries` changes in the committed state (null for a container gone from it), or undefined. */
@@ -171,19 +192,19 @@ export class CursorStore {
       for (const id of this.committed.keys()) if (!entries.has(id)) changes.push([id, null]);
     }
     if (changes.length === 0) return undefined;
-    let text = '{"version":3,"containers":{';
+    let text = '';
     for (let i = 0; i < changes.length; i++) {
       const [id, c] = changes[i]!;
       text += `${i === 0 ? '' : ','}${c ? entryJson(id, c) : `${JSON.stringify(id)}:null`}`;
     }
-    return { text: `${text}}}`, changes };
+    return { text, changes };
   }
 
   /** The state's changes serialized now, ahead of the send (no I/O): its commit is one journal write. */
   prepare(entries: ReadonlyMap<string, CursorEntry>): PreparedCursors {
     const d = this.delta(entries);
-    if (!d) return { commit: () => undefined };
-    const json = Buffer.from(d.text);
+    if (!d) return { commit: () => undefined, announce: () => undefined };
+    const json = Buffer.from(`{"version":3,"containers":{${d.text}}}`);
     const check = `${json.length} ${crc32(json).toString(16)}`;
     let done = false;
     return {
@@ -192,11 +213,26 @@ export class CursorStore {
         done = true;
         this.append(json, check, d.changes);
       },
+      announce: (lines: number) => {
+        if (done) return;
+        // No containers: a build before these records applies it as a commit that changes nothing.
+        const intent = Buffer.from(`{"version":3,"containers":{},"sending":{"lines":${lines},"to":{${d.text}}}}`);
+        this.append(intent, `${intent.length} ${crc32(intent).toString(16)}`, [], true);
+      },
     };
   }
 
+  /**
+   * Takes back the newest announcement, if no commit followed it: the write failed (the kernel took none of it), or
+   * the process stops cleanly; otherwise the next start would warn of lines that were never written.
+   */
+  withdraw(): void {
+    if (this.newestIsIntent) this.append(EMPTY_COMMIT, EMPTY_COMMIT_CHECK, []);
+  }
+
   /** Appends a record to the active journal and makes its changes the committed state. */
-  private append(json: Buffer, check: string, changes: readonly [string, CommittedEntry | null][]): void {
+  private append(json: Buffer, check: string, changes: readonly [string, CommittedEntry | null][], intent = false): void {
+    this.newestIsIntent = intent;
     const seq = ++this.seq;
     const j = this.active;
     try {
@@ -215,6 +251,7 @@ export class CursorStore {
       // The snapshot below may still make this state durable.
       this.onWriteError(err as Error);
     }
+    if (changes.length === 0) return;
     for (const [id, c] of changes) {
       if (c) this.committed.set(id, c);
       else this.committed.delete(id);
@@ -256,6 +293,7 @@ export class CursorStore {
   /** Commits durably, now (at stop): the journal is fsynced and the snapshot written. */
   writeNow(entries: ReadonlyMap<string, CursorEntry>): void {
     this.prepare(entries).commit();
+    this.withdraw();
     try {
       for (const fd of this.journalFds) if (fd !== undefined) fs.fsyncSync(fd);
       this.writeSnapshotNow();
@@ -359,6 +397,17 @@ interface JournalRecord {
   seq: number;
   full: boolean;
   shape: { containers: Record<string, EntryJson | null> };
+  /** An announced write (PreparedCursors.announce): no state of its own. */
+  sending?: { lines: number; to: Record<string, EntryJson | null> };
+}
+
+function inFlightOf(sending: NonNullable<JournalRecord['sending']>): InFlightWrite {
+  const containers: InFlightWrite['containers'] = [];
+  for (const [id, v] of Object.entries(sending.to ?? {})) {
+    const to = v ? cursorFromJson(v) : undefined;
+    if (v && to) containers.push({ id, name: v.name ?? '', to });
+  }
+  return { lines: Number(sending.lines) || 0, containers };
 }
 
 /**
@@ -383,8 +432,8 @@ function parseJournal(bytes: Buffer): { records: JournalRecord[]; end: number; e
     // A journal is written again from its start without truncating it: the records after a lower sequence are
     // older than a snapshot on disk.
     if (records.length > 0 && seq <= records[records.length - 1]!.seq) return { records, end: at };
-    const shape = JSON.parse(json.toString('utf8')) as JournalRecord['shape'];
-    records.push({ seq, full: version === '2', shape: { containers: shape.containers ?? {} } });
+    const shape = JSON.parse(json.toString('utf8')) as JournalRecord['shape'] & { sending?: JournalRecord['sending'] };
+    records.push({ seq, full: version === '2', shape: { containers: shape.containers ?? {} }, sending: shape.sending });
     // After the one whole state the version before journals wrote at the start of the file comes the rest of an
     // older, longer one: it fails the header check, and this process's records go there.
     at = nl + 1 + length;

@@ -11,6 +11,7 @@ export class ShipperMetrics {
   readonly truncated: Counter<'reason'>;
   readonly logCuts: Counter;
   readonly reconnects: Counter;
+  readonly resentLines: Counter<'reason'>;
   readonly deliveryErrors: Counter<'code'>;
   readonly cursorWriteErrors: Counter;
   readonly lag: Gauge<'container_name' | 'service'>;
@@ -30,6 +31,8 @@ export class ShipperMetrics {
     for (const reason of DROP_REASONS) this.dropped.inc({ reason }, 0);
     this.truncated = new Counter({ name: 'swarmwatch_shipper_truncated_total', help: 'Messages cut to fit, by reason (max_message_size, udp_chunk_limit)', labelNames: ['reason'], registers: r });
     this.logCuts = new Counter({ name: 'swarmwatch_shipper_log_cuts_total', help: 'Container json-file logs found emptied or cut in place while being read (truncate -s 0 to free disk, logrotate copytruncate); reading goes on from a rotated copy if there is one, then from the new start; lines written before a cut, not read yet and in no copy are lost (how many is not known)', registers: r });
+    this.resentLines = new Counter({ name: 'swarmwatch_shipper_resent_lines_total', help: 'Log lines sent again that the destination may already have, by reason: unclean_stop (the write a kill -9, an out-of-memory kill or a crash interrupted, counted at the next start), reconnect (the last second before a connection broke)', labelNames: ['reason'], registers: r });
+    for (const reason of ['unclean_stop', 'reconnect']) this.resentLines.inc({ reason }, 0);
     this.reconnects = new Counter({ name: 'swarmwatch_shipper_reconnects_total', help: 'Connections to the destination opened again after the first', registers: r });
     this.deliveryErrors = new Counter({ name: 'swarmwatch_shipper_delivery_errors_total', help: 'Failed delivery attempts (each is retried), by error code', labelNames: ['code'], registers: r });
     this.cursorWriteErrors = new Counter({ name: 'swarmwatch_shipper_cursor_write_errors_total', help: 'Failed writes of the cursor file', registers: r });

@@ -118,24 +118,45 @@ export class Sender {
       try {
         if (this.replayBatch.length > 0) {
           await this.transport.send(this.replayBatch);
+          this.metrics.resentLines.inc({ reason: 'reconnect' }, linesIn(this.replayBatch, 0, this.replayBatch.length));
           releaseAll(this.replayBatch);
           this.replayBatch = [];
         }
         let committed = 0;
+        /** The messages the newest journal record announced as being written; 0 once a commit followed it. */
+        let announced = 0;
         const commitUpTo = (n: number) => {
           if (n <= committed) return;
           const from = committed;
           committed = n;
+          announced = 0;
           if (n === batch.length) this.commit(whole, next, batch);
           else this.commitPrefix(batch, from, n, ahead?.n === n ? ahead.prepared : undefined);
         };
-        const prepareUpTo = (n: number) => {
-          // this.cursors already holds the messages before `committed`: only those after it move.
-          if (n < batch.length && n > committed) ahead = { n, prepared: this.store.prepare(advanceCursors(new Map(this.cursors), batch, committed, n)) };
+        const beforeWrite = (n: number) => {
+          if (n <= committed || n <= announced) return;
+          let prepared = whole;
+          if (n < batch.length) {
+            // this.cursors already holds the messages before `committed`: only those after it move. The same offer
+            // tried again after the kernel took nothing is serialized once.
+            if (ahead?.n !== n) ahead = { n, prepared: this.store.prepare(advanceCursors(new Map(this.cursors), batch, committed, n)) };
+            prepared = ahead.prepared;
+          }
+          prepared.announce(linesIn(batch, committed, n));
+          announced = n;
         };
-        await this.transport.send(batch, commitUpTo, prepareUpTo);
+        const nothingTaken = () => {
+          if (announced === 0) return;
+          this.store.withdraw();
+          announced = 0;
+        };
+        // A datagram transport has no write of its own to announce: the batch is announced as a whole.
+        if (!this.transport.streamOriented) beforeWrite(batch.length);
+        await this.transport.send(batch, commitUpTo, beforeWrite, nothingTaken);
         commitUpTo(batch.length);
       } catch (err) {
+        // The failed write put nothing in the kernel: its announcement would make the next start warn of repeats.
+        this.store.withdraw();
         const e = asSwarmwatchError(err);
         this.metrics.deliveryErrors.inc({ code: e.code });
         this.metrics.connected.set(0);
@@ -253,6 +274,12 @@ export class Sender {
     this.recentBytes = 0;
     if (this.replayBatch.length > 0) this.log.warn(`the connection broke: sending the last ${this.replayBatch.length} delivered messages again (a receiver that died may not have read them)`);
   }
+}
+
+function linesIn(batch: readonly OutMessage[], from: number, to: number): number {
+  let lines = 0;
+  for (let i = from; i < to; i++) lines += batch[i]!.lines;
+  return lines;
 }
 
 /** Nothing will read these messages again: their arena slabs may be written again (MessageArena.release). */

@@ -8,7 +8,7 @@ import type { AgentContext, Component } from '../core/runtime/component.js';
 import type { ContainerRecord } from '../core/state/types.js';
 import { cutUtf8, type LogRecord } from './assembler.js';
 import { compareCursor, type Cursor } from './cursor.js';
-import { CursorStore, SW_ERR_SHIPPER_CURSOR_READ, SW_ERR_SHIPPER_CURSOR_WRITE, type CursorEntry } from './cursor-store.js';
+import { CursorStore, SW_ERR_SHIPPER_CURSOR_READ, SW_ERR_SHIPPER_CURSOR_WRITE, type CursorEntry, type InFlightWrite } from './cursor-store.js';
 import { ContainersDirWatch } from './containers-dir-watch.js';
 import { EarlyLogFiles, recordFromAttributes } from './early-log-files.js';
 import { ownContainerId, shouldShip } from './filter.js';
@@ -23,7 +23,7 @@ import { ContainerReader, runningStates } from './reader.js';
 import { RemovedLogSpool } from './removed-spool.js';
 import { Sender } from './sender.js';
 import type { ShipperSettings } from './settings.js';
-import { nowEngineTime, type EngineTime } from './timestamp.js';
+import { engineTimeText, nowEngineTime, type EngineTime } from './timestamp.js';
 import { StreamTransport } from './transport/stream.js';
 import type { Transport, TransportHooks } from './transport/transport.js';
 import { UdpTransport } from './transport/udp.js';
@@ -101,6 +101,9 @@ export function bodyOf(record: LogRecord, maxTextBytes?: number): MessageBody {
  * The log shipper: discovers containers from the shared state model, reads each one's log through the engine,
  * and delivers GELF messages; cursors advance only with delivery.
  */
+/** The warning at start when the previous run died with a write in flight (lines may arrive twice). */
+export const SW_ERR_SHIPPER_UNCLEAN_STOP = 'SW_ERR_SHIPPER_UNCLEAN_STOP';
+
 export class LogShipper implements Component {
   readonly name = 'log-shipper';
   private readonly log: Logger;
@@ -197,6 +200,11 @@ export class LogShipper implements Component {
       const loaded = this.store.load();
       this.cursors = loaded.entries;
       this.fresh = loaded.fresh;
+      if (loaded.inFlight) {
+        this.reportUncleanStop(loaded.inFlight);
+        // Said and counted once: a second kill before the next write must not announce the same lines again.
+        this.store.withdraw();
+      }
       this.begun = true;
     } catch (err) {
       throw new SwarmwatchError(SW_ERR_SHIPPER_CURSOR_READ, `cannot read the cursor files in ${this.store.dir}: ${(err as Error).message}`, {
@@ -221,6 +229,23 @@ export class LogShipper implements Component {
     this.expiryTimer.unref();
     this.log.info(`shipping container logs to ${this.settings.destination.url}`, { cursors: this.cursors.size, stateDir: this.settings.stateDir, self: this.selfId?.slice(0, 12) });
     this.sync();
+  }
+
+  /**
+   * The previous run died (kill -9, an out-of-memory kill, a crash) with a write announced and not committed: its
+   * lines go out again, and the destination may have received some of them already. GELF has no acknowledgement to
+   * tell; the warning names what may be there twice, and the counter counts it.
+   */
+  private reportUncleanStop(w: InFlightWrite): void {
+    this.metrics.resentLines.inc({ reason: 'unclean_stop' }, w.lines);
+    // A container whose lines before the write were committed in part of the same batch may have none left in it.
+    const moved = w.containers.filter((c) => { const from = this.cursors.get(c.id)?.cursor; return !from || compareCursor(from, c.to) < 0; });
+    const named = moved.slice(0, 3).map((c) => {
+      const from = this.cursors.get(c.id)?.cursor;
+      return `${c.name || c.id.slice(0, 12)} after ${from ? engineTimeText(from.time) : 'its start'} up to ${engineTimeText(c.to.time)}`;
+    });
+    const more = moved.length > 3 ? ` and ${moved.length - 3} more containers` : '';
+    this.log.warn(`the previous run ended without a clean stop (kill -9, out of memory, a crash) while writing ${w.lines} lines to the destination: they are sent again, and the destination may already have some of them: ${named.join('; ')}${more}`, { code: SW_ERR_SHIPPER_UNCLEAN_STOP, lines: w.lines });
   }
 
   private reportCpuWeight(outcome: OwnCpuWeightOutcome, attempt: number): void {

@@ -106,10 +106,10 @@ export class StreamTransport implements Transport {
     return this.connecting;
   }
 
-  async send(batch: readonly OutMessage[], onProgress?: (messagesInKernel: number) => void, beforeWrite?: (messagesAfterWrite: number) => void): Promise<void> {
+  async send(batch: readonly OutMessage[], onProgress?: (messagesInKernel: number) => void, beforeWrite?: (messagesAfterWrite: number) => void, nothingTaken?: () => void): Promise<void> {
     const s = await this.connect();
     if (this.opts.tls || socketFd(s) === undefined) await this.sendInRecords(s, batch, onProgress, beforeWrite);
-    else await this.sendToKernel(s, batch, onProgress, beforeWrite);
+    else await this.sendToKernel(s, batch, onProgress, beforeWrite, nothingTaken);
     this.connected = true;
     if (this.addressChanged) {
       this.addressChanged = false;
@@ -125,7 +125,7 @@ export class StreamTransport implements Transport {
    * made them go out twice. A message cut at the kernel's boundary is not reported: if the process dies, the
    * receiver sees an unterminated frame at connection close and discards it, and the restart sends it whole.
    */
-  private async sendToKernel(s: net.Socket, batch: readonly OutMessage[], onProgress?: (n: number) => void, beforeWrite?: (n: number) => void): Promise<void> {
+  private async sendToKernel(s: net.Socket, batch: readonly OutMessage[], onProgress?: (n: number) => void, beforeWrite?: (n: number) => void, nothingTaken?: () => void): Promise<void> {
     const ends = new Array<number>(batch.length);
     let size = 0;
     for (let i = 0; i < batch.length; i++) ends[i] = size += batch[i]!.bytes + 1;
@@ -167,10 +167,13 @@ export class StreamTransport implements Transport {
     let lastProgress = Date.now();
     // The first write offers the whole batch (its cursor state is serialized before the send); see nextOffer.
     let offerEnd = size;
+    /** The messages whole in the kernel once it takes the offer. */
+    let offerMessages = batch.length;
     while (written < size) {
       // Looked up before every write: once the socket is destroyed its descriptor number may belong to a new file.
       const fd = socketFd(s);
       if (fd === undefined || s.destroyed) throw this.closedDuringWrite();
+      beforeWrite?.(offerMessages);
       let n = 0;
       try {
         n = write(fd, offerEnd);
@@ -191,9 +194,13 @@ export class StreamTransport implements Transport {
         pauseMs = 1;
         // The kernel took all it was offered, short of offerEnd only because IOV_MAX cut the list: no backpressure.
         // (Not looped inside write(): every syscall is followed by its commit, the kill -9 window stays one write.)
-        if (written < size && !(n === offered && written < offerEnd)) offerEnd = nextOffer(ends, reported, written, n, size, beforeWrite);
+        if (written < size && !(n === offered && written < offerEnd)) {
+          offerMessages = nextOffer(ends, reported, written, n);
+          offerEnd = ends[offerMessages - 1]!;
+        }
         continue;
       }
+      nothingTaken?.();
       if (Date.now() - lastProgress > this.opts.writeTimeoutMs) {
         const err = this.writeTimedOut();
         s.destroy(err);
@@ -360,17 +367,16 @@ function socketFd(s: net.Socket): number | undefined {
 
 /**
  * Under backpressure the next write offers whole messages only, about as many bytes as the kernel took last time
- * (at least 16 KiB), and `beforeWrite` lets the sender serialize their cursor state first: when the kernel takes
- * the offer whole, only the journal write is left between the write and the commit, the window in which a kill -9
- * repeats what the kernel holds. A single message longer than that is offered whole, with nothing serialized ahead.
+ * (at least 16 KiB): the messages whole in the kernel once it takes the offer, whose cursor state the sender
+ * serializes first (`beforeWrite`), so that when the kernel takes it whole only the journal write is left between
+ * the write and the commit, the window in which a kill -9 repeats what the kernel holds. When not even the next
+ * message fits, the rest of the batch is offered.
  */
-function nextOffer(ends: readonly number[], reported: number, written: number, lastTaken: number, total: number, beforeWrite?: (n: number) => void): number {
+function nextOffer(ends: readonly number[], reported: number, written: number, lastTaken: number): number {
   const want = written + Math.max(lastTaken, 16 * 1024);
   let k = reported;
   while (k < ends.length && ends[k]! <= want) k++;
-  if (k === reported) return total;
-  beforeWrite?.(k);
-  return ends[k - 1]!;
+  return k === reported ? ends.length : k;
 }
 
 /**

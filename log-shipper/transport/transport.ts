@@ -16,11 +16,14 @@ export interface Transport {
    * The sender commits its cursor there, so a kill -9 can repeat a message only between the write syscall and the
    * cursor commit (one journal write, CursorStore): microseconds of work, but the write wakes the receiver, which
    * can preempt the shipper right there (seen in the kill -9 test: one write repeated in some runs).
-   * `beforeWrite(n)` runs, synchronously, before a write that will make the first `n` messages whole in the kernel
-   * if the kernel takes it all (TLS records; whole messages offered under backpressure), so the sender can
-   * serialize that state ahead and be left with the journal write once onProgress(n) comes.
+   * `beforeWrite(n)` runs, synchronously, right before every write syscall (stream transports), with the number of
+   * messages whole in the kernel if it takes that write all (the batch; a TLS record's; whole messages offered
+   * under backpressure): the sender serializes that state ahead, to be left with the journal write once
+   * onProgress(n) comes, and announces the write in the journal, so that a process killed before that commit
+   * knows at its next start what may be repeated. `nothingTaken()` runs when a write syscall took nothing (the
+   * kernel's buffer full): nothing is being written until the next beforeWrite, so that announcement is taken back.
    */
-  send(batch: readonly OutMessage[], onProgress?: (messagesInKernel: number) => void, beforeWrite?: (messagesAfterWrite: number) => void): Promise<void>;
+  send(batch: readonly OutMessage[], onProgress?: (messagesInKernel: number) => void, beforeWrite?: (messagesAfterWrite: number) => void, nothingTaken?: () => void): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -126,6 +126,10 @@ it('loses nothing and repeats at most the interrupted write across six kill -9 r
     const r = results[lane]!;
     expect({ lost: r.lost, received: r.received - r.duplicated }, lane).toEqual({ lost: 0, received: total });
     expectOnlyInterruptedWritesRepeated(r, receivers[lane].stats(), lane);
+    // Every kill that repeated lines was announced at the next start, with at least as many lines as it repeated.
+    const announced = announcedRepeats(fs.readFileSync(path.join(work, `shipper-${lane}.log`), 'utf8'));
+    console.log(`kill -9 x${kills} (${lane}): starts that announced a write in flight: ${JSON.stringify(announced)}; kills that repeated lines: ${JSON.stringify(r.byConn.map((k) => k.repeated))}`);
+    expect(unannounced(r.byConn.map((k) => k.repeated), announced), `${lane}: repeats no start announced`).toEqual([]);
     if (!LANES[lane].readRate) expect(r.outOfOrder, `${lane}: order`).toBe(0);
   }
   // How often a kill lands in that window depends on the machine's load (module comment); committing after whole
@@ -133,3 +137,22 @@ it('loses nothing and repeats at most the interrupted write across six kill -9 r
   const repeatingKills = lanes.reduce((sum, lane) => sum + results[lane]!.byConn.length, 0);
   expect(repeatingKills, 'kills (of all lanes) that repeated lines').toBeLessThanOrEqual((kills * lanes.length) / 2);
 }, 300_000);
+
+/** The line counts of the unclean-stop warnings (SW_ERR_SHIPPER_UNCLEAN_STOP) in a lane's shipper log, in order. */
+function announcedRepeats(log: string): number[] {
+  return [...log.matchAll(/while writing (\d+) lines to the destination.*SW_ERR_SHIPPER_UNCLEAN_STOP/g)].map((m) => Number(m[1]));
+}
+
+/**
+ * The repeats (lines per kill) that no announcement covers: each is matched, largest first, with a distinct
+ * announcement of at least as many lines (which start's warning belongs to which connection is not needed).
+ */
+function unannounced(repeats: number[], announced: number[]): number[] {
+  const left = [...announced].sort((a, b) => b - a);
+  const missing: number[] = [];
+  for (const r of [...repeats].sort((a, b) => b - a)) {
+    const i = left.findIndex((a) => a >= r);
+    if (i < 0) missing.push(r); else left.splice(i, 1);
+  }
+  return missing;
+}

@@ -44,6 +44,38 @@ describe('CursorStore', () => {
   const tmp = () => { const d = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-cursor-')); dirs.push(d); return d; };
   const entry = (c: Cursor): CursorEntry => ({ cursor: c, name: 'web' });
 
+  it('tells the next start about a write announced and never committed (a kill -9 in between), and nothing once it was committed or taken back', () => {
+    const dir = tmp();
+    const store = new CursorStore(dir);
+    store.load();
+    store.writeNow(new Map([['a', entry({ time: t(1700000000, 1), count: 1 })]]));
+    const next = new Map([['a', entry({ time: t(1700000005, 5), count: 2 })], ['b', { cursor: { time: t(1700000006), count: 1 }, name: 'db' }]]);
+    const write = store.prepare(next);
+    write.announce(42);
+    // What a process killed right after its write leaves: the state before the write, and the write announced.
+    const killed = new CursorStore(dir).load();
+    expect(killed.entries.get('a')!.cursor).toEqual({ time: t(1700000000, 1), count: 1 });
+    expect(killed.entries.has('b')).toBe(false);
+    expect(killed.inFlight).toEqual({ lines: 42, containers: [
+      { id: 'a', name: 'web', to: { time: t(1700000005, 5), count: 2 } },
+      { id: 'b', name: 'db', to: { time: t(1700000006), count: 1 } },
+    ] });
+    write.commit();
+    const committed = new CursorStore(dir).load();
+    expect(committed.inFlight).toBeUndefined();
+    expect(committed.entries.get('b')!.cursor).toEqual({ time: t(1700000006), count: 1 });
+    // A write that failed (nothing in the kernel) is taken back; so is one still announced at a clean stop.
+    store.prepare(new Map([...next, ['a', entry({ time: t(1700000009), count: 1 })]])).announce(3);
+    expect(new CursorStore(dir).load().inFlight?.lines).toBe(3);
+    store.withdraw();
+    expect(new CursorStore(dir).load().inFlight).toBeUndefined();
+    store.prepare(new Map([...next, ['a', entry({ time: t(1700000010), count: 1 })]])).announce(4);
+    store.writeNow(next);
+    const stopped = new CursorStore(dir).load();
+    expect(stopped.inFlight).toBeUndefined();
+    expect(stopped.entries.get('a')!.cursor).toEqual({ time: t(1700000005, 5), count: 2 });
+  });
+
   it('changes the state only on commit, and round-trips nanoseconds', () => {
     const dir = tmp();
     const store = new CursorStore(dir);
