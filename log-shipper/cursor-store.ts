@@ -251,11 +251,12 @@ export class CursorStore {
       // The snapshot below may still make this state durable.
       this.onWriteError(err as Error);
     }
-    if (changes.length === 0) return;
     for (const [id, c] of changes) {
       if (c) this.committed.set(id, c);
       else this.committed.delete(id);
     }
+    // Announcements too: a receiver that never reads makes one announced and taken back per poll of the full
+    // socket, and only a snapshot lets the journals be written again from their start (so they stay small).
     this.snapshotDue = true;
     this.snapshotSoon();
   }

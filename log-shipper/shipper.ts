@@ -97,13 +97,13 @@ export function bodyOf(record: LogRecord, maxTextBytes?: number): MessageBody {
   };
 }
 
+/** The warning at start when the previous run died with a write in flight (lines may arrive twice). */
+export const SW_ERR_SHIPPER_UNCLEAN_STOP = 'SW_ERR_SHIPPER_UNCLEAN_STOP';
+
 /**
  * The log shipper: discovers containers from the shared state model, reads each one's log through the engine,
  * and delivers GELF messages; cursors advance only with delivery.
  */
-/** The warning at start when the previous run died with a write in flight (lines may arrive twice). */
-export const SW_ERR_SHIPPER_UNCLEAN_STOP = 'SW_ERR_SHIPPER_UNCLEAN_STOP';
-
 export class LogShipper implements Component {
   readonly name = 'log-shipper';
   private readonly log: Logger;
@@ -196,20 +196,22 @@ export class LogShipper implements Component {
   }
 
   private async begin(): Promise<void> {
+    let inFlight: InFlightWrite | undefined;
     try {
       const loaded = this.store.load();
       this.cursors = loaded.entries;
       this.fresh = loaded.fresh;
-      if (loaded.inFlight) {
-        this.reportUncleanStop(loaded.inFlight);
-        // Said and counted once: a second kill before the next write must not announce the same lines again.
-        this.store.withdraw();
-      }
+      inFlight = loaded.inFlight;
       this.begun = true;
     } catch (err) {
       throw new SwarmwatchError(SW_ERR_SHIPPER_CURSOR_READ, `cannot read the cursor files in ${this.store.dir}: ${(err as Error).message}`, {
         culprit: this.store.dir, fix: 'repair or remove cursors.json, cursors-a and cursors-b there (removing them re-ships every container\'s log from the start)', cause: err,
       });
+    }
+    if (inFlight) {
+      this.reportUncleanStop(inFlight);
+      // Said and counted once: a second kill before the next write must not announce the same lines again.
+      this.store.withdraw();
     }
     this.selfId = ownContainerId();
     this.stopRaisingCpuWeight = keepRaisingOwnCpuWeight(this.settings.cpuWeight, { docker: this.ctx.state.docker, selfId: this.selfId }, (o, n) => this.reportCpuWeight(o, n));

@@ -76,6 +76,39 @@ describe('CursorStore', () => {
     expect(stopped.entries.get('a')!.cursor).toEqual({ time: t(1700000005, 5), count: 2 });
   });
 
+  it('stays small while a receiver that never reads makes every write announced and taken back (the journals are written again from their start)', async () => {
+    const first = new Map([['a', entry({ time: t(1700000000, 1), count: 1 })]]);
+    const stalled = new Map([['a', entry({ time: t(1700000001), count: 1 })]]);
+    const journalSizes = (dir: string) => ['cursors-a', 'cursors-b'].map((f) => { try { return fs.statSync(path.join(dir, f)).size; } catch { return 0; } });
+    // The bytes one announcement and its withdrawal append, on a store of their own.
+    const probeDir = tmp();
+    const probe = new CursorStore(probeDir);
+    probe.load();
+    probe.writeNow(first);
+    const before = journalSizes(probeDir)[0]!;
+    probe.prepare(stalled).announce(10);
+    probe.withdraw();
+    const pairBytes = journalSizes(probeDir)[0]! - before;
+    probe.close();
+
+    const dir = tmp();
+    const store = new CursorStore(dir);
+    store.load();
+    store.writeNow(first);
+    // Far denser than the sender's polls of a full socket (at most one each 1–20 ms), for 3.2 s: three snapshots.
+    let pairs = 0;
+    for (const until = Date.now() + 3200; Date.now() < until;) {
+      for (let i = 0; i < 50; i++) { store.prepare(stalled).announce(10); store.withdraw(); pairs++; }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    // Without snapshots during the stall, one journal would hold every pair of the 3.2 s.
+    expect(pairBytes).toBeGreaterThan(0);
+    expect(Math.max(...journalSizes(dir)), `largest journal, of ${pairs * pairBytes} bytes appended`).toBeLessThan(pairs * pairBytes * 0.7);
+    expect(new CursorStore(dir).load().inFlight).toBeUndefined();
+    await store.idle();
+    store.close();
+  });
+
   it('changes the state only on commit, and round-trips nanoseconds', () => {
     const dir = tmp();
     const store = new CursorStore(dir);
