@@ -152,8 +152,9 @@ export class CursorStore {
     const entries = new Map<string, CursorEntry>();
     // Journal records hold only what each commit changed: without a whole state under them they are no state.
     if (!base && firstError) throw firstError;
-    // Nothing committed yet (no file, or a journal created and never written): the first start on this node.
-    if (!found || (!base && deltas.length === 0)) return { entries, fresh: true };
+    // Nothing committed yet (no file, or a journal created and never written): the first start on this node. Not
+    // after a first write announced and never committed: a shipper ran here, and those lines go out again.
+    if (!found || (!base && deltas.length === 0 && !newest?.sending)) return { entries, fresh: true };
     const baseSeq = base?.seq ?? 0;
     const state = new Map(Object.entries(base?.containers ?? {}));
     deltas.sort((a, b) => a.seq - b.seq);

@@ -247,7 +247,7 @@ export class LogShipper implements Component {
       return `${c.name || c.id.slice(0, 12)} after ${from ? engineTimeText(from.time) : 'its start'} up to ${engineTimeText(c.to.time)}`;
     });
     const more = moved.length > 3 ? ` and ${moved.length - 3} more containers` : '';
-    this.log.warn(`the previous run ended without a clean stop (kill -9, out of memory, a crash) while writing ${w.lines} lines to the destination: they are sent again, and the destination may already have some of them: ${named.join('; ')}${more}`, { code: SW_ERR_SHIPPER_UNCLEAN_STOP, lines: w.lines });
+    this.log.warn(`the previous run ended without a clean stop (kill -9, out of memory, a crash) while writing ${w.lines} lines to the destination: they are sent again, and the destination may already have some of them${named.length > 0 ? `: ${named.join('; ')}${more}` : ''}`, { code: SW_ERR_SHIPPER_UNCLEAN_STOP, lines: w.lines });
   }
 
   private reportCpuWeight(outcome: OwnCpuWeightOutcome, attempt: number): void {

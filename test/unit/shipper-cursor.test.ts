@@ -76,6 +76,15 @@ describe('CursorStore', () => {
     expect(stopped.entries.get('a')!.cursor).toEqual({ time: t(1700000005, 5), count: 2 });
   });
 
+  it('after a kill during the very first write on this node: not a first start, and that write announced', () => {
+    const dir = tmp();
+    const store = new CursorStore(dir);
+    expect(store.load().fresh).toBe(true);
+    store.prepare(new Map([['a', entry({ time: t(1700000000, 1), count: 1 })]])).announce(5);
+    const killed = new CursorStore(dir).load();
+    expect({ fresh: killed.fresh, lines: killed.inFlight?.lines, entries: killed.entries.size }).toEqual({ fresh: false, lines: 5, entries: 0 });
+  });
+
   it('stays small while a receiver that never reads makes every write announced and taken back (the journals are written again from their start)', async () => {
     const first = new Map([['a', entry({ time: t(1700000000, 1), count: 1 })]]);
     const stalled = new Map([['a', entry({ time: t(1700000001), count: 1 })]]);
