@@ -49,7 +49,7 @@ export interface InFlightWrite {
 const RECORD_MAGIC = 'swarmwatch-cursors';
 /** A commit that changes nothing: it ends an announcement (withdraw). */
 const EMPTY_COMMIT = Buffer.from('{"version":3,"containers":{}}');
-const EMPTY_COMMIT_CHECK = `${EMPTY_COMMIT.length} ${crc32(EMPTY_COMMIT).toString(16)}`;
+const EMPTY_COMMIT_CHECK = recordCheck(EMPTY_COMMIT);
 /** The durable, human-readable snapshot is rewritten at most this often (and at stop). */
 const SNAPSHOT_INTERVAL_MS = 1000;
 
@@ -206,7 +206,7 @@ export class CursorStore {
     const d = this.delta(entries);
     if (!d) return { commit: () => undefined, announce: () => undefined };
     const json = Buffer.from(`{"version":3,"containers":{${d.text}}}`);
-    const check = `${json.length} ${crc32(json).toString(16)}`;
+    const check = recordCheck(json);
     let done = false;
     return {
       commit: () => {
@@ -218,7 +218,7 @@ export class CursorStore {
         if (done) return;
         // No containers: a build before these records applies it as a commit that changes nothing.
         const intent = Buffer.from(`{"version":3,"containers":{},"sending":{"lines":${lines},"to":{${d.text}}}}`);
-        this.append(intent, `${intent.length} ${crc32(intent).toString(16)}`, [], true);
+        this.append(intent, recordCheck(intent), [], true);
       },
     };
   }
@@ -376,6 +376,11 @@ export class CursorStore {
     for (const fd of this.journalFds) if (fd !== undefined) fs.closeSync(fd);
     this.journalFds = [undefined, undefined];
   }
+}
+
+/** The `<length> <crc32>` of a journal record's header. */
+function recordCheck(json: Buffer): string {
+  return `${json.length} ${crc32(json).toString(16)}`;
 }
 
 type EntryJson = FileShape['containers'][string];

@@ -17,6 +17,8 @@ import { kindOf } from '../core/docker/classify.js';
 import { SwarmwatchError } from '../core/errors.js';
 import { detectLayout, type CgroupLayout } from '../core/cgroup/layout.js';
 import { parseProcCgroup } from '../core/cgroup/proc-cgroup.js';
+import type { SwarmState } from '../core/state/model.js';
+import type { EngineStatus } from '../core/state/types.js';
 
 /** The warning when the engine refused to set the weight of the shipper's own container. */
 export const SW_ERR_SHIPPER_CPU_WEIGHT = 'SW_ERR_SHIPPER_CPU_WEIGHT';
@@ -120,28 +122,40 @@ function raiseOwnCgroupWeight(factor: number, layout: CgroupLayout, deps: OwnCpu
   return { set: 'cgroup', file, value };
 }
 
-/** Waits between tries while the engine cannot be reached: a second at first, then up to five minutes. */
-export const CPU_WEIGHT_RETRY_DELAYS_MS = [1_000, 5_000, 30_000, 300_000];
-
 /**
- * raiseOwnCpuWeight until the engine answers: an unreachable or silent engine is tried again after each delay in
- * turn (the last one repeating); any other outcome is final. `report` sees every outcome with its attempt number.
- * Returns a function that cancels the next try (at stop).
+ * raiseOwnCpuWeight, and again each time the shared state model finds the engine answering (`engine` up, or a
+ * `containers` update) while the last try could not reach it: the model already retries the engine with backoff,
+ * so no timer of its own. Any other outcome is final. `report` sees every outcome with its attempt number.
+ * Returns a function that ends the tries (at stop).
  */
 export function keepRaisingOwnCpuWeight(
   factor: number, deps: OwnCpuWeightDeps, report: (outcome: OwnCpuWeightOutcome, attempt: number) => void,
-  delaysMs: readonly number[] = CPU_WEIGHT_RETRY_DELAYS_MS,
+  engineAnswers: Pick<SwarmState, 'on' | 'off'>,
 ): () => void {
-  let timer: NodeJS.Timeout | undefined;
-  let cancelled = false;
-  const attempt = async (n: number): Promise<void> => {
-    const outcome = await raiseOwnCpuWeight(factor, deps);
-    if (cancelled) return;
-    report(outcome, n);
-    if (outcome.set !== 'none' || !outcome.retry) return;
-    timer = setTimeout(() => void attempt(n + 1), delaysMs[Math.min(n - 1, delaysMs.length - 1)]);
-    timer.unref();
+  let attempts = 0;
+  let trying = false;
+  let done = false;
+  const end = () => {
+    done = true;
+    engineAnswers.off('engine', onEngine);
+    engineAnswers.off('containers', tryAgain);
   };
-  void attempt(1);
-  return () => { cancelled = true; clearTimeout(timer); };
+  async function attempt(): Promise<void> {
+    trying = true;
+    const outcome = await raiseOwnCpuWeight(factor, deps);
+    trying = false;
+    if (done) return;
+    report(outcome, ++attempts);
+    if (outcome.set !== 'none' || !outcome.retry) end();
+  }
+  function tryAgain(): void {
+    if (!done && !trying) void attempt();
+  }
+  function onEngine(status: EngineStatus): void {
+    if (status.up) tryAgain();
+  }
+  engineAnswers.on('engine', onEngine);
+  engineAnswers.on('containers', tryAgain);
+  void attempt();
+  return end;
 }

@@ -214,7 +214,7 @@ export class LogShipper implements Component {
       this.store.withdraw();
     }
     this.selfId = ownContainerId();
-    this.stopRaisingCpuWeight = keepRaisingOwnCpuWeight(this.settings.cpuWeight, { docker: this.ctx.state.docker, selfId: this.selfId }, (o, n) => this.reportCpuWeight(o, n));
+    this.stopRaisingCpuWeight = keepRaisingOwnCpuWeight(this.settings.cpuWeight, { docker: this.ctx.state.docker, selfId: this.selfId }, (o, n) => this.reportCpuWeight(o, n), this.ctx.state);
     const hooks: TransportHooks = {
       onReconnect: () => this.metrics.reconnects.inc(),
       onTruncated: (reason) => this.metrics.truncated.inc({ reason }),
@@ -256,7 +256,7 @@ export class LogShipper implements Component {
     else if (outcome.set === 'cgroup') this.log.info(`CPU weight of this process's cgroup raised to ${this.settings.cpuWeight}x a container's default (${outcome.file} = ${outcome.value})`);
     else if (this.settings.cpuWeight > 1 && attempt === 1) {
       // In a container the engine call should work: its failure is worth a warning. On a host it is often a login session.
-      const again = outcome.retry ? '; trying again while the engine cannot be reached' : '';
+      const again = outcome.retry ? '; trying again once the engine answers' : '';
       const line = `CPU weight not raised (shipper.cpu-weight=${this.settings.cpuWeight}): ${outcome.why}${again}; a burst of logging containers may leave the shipper behind (set shipper.cpu-weight=1 to silence this)`;
       if (this.selfId) this.log.warn(line, { code: SW_ERR_SHIPPER_CPU_WEIGHT }); else this.log.info(line);
     }

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DockerAccess } from '../../core/docker/access.js';
 import { createLogger } from '../../core/log.js';
 import { containerFromInspect } from '../../core/state/convert.js';
+import { SwarmState } from '../../core/state/model.js';
 import { detectLayout } from '../../core/cgroup/layout.js';
 import { parseProcCgroup } from '../../core/cgroup/proc-cgroup.js';
 import type { LogRecord } from '../../log-shipper/assembler.js';
@@ -215,27 +216,38 @@ describe('the CPU weight the shipper gives itself (shipper.cpu-weight)', () => {
     expect(refused).toEqual({ set: 'none', why: expect.stringMatching(/No such container/i) });
   });
 
-  it('in a container whose engine cannot be reached at start: tries again, and raises it once the engine answers', async () => {
+  it('in a container whose engine cannot be reached at start: tries again when the state model finds the engine answering; a refusal is final', async () => {
     const id = (await engine.docker(['run', '-d', '--network', 'none', '--name', 'cpuweight-late', image, 'sleep', '300'])).stdout.trim();
     cleanups.push(() => engine.docker(['rm', '-f', 'cpuweight-late']));
-    // The engine's socket appears at this path only after two tries (an engine still starting, a mount not there yet).
+    // The engine's socket appears at this path only after the first try (an engine still starting, a mount not there yet).
     const late = path.join(work, 'late.sock');
     const docker = new DockerAccess({ host: `unix://${late}`, timeoutMs: 10_000, clusterTimeoutMs: 10_000 });
-    cleanups.push(async () => docker.close());
+    const state = new SwarmState(docker, createLogger('test'), { reconcileIntervalMs: 60_000, clusterRefreshMs: 60_000, watchTasks: false });
+    cleanups.push(async () => { state.stop(); docker.close(); });
+    await state.start();
+    expect(state.engine.up).toBe(false);
     const seen: { outcome: OwnCpuWeightOutcome; attempt: number }[] = [];
-    const cancel = keepRaisingOwnCpuWeight(4, { docker, selfId: id }, (outcome, attempt) => seen.push({ outcome, attempt }), [100]);
-    cleanups.push(async () => cancel());
-    await until('two failed tries', () => seen.length >= 2, 10_000, 20);
+    const end = keepRaisingOwnCpuWeight(4, { docker, selfId: id }, (outcome, attempt) => seen.push({ outcome, attempt }), state);
+    cleanups.push(async () => end());
+    await until('the first try', () => seen.length >= 1, 10_000, 20);
     expect(seen[0]).toEqual({ outcome: { set: 'none', why: expect.stringContaining(late), retry: true }, attempt: 1 });
     fs.symlinkSync(engine.socketPath, late);
-    await until('the weight raised', () => seen.at(-1)!.outcome.set === 'container', 10_000, 20);
+    // The model's own retry of the engine (1 s, then doubling) finds it; the weight follows.
+    await until('the weight raised', () => seen.at(-1)!.outcome.set === 'container', 20_000, 50);
+    expect(state.engine.up).toBe(true);
     expect(seen.at(-1)).toEqual({ outcome: { set: 'container', id, cpuShares: cpuSharesFor(4, v2) }, attempt: seen.length });
     const inspect = await docker.inspectContainer(id) as unknown as { HostConfig: { CpuShares: number } };
     expect(inspect.HostConfig.CpuShares).toBe(cpuSharesFor(4, v2));
-    // Done: no further try.
-    const tries = seen.length;
-    await new Promise((r) => setTimeout(r, 400));
-    expect(seen.length).toBe(tries);
+    expect(state.listenerCount('engine') + state.listenerCount('containers'), 'listeners left after success').toBe(0);
+
+    // A container the engine does not know: refused, asked once, no listener left behind.
+    const refused: OwnCpuWeightOutcome[] = [];
+    keepRaisingOwnCpuWeight(4, { docker, selfId: 'f'.repeat(64) }, (outcome) => refused.push(outcome), state);
+    await until('the refusal', () => refused.length >= 1, 10_000, 20);
+    await engine.docker(['run', '--rm', '--network', 'none', image, 'true']);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(refused).toEqual([{ set: 'none', why: expect.stringMatching(/No such container/i) }]);
+    expect(state.listenerCount('engine') + state.listenerCount('containers'), 'listeners left after a refusal').toBe(0);
   });
 
   it('outside a container: its own cgroup when it is alone in it, never a cgroup it shares', async () => {

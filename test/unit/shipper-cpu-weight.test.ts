@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { DockerAccess } from '../../core/docker/access.js';
+import { createLogger } from '../../core/log.js';
+import { SwarmState } from '../../core/state/model.js';
 import { cgroupV2WeightOf, cgroupWeightFor, cpuSharesFor, keepRaisingOwnCpuWeight, raiseOwnCpuWeight, type OwnCpuWeightOutcome } from '../../log-shipper/own-cpu-weight.js';
 import type { CgroupLayout } from '../../core/cgroup/layout.js';
 
@@ -44,24 +46,21 @@ describe('the CPU weight the shipper gives itself', () => {
     expect(noCpu).toEqual({ set: 'none', why: expect.stringContaining('no CPU controller') });
   });
 
-  it('tries again while the engine cannot be reached, until stopped; an engine that refuses is asked once', async () => {
+  it('an engine that cannot be reached: a try to repeat once the state model finds it answering, and no listener left once ended', async () => {
     const missing = path.join(os.tmpdir(), `swarmwatch-no-engine-${process.pid}.sock`);
     const docker = new DockerAccess({ host: `unix://${missing}`, timeoutMs: 1000, clusterTimeoutMs: 1000 });
+    const state = new SwarmState(docker, createLogger('test'), { reconcileIntervalMs: 60_000, clusterRefreshMs: 60_000, watchTasks: false });
     const seen: { outcome: OwnCpuWeightOutcome; attempt: number }[] = [];
-    const cancel = keepRaisingOwnCpuWeight(8, { docker, selfId: 'a'.repeat(64), layout: () => v1Layout }, (outcome, attempt) => seen.push({ outcome, attempt }), [10, 20]);
-    await waitFor(() => seen.length >= 4);
-    cancel();
-    expect(seen.slice(0, 4).map((s) => s.attempt)).toEqual([1, 2, 3, 4]);
-    expect(seen[0]!.outcome).toEqual({ set: 'none', why: expect.stringContaining(missing), retry: true });
-    const tries = seen.length;
-    await new Promise((r) => setTimeout(r, 100));
-    expect(seen.length).toBe(tries);
+    const end = keepRaisingOwnCpuWeight(8, { docker, selfId: 'a'.repeat(64), layout: () => v1Layout }, (outcome, attempt) => seen.push({ outcome, attempt }), state);
+    await waitFor(() => seen.length >= 1);
+    expect(seen).toEqual([{ outcome: { set: 'none', why: expect.stringContaining(missing), retry: true }, attempt: 1 }]);
+    // No timer of its own: nothing more until the model reports the engine.
+    await new Promise((r) => setTimeout(r, 200));
+    expect(seen.length).toBe(1);
+    expect(state.listenerCount('engine')).toBe(1);
+    end();
+    expect(state.listenerCount('engine') + state.listenerCount('containers')).toBe(0);
     docker.close();
-
-    const refused: number[] = [];
-    keepRaisingOwnCpuWeight(8, { docker: refusingEngine, selfId: 'a'.repeat(64), layout: () => v1Layout }, (_o, attempt) => refused.push(attempt), [10]);
-    await new Promise((r) => setTimeout(r, 100));
-    expect(refused).toEqual([1]);
   });
 });
 
