@@ -12,6 +12,17 @@ import { droppedTotal, lanesBed, until } from './shipper-support.js';
 const image = 'swarmwatch-test/busybox:1';
 const bed = lanesBed('shipcorrupt');
 
+/** Consecutive missing line numbers as runs (`missing` sorted). */
+function missingRuns(missing: number[]): { from: number; to: number }[] {
+  const runs: { from: number; to: number }[] = [];
+  for (const n of missing) {
+    const last = runs[runs.length - 1];
+    if (last && n === last.to + 1) last.to = n;
+    else runs.push({ from: n, to: n });
+  }
+  return runs;
+}
+
 const numbersOf = (messages: Record<string, unknown>[], name: string) => messages.filter((m) => m._container_name === name).map((m) => Number(String(m.short_message).split(' ')[1]));
 
 it('ships the lines after a run of NUL bytes (a power loss) and after a cut write (a crash) in a container log, counting each damaged stretch (read modes api and file)', async () => {
@@ -33,15 +44,23 @@ it('ships the lines after a run of NUL bytes (a power loss) and after a cut writ
   await new Promise((r) => setTimeout(r, 1000));
   for (const l of lanes) {
     const numbers = numbersOf(l.receiver.messages(), 'nul-a');
-    console.log(`damaged log (read-mode ${l.mode}): ${new Set(numbers).size} of 1,500 lines, ${numbers.length - new Set(numbers).size} repeated, unparsable_entry ${await droppedTotal(l.shipper, 'unparsable_entry')}`);
+    const missing = Array.from({ length: 1500 }, (_, i) => Math.min(...numbers) + i).filter((n) => !numbers.includes(n));
+    console.log(`damaged log (read-mode ${l.mode}): ${new Set(numbers).size} of 1,500 lines, missing ${JSON.stringify(missingRuns(missing))}, ${numbers.length - new Set(numbers).size} repeated, unparsable_entry ${await droppedTotal(l.shipper, 'unparsable_entry')}`);
   }
   for (const l of lanes) {
     const numbers = numbersOf(l.receiver.messages(), 'nul-a');
-    // The engine's logs API (engine 20.10) drops the entry glued after a cut write: read-mode api cannot see it. On a
-    // loaded machine it once sent 1,497 (cause not known yet); which are missing is named.
+    // Read-mode api gets what the engine's logs API serves, and engine 20.10's follow reader loses lines right after
+    // each damaged stretch: on a JSON syntax error it starts a new decoder on the file and drops the old one's buffer,
+    // the entries it had read ahead (moby daemon/logger/jsonfilelog). How many depends on how far the engine's reader
+    // was behind the container: 1 to 3 when it keeps up, 8 on a machine with 3 test files at once. So: the only
+    // lines missing in read-mode api are runs that begin with the first line written after a damage (500, 1000), each
+    // no longer than a read-ahead buffer of a few KiB holds (≈ 80-byte entries); every other line arrives.
     const first = Math.min(...numbers);
     const missing = Array.from({ length: 1500 }, (_, i) => first + i).filter((n) => !numbers.includes(n));
-    if (l.mode === 'api') expect(new Set(numbers).size, `read-mode api: every line but that one; missing ${missing.slice(0, 20).join(' ')}`).toBeGreaterThanOrEqual(1497);
+    if (l.mode === 'api') {
+      const runs = missingRuns(missing);
+      expect(runs.every((r) => (r.from === first + 500 || r.from === first + 1000) && r.to - r.from < 64), `read-mode api: only lines right after a damage missing, ${JSON.stringify(runs)}`).toBe(true);
+    }
     else expect(new Set(numbers).size, `read-mode ${l.mode}: every line`).toBe(1500);
     expect(numbers.length, `read-mode ${l.mode}: none twice`).toBe(new Set(numbers).size);
   }
