@@ -52,6 +52,8 @@ const FIND_CHUNK = 1024 * 1024;
  */
 const CUT_CHECK_BYTES = 32;
 const CUT_CHECK_AFTER_MS = 2000;
+/** Lists and opens in a row, each beaten by a rotation, before the read gives up until its next retry. */
+const MAX_NESTED_RESTARTS = 5;
 
 /**
  * Parses one line as the engine writes it, `{"log":"…","stream":"stdout"[,"attrs":{…}],"time":"…"}`, with
@@ -172,6 +174,21 @@ interface OpenFile {
   sawRotation?: boolean;
 }
 
+/**
+ * A rotated file as listed: its path at that moment and its inode. Every rotation gives each rotated file the next
+ * index (and, once max-file is reached, the names stay the same set), so only the inode says which file a name
+ * still stands for.
+ */
+interface RotatedFile {
+  path: string;
+  ino: number;
+}
+
+/** Whether two listings hold the same files in the same order (by inode, not name: see RotatedFile). */
+function sameFiles(a: readonly RotatedFile[], b: readonly RotatedFile[]): boolean {
+  return a.length === b.length && a.every((f, i) => f.ino === b[i]!.ino);
+}
+
 /** A json-file log rotated during every attempt to list and open its files (open()). */
 export const SW_ERR_SHIPPER_LOG_ROTATING = 'SW_ERR_SHIPPER_LOG_ROTATING';
 
@@ -182,7 +199,7 @@ export const SW_ERR_SHIPPER_LOG_ROTATING = 'SW_ERR_SHIPPER_LOG_ROTATING';
  * 128 KiB chunks. Used only in read-mode "file" when the file is readable and the container logs with json-file.
  */
 export class JsonFileSource {
-  private files: string[] = [];
+  private files: RotatedFile[] = [];
   private current?: OpenFile;
   private carry: Buffer = Buffer.alloc(0);
   /** The read buffer while a chunk in it is read or waits unparsed; back in spareReadBuffers otherwise. */
@@ -344,16 +361,16 @@ export class JsonFileSource {
   }
 
   /** Rotated files that may hold entries at or after `from`: the newest one starting strictly before it, and later ones. */
-  private rotatedFrom(from: EngineTime | undefined, liveFd: number): string[] {
+  private rotatedFrom(from: EngineTime | undefined, liveFd: number): RotatedFile[] {
     const all = this.rotated();
     if (!from) return all;
     for (let i = all.length - 1; i >= 0; i--) {
-      const t = this.firstTime(all[i]!);
+      const t = this.firstTime(all[i]!.path);
       if (t && compareTime(t, from) < 0) return all.slice(i);
     }
     // Even the oldest file starts after the position: the file holding it was rotated away (max-file) before we read it.
     // No rotated file: the live file, through its descriptor (the path is gone when the container was removed).
-    const oldest = all[0] !== undefined ? this.firstTime(all[0]) : this.firstTime(`/proc/self/fd/${liveFd}`);
+    const oldest = all[0] !== undefined ? this.firstTime(all[0].path) : this.firstTime(`/proc/self/fd/${liveFd}`);
     if (oldest && compareTime(oldest, from) > 0) this.rotatedAway = true;
     return all;
   }
@@ -398,7 +415,7 @@ export class JsonFileSource {
    * by one and compresses `.1` in the background, so probing `.1`, `.2`… could stop at a momentary gap.
    * When both `.N` and `.N.gz` exist the gzip file is still being written: the plain one is complete.
    */
-  private rotated(): string[] {
+  private rotated(): RotatedFile[] {
     const dir = path.dirname(this.logPath);
     const base = path.basename(this.logPath) + '.';
     const byIndex = new Map<number, string>();
@@ -417,7 +434,16 @@ export class JsonFileSource {
       const n = Number(m[1]);
       if (!m[2] || !byIndex.has(n)) byIndex.set(n, path.join(dir, name));
     }
-    return [...byIndex.entries()].sort((a, b) => b[0] - a[0]).map(([, f]) => f);
+    const files: RotatedFile[] = [];
+    for (const [, file] of [...byIndex.entries()].sort((a, b) => b[0] - a[0])) {
+      try {
+        files.push({ path: file, ino: fs.statSync(file).ino });
+      } catch (err) {
+        // Renamed or removed by a rotation since the listing: the caller's second listing will differ.
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+    }
+    return files;
   }
 
   /**
@@ -427,7 +453,7 @@ export class JsonFileSource {
    */
   private afterFile(ino: number): void {
     const list = this.rotated();
-    const idx = list.findIndex((f) => { try { return fs.statSync(f).ino === ino; } catch { return false; } });
+    const idx = list.findIndex((f) => f.ino === ino);
     if (idx < 0) { this.restart(); return; }
     if (this.current?.fd !== undefined) fs.closeSync(this.current.fd);
     if (this.liveFd !== undefined && this.liveFd !== this.current?.fd) fs.closeSync(this.liveFd);
@@ -435,13 +461,32 @@ export class JsonFileSource {
     this.liveFd = fs.openSync(this.logPath, 'r');
     const again = this.rotated();
     // A rotation during this look: the simple path cannot be trusted, take the careful one.
-    if (again.join() !== list.join()) { this.restart(); return; }
+    if (!sameFiles(again, list)) { this.restart(); return; }
     this.files = list.slice(idx + 1);
     this.nextFile();
   }
 
   /** Lists the files again and resumes after the last entry handed out (skipping what was handed out). */
   private restart(): void {
+    // open() comes back here when a rotation beat it to a file it listed; a log rotating that fast for this long
+    // is what open()'s own attempts report, and the reader retries with backoff.
+    if (this.restartDepth >= MAX_NESTED_RESTARTS) {
+      throw new SwarmwatchError(SW_ERR_SHIPPER_LOG_ROTATING, `${this.logPath} was rotated during each of ${MAX_NESTED_RESTARTS} attempts to list and open its files`, {
+        culprit: this.logPath, fix: 'the container logs faster than its max-size allows to follow: raise its log-opt max-size',
+      });
+    }
+    this.restartDepth++;
+    try {
+      this.restartNow();
+    } finally {
+      this.restartDepth--;
+    }
+  }
+
+  /** restart()s nested in one another: open() after a restart met another rotation. */
+  private restartDepth = 0;
+
+  private restartNow(): void {
     if (this.current?.fd !== undefined) fs.closeSync(this.current.fd);
     if (this.liveFd !== undefined && this.liveFd !== this.current?.fd) fs.closeSync(this.liveFd);
     this.current = undefined;
@@ -457,7 +502,7 @@ export class JsonFileSource {
       const before = this.rotated();
       const fd = this.takeOpened() ?? fs.openSync(this.logPath, 'r');
       const after = this.rotated();
-      if (before.join() === after.join()) {
+      if (sameFiles(before, after)) {
         // Files that end before `since` are not parsed at all: a restart costs one probe per rotated file.
         const from = this.resume && { time: this.resume.time, count: this.resume.left };
         this.files = from ? this.rotatedFrom(from.time, fd) : after;
@@ -491,20 +536,43 @@ export class JsonFileSource {
       this.current = { fd, ino: st.ino, offset: seekFrom ? this.startOffset(fd, st.size, seekFrom, true) : 0, live: true };
       return;
     }
-    try {
-      if (file.endsWith('.gz')) {
-        const fd = fs.openSync(file, 'r');
-        try { this.current = { data: this.gunzipDamaged(fs.readFileSync(fd)), ino: fs.fstatSync(fd).ino, offset: 0, live: false }; } finally { fs.closeSync(fd); }
-      } else {
-        const fd = fs.openSync(file, 'r');
-        const st = fs.fstatSync(fd);
-        this.current = { fd, ino: st.ino, offset: seekFrom ? this.startOffset(fd, st.size, seekFrom, false) : 0, live: false };
-      }
-    } catch (err) {
-      // Renamed by a rotation (or compressed, or removed at max-file) since we listed it: list again.
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    const opened = this.openListed(file);
+    if (!opened) {
       this.restart();
+      return;
     }
+    const { fd, st } = opened;
+    if (opened.file.path.endsWith('.gz')) {
+      try { this.current = { data: this.gunzipDamaged(fs.readFileSync(fd)), ino: st.ino, offset: 0, live: false }; } finally { fs.closeSync(fd); }
+    } else {
+      this.current = { fd, ino: st.ino, offset: seekFrom ? this.startOffset(fd, st.size, seekFrom, false) : 0, live: false };
+    }
+  }
+
+  /**
+   * Opens the rotated file listed as `file`, found again by its inode wherever rotations moved it since the listing
+   * (the files after it listed again with it); undefined when it is gone (compressed into a new file, or removed at
+   * max-file) or keeps moving. Opened by the listed name alone, a rotation in between gave that name to the next
+   * newer file, and the listed one was skipped whole (1,285 lines in a CI run, reading behind a container that
+   * rotated every ≈ 80 ms).
+   */
+  private openListed(file: RotatedFile): { file: RotatedFile; fd: number; st: fs.Stats } | undefined {
+    for (let attempt = 0; attempt < MAX_NESTED_RESTARTS; attempt++) {
+      try {
+        const fd = fs.openSync(file.path, 'r');
+        const st = fs.fstatSync(fd);
+        if (st.ino === file.ino) return { file, fd, st };
+        fs.closeSync(fd);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+      const list = this.rotated();
+      const idx = list.findIndex((f) => f.ino === file.ino);
+      if (idx < 0) return undefined;
+      file = list[idx]!;
+      this.files = list.slice(idx + 1);
+    }
+    return undefined;
   }
 
   /**

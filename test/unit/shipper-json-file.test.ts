@@ -132,6 +132,68 @@ describe('JsonFileSource', () => {
   });
 });
 
+describe('JsonFileSource and a rotation between listing the files and opening one', () => {
+  /**
+   * What engine 20.10 does at a rotation with max-file 3 and compress=true (daemon/logger/loggerutils): removes the
+   * oldest, renames `.1.gz` to `.2.gz` and the live file to `.1`, compresses `.1` into `.1.gz` and removes `.1`; the
+   * new live file gets `entries`. After it the rotated files have the same names as before, holding other files.
+   */
+  function engineRotate(log: string, entries: string): void {
+    fs.rmSync(`${log}.2.gz`, { force: true });
+    fs.renameSync(`${log}.1.gz`, `${log}.2.gz`);
+    fs.renameSync(log, `${log}.1`);
+    fs.writeFileSync(log, entries);
+    fs.writeFileSync(`${log}.1.gz`, zlib.gzipSync(fs.readFileSync(`${log}.1`)));
+    fs.rmSync(`${log}.1`);
+  }
+
+  /** `.2.gz` entries 0–9, `.1.gz` 10–19, live 20–29; a source resuming after entry `at`. */
+  function steadyLog(at: number): { log: string; src: JsonFileSource } {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sw-jf-'));
+    dirs.push(dir);
+    const log = path.join(dir, 'c-json.log');
+    const range = (from: number) => Array.from({ length: 10 }, (_, i) => entry(from + i)).join('');
+    fs.writeFileSync(`${log}.2.gz`, zlib.gzipSync(range(0)));
+    fs.writeFileSync(`${log}.1.gz`, zlib.gzipSync(range(10)));
+    fs.writeFileSync(log, range(20));
+    return { log, src: new JsonFileSource(log, { time: { sec: Date.UTC(2026, 0, 1) / 1000 + Math.floor(at / 10), nsec: at % 10 }, count: 1 }) };
+  }
+
+  /** Runs `rotate` once, at the `call`th call of the source's private method `name`, before or after it runs. */
+  function rotateAt(src: JsonFileSource, name: string, call: number, when: 'before' | 'after', rotate: () => void): void {
+    const target = src as unknown as Record<string, (...args: unknown[]) => unknown>;
+    const original = target[name];
+    expect(typeof original, `JsonFileSource.${name}`).toBe('function');
+    let calls = 0;
+    target[name] = function (this: unknown, ...args: unknown[]) {
+      const due = ++calls === call;
+      if (due && when === 'before') rotate();
+      const result = original!.apply(this, args);
+      if (due && when === 'after') rotate();
+      return result;
+    };
+  }
+  const rotation = (log: string) => () => engineRotate(log, Array.from({ length: 10 }, (_, i) => entry(30 + i)).join(''));
+
+  // From the cursor's own entry (handed out for the reader's tracker to count off) to the last.
+  const linesFrom = (first: number) => Array.from({ length: 40 - first }, (_, i) => `line ${first + i}`);
+
+  // At a start: after the resume point was found in `.1.gz` (10-19), before that name is opened; before the fix
+  // 20-39 came, the file holding 12-19 skipped. Following: reading `.2.gz` (0-9), at its end the files are listed
+  // again and `.1.gz` (10-19) comes next, the rotation before that name is opened; before the fix 10-19 were skipped.
+  for (const c of [
+    { when: 'a start', at: 12, method: 'rotatedFrom', call: 1, order: 'after' },
+    { when: 'following', at: 2, method: 'nextFile', call: 2, order: 'before' },
+  ] as const) it(`does not skip the file it listed when a rotation gave its name to the next one before it opened it (${c.when})`, () => {
+    const { log, src } = steadyLog(c.at);
+    rotateAt(src, c.method, c.call, c.order, rotation(log));
+    src.open();
+    expect(drain(src)).toEqual(linesFrom(c.at));
+    expect(src.rotatedAway).toBe(false);
+    src.close();
+  });
+});
+
 describe('JsonFileSource after the clock stepped back', () => {
   // 30 entries at 00:00:00–00:00:02, then 20 stamped a minute earlier (the engine after a step back of 60 s), then 10
   // more; padded so the file takes several bisection probes.
