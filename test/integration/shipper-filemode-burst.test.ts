@@ -44,4 +44,5 @@ it(`read-mode file ships every line of ${CONTAINERS} short-lived containers star
   await new Promise((r) => setTimeout(r, 600));
   expect(checkSequences(receiver.messages(), expected)).toEqual({ lost: 0, duplicated: 0, outOfOrder: 0, repeatRuns: 0 });
   expect(receiver.stats().messages).toBe(total);
-}, 120_000);
+  // 300 s: 93 s in a CI run, 117 s with three test files at once on 2 cores.
+}, 300_000);

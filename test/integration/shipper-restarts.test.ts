@@ -136,7 +136,9 @@ it('loses nothing and repeats at most the interrupted write across six kill -9 r
   // batches repeated at every kill under backpressure.
   const repeatingKills = lanes.reduce((sum, lane) => sum + results[lane]!.byConn.length, 0);
   expect(repeatingKills, 'kills (of all lanes) that repeated lines').toBeLessThanOrEqual((kills * lanes.length) / 2);
-}, 300_000);
+  // 600 s: the stream lasts until the kills are done and the slow receivers drain it, both longer on a loaded
+  // machine (252 s in a CI run, 368 s with three test files at once on 2 cores).
+}, 600_000);
 
 /** The line counts of the unclean-stop warnings (SW_ERR_SHIPPER_UNCLEAN_STOP) in a lane's shipper log, in order. */
 function announcedRepeats(log: string): number[] {
