@@ -602,6 +602,8 @@ export class ContainerReader {
     try {
       source.open();
     } catch (err) {
+      // Whatever it opened before failing (a log rotating during every attempt) is closed; the retry opens anew.
+      source.close();
       // The engine creates the file when the container starts; its start (a state change) wakes us again.
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
       throw err;
