@@ -192,6 +192,12 @@ function sameFiles(a: readonly RotatedFile[], b: readonly RotatedFile[]): boolea
 /** A json-file log rotated during every attempt to list and open its files (open()). */
 export const SW_ERR_SHIPPER_LOG_ROTATING = 'SW_ERR_SHIPPER_LOG_ROTATING';
 
+function rotatingTooFast(logPath: string, attempts: number): SwarmwatchError {
+  return new SwarmwatchError(SW_ERR_SHIPPER_LOG_ROTATING, `${logPath} was rotated during each of ${attempts} attempts to list and open its files`, {
+    culprit: logPath, fix: 'the container logs faster than its max-size allows to follow: raise its log-opt max-size',
+  });
+}
+
 /**
  * Reads a container's json-file log directly: rotated files oldest first (`<log>.N` … `<log>.1`, gzipped or not),
  * then the live file, from a timestamp on, following the live file across rotations. The engine's logs API
@@ -471,9 +477,7 @@ export class JsonFileSource {
     // open() comes back here when a rotation beat it to a file it listed; a log rotating that fast for this long
     // is what open()'s own attempts report, and the reader retries with backoff.
     if (this.restartDepth >= MAX_NESTED_RESTARTS) {
-      throw new SwarmwatchError(SW_ERR_SHIPPER_LOG_ROTATING, `${this.logPath} was rotated during each of ${MAX_NESTED_RESTARTS} attempts to list and open its files`, {
-        culprit: this.logPath, fix: 'the container logs faster than its max-size allows to follow: raise its log-opt max-size',
-      });
+      throw rotatingTooFast(this.logPath, MAX_NESTED_RESTARTS);
     }
     this.restartDepth++;
     try {
@@ -515,9 +519,7 @@ export class JsonFileSource {
       fs.closeSync(fd);
     }
     // The reader retries with backoff and says so once; the next attempt lists the files again.
-    throw new SwarmwatchError(SW_ERR_SHIPPER_LOG_ROTATING, `${this.logPath} was rotated during each of 5 attempts to list and open its files`, {
-      culprit: this.logPath, fix: 'the container logs faster than its max-size allows to follow: raise its log-opt max-size',
-    });
+    throw rotatingTooFast(this.logPath, 5);
   }
 
   private liveFd?: number;

@@ -134,6 +134,8 @@ export function keepRaisingOwnCpuWeight(
 ): () => void {
   let attempts = 0;
   let trying = false;
+  /** The model found the engine answering while a try was under way (one that may have failed before it did). */
+  let answeredMeanwhile = false;
   let done = false;
   const end = () => {
     done = true;
@@ -142,14 +144,19 @@ export function keepRaisingOwnCpuWeight(
   };
   async function attempt(): Promise<void> {
     trying = true;
+    answeredMeanwhile = false;
     const outcome = await raiseOwnCpuWeight(factor, deps);
     trying = false;
     if (done) return;
     report(outcome, ++attempts);
     if (outcome.set !== 'none' || !outcome.retry) end();
+    // Otherwise the engine's next sign wakes us; one that came during this try comes no more.
+    else if (answeredMeanwhile) void attempt();
   }
   function tryAgain(): void {
-    if (!done && !trying) void attempt();
+    if (done) return;
+    if (trying) answeredMeanwhile = true;
+    else void attempt();
   }
   function onEngine(status: EngineStatus): void {
     if (status.up) tryAgain();

@@ -62,6 +62,23 @@ describe('the CPU weight the shipper gives itself', () => {
     expect(state.listenerCount('engine') + state.listenerCount('containers')).toBe(0);
     docker.close();
   });
+
+  it('tries again when the model found the engine answering while a try was still under way', async () => {
+    const missing = path.join(os.tmpdir(), `sw-no-engine-${process.pid}-b.sock`);
+    const docker = new DockerAccess({ host: `unix://${missing}`, timeoutMs: 1000, clusterTimeoutMs: 1000 });
+    const state = new SwarmState(docker, createLogger('test'), { reconcileIntervalMs: 60_000, clusterRefreshMs: 60_000, watchTasks: false });
+    const seen: OwnCpuWeightOutcome[] = [];
+    const end = keepRaisingOwnCpuWeight(8, { docker, selfId: 'a'.repeat(64), layout: () => v1Layout }, (outcome) => seen.push(outcome), state);
+    // The first try is waiting for its connection when the model reports the engine (its own reconciliation got
+    // through first): that report is the only one; before, it was dropped and the weight waited for another.
+    state.emit('containers');
+    await waitFor(() => seen.length >= 2);
+    expect(seen.length).toBe(2);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(seen.length, 'one more try per sign, no loop').toBe(2);
+    end();
+    docker.close();
+  });
 });
 
 async function waitFor(done: () => boolean): Promise<void> {
